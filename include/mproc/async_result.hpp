@@ -1,0 +1,103 @@
+#pragma once
+/// @file async_result.hpp
+/// `mproc::AsyncResult<T>`: Python's `AsyncResult`, returned by `apply_async`, `map_async` and
+/// `starmap_async`.
+
+#include <chrono>
+#include <utility>
+
+#include "mproc/detail/deadline.hpp"
+#include "mproc/detail/result_state.hpp"
+#include "mproc/errors.hpp"
+
+namespace mproc {
+
+/// The pending outcome of one asynchronous call: a value of type `T` or an exception.
+///
+/// Move-only, like `std::future`; unlike `std::future`, `get()` may be called any number of
+/// times (as in Python). A call whose pool is terminated or destroyed before it ran ends with
+/// `mproc::PoolTerminated`, so `get()` never waits for ever on a dead pool.
+///
+/// Example:
+/// @code
+///   mproc::ThreadPool pool(4);
+///   mproc::AsyncResult<int> r = pool.apply_async([](int x) { return x * x; }, 7);
+///   if (r.wait(std::chrono::seconds(1))) std::cout << r.get() << '\n';   // 49
+/// @endcode
+template <class T>
+class AsyncResult {
+  public:
+    /// An empty handle; `valid()` is false and every other member is undefined.
+    AsyncResult() = default;
+
+    /// Waits for the outcome; returns the value or throws the task's exception (on the thread
+    /// pool, the very object the task threw). The value stays in this handle.
+    const T& get() const& {
+        wait();
+        return state_->value();
+    }
+    /// As above, but moves the value out of the handle (`std::move(result).get()`), which saves
+    /// a copy of a large vector from `map_async`.
+    T get() && {
+        wait();
+        return std::move(state_->value());
+    }
+
+    /// As `get()`, but throws `mproc::TimeoutError` when the outcome is not ready within
+    /// `timeout`. The call goes on: a later `get()` can still return the value.
+    template <class Rep, class Period>
+    const T& get(std::chrono::duration<Rep, Period> timeout) const& {
+        throw_if_not_ready_in(timeout);
+        return state_->value();
+    }
+    template <class Rep, class Period>
+    T get(std::chrono::duration<Rep, Period> timeout) && {
+        throw_if_not_ready_in(timeout);
+        return std::move(state_->value());
+    }
+
+    /// Waits until the outcome is ready (callbacks included).
+    void wait() const { state_->wait_until(detail::Clock::time_point::max()); }
+
+    /// Waits at most `timeout`; returns whether the outcome is ready.
+    template <class Rep, class Period>
+    bool wait(std::chrono::duration<Rep, Period> timeout) const {
+        return state_->wait_until(detail::deadline_after(timeout));
+    }
+
+    /// Whether the call has ended (with a value or an error). Never blocks.
+    bool ready() const { return state_->ready(); }
+
+    /// Whether the call ended with a value; throws `mproc::ResultNotReady` if it has not ended
+    /// yet (Python raises ValueError).
+    bool successful() const {
+        if (!ready()) {
+            throw ResultNotReady("mproc: successful() called before the result is ready");
+        }
+        return state_->successful();
+    }
+
+    /// False for a default-constructed or moved-from handle.
+    bool valid() const noexcept { return static_cast<bool>(state_); }
+
+    /// For the pool front end, which creates results.
+    explicit AsyncResult(detail::JobRef<detail::ResultState<T>> state) noexcept
+        : state_(std::move(state)) {}
+
+    AsyncResult(AsyncResult&&) noexcept = default;
+    AsyncResult& operator=(AsyncResult&&) noexcept = default;
+    AsyncResult(const AsyncResult&) = delete;
+    AsyncResult& operator=(const AsyncResult&) = delete;
+
+  private:
+    template <class Rep, class Period>
+    void throw_if_not_ready_in(std::chrono::duration<Rep, Period> timeout) const {
+        if (!state_->wait_until(detail::deadline_after(timeout))) {
+            throw TimeoutError("mproc: result not ready within the timeout");
+        }
+    }
+
+    detail::JobRef<detail::ResultState<T>> state_;
+};
+
+} // namespace mproc

@@ -1,0 +1,433 @@
+#pragma once
+/// @file basic_pool.hpp
+/// The front end shared by every pool class: Python's `multiprocessing.Pool` API and semantics,
+/// written once over a backend that only runs chunks. Use it through `mproc::ThreadPool` (and,
+/// later, `mproc::Pool` and `mproc::MpiPool`).
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mproc/async_result.hpp"
+#include "mproc/callbacks.hpp"
+#include "mproc/detail/apply_job.hpp"
+#include "mproc/detail/call.hpp"
+#include "mproc/detail/chunking.hpp"
+#include "mproc/detail/imap_job.hpp"
+#include "mproc/detail/job.hpp"
+#include "mproc/detail/map_input.hpp"
+#include "mproc/detail/map_job.hpp"
+#include "mproc/detail/trace.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/pool_options.hpp"
+#include "mproc/result_stream.hpp"
+
+namespace mproc {
+
+/// Chunks an `imap` keeps in flight or waiting for the consumer, per worker: the memory bound
+/// of a stream is this times the workers times the chunksize, in items.
+inline constexpr std::size_t stream_chunks_per_worker = 4;
+
+namespace detail {
+template <class F, class... Args>
+concept apply_callable = std::is_invocable_v < const std::decay_t<F>
+&, std::decay_t<Args>&&... > ;
+
+template <class F>
+concept not_callbacks = !is_callbacks<std::remove_cvref_t<F>>;
+
+template <class F, class Range, Unpack unpack>
+inline constexpr bool item_callable =
+    ItemCall<std::decay_t<F>, std::ranges::range_value_t<Range>, unpack>::valid;
+} // namespace detail
+
+/// A pool of workers behind Python's Pool API. `Backend` decides where chunks run.
+///
+/// Lifecycle, as in Python: a running pool takes calls; `close()` refuses new calls but lets
+/// queued work (and open `imap` streams) finish; `terminate()` drops queued work; `join()` waits
+/// for the workers after either. The destructor is Python's `with` exit: `terminate()`, then
+/// `join()`.
+template <class Backend>
+class BasicPool : private detail::ChunkSink {
+  public:
+    /// Starts `mproc::cpu_count()` workers.
+    BasicPool() : BasicPool(PoolOptions{}) {}
+    /// Starts `workers` workers; throws std::invalid_argument unless `workers` > 0.
+    explicit BasicPool(std::ptrdiff_t workers) : BasicPool(PoolOptions{.workers = workers}) {}
+    /// Starts the workers `options` describes; throws std::invalid_argument for a non-positive
+    /// `workers` or `max_tasks_per_child`.
+    explicit BasicPool(PoolOptions options) : backend_(detail::validate(std::move(options))) {
+        MPROC_TRACE_EVENT("pool %p started with %zu workers", static_cast<void*>(this),
+                          backend_.worker_count());
+    }
+
+    BasicPool(const BasicPool&) = delete;
+    BasicPool& operator=(const BasicPool&) = delete;
+
+    /// `terminate()` then `join()`: queued work is dropped (its results end with
+    /// `mproc::PoolTerminated`) and every worker is gone when the destructor returns.
+    ~BasicPool() {
+        terminate();
+        join();
+    }
+
+    /// Number of workers (Python's `pool._processes`).
+    std::size_t workers() const noexcept { return backend_.worker_count(); }
+
+    // ---- apply -------------------------------------------------------------------------------
+
+    /// Runs `f(args...)` on a worker and returns its result (`std::monostate` for void).
+    /// Throws what `f` threw, or `mproc::PoolNotRunning` after `close()`/`terminate()`.
+    /// The arguments are moved into the call.
+    template <class F, class... Args>
+    requires detail::not_callbacks<F>
+    auto apply(F&& f, Args&&... args) {
+        return std::move(apply_async(std::forward<F>(f), std::forward<Args>(args)...)).get();
+    }
+    /// As above, with callbacks (see callbacks.hpp), which have run when `apply` returns.
+    template <class S, class E, class F, class... Args>
+    auto apply(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
+        return std::move(apply_async(std::move(callbacks), std::forward<F>(f),
+                                     std::forward<Args>(args)...))
+            .get();
+    }
+
+    /// Starts `f(args...)` on a worker and returns at once.
+    template <class F, class... Args>
+    requires detail::not_callbacks<F>
+    auto apply_async(F&& f, Args&&... args) {
+        return apply_async(Callbacks<NoCallback, NoCallback>{}, std::forward<F>(f),
+                           std::forward<Args>(args)...);
+    }
+    /// As above, with callbacks.
+    template <class S, class E, class F, class... Args>
+    auto apply_async(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
+        static_assert(detail::apply_callable<F, Args...>,
+                      "mproc: apply(f, args...) needs f to be callable as a const object with "
+                      "the arguments (moved in)");
+        using Job = detail::ApplyJob<std::decay_t<F>, std::decay_t<Args>...>;
+        using Result = typename Job::Result;
+        throw_unless_running();
+        auto job = detail::make_job<Job>(std::forward<F>(f), std::forward<Args>(args)...);
+        install_callbacks<Result>(*job, std::move(callbacks));
+        submit_or_throw(job->chunk(), 1);
+        return AsyncResult<Result>(std::move(job));
+    }
+
+    // ---- map / starmap ------------------------------------------------------------------------
+
+    /// `f(item)` for every item, results in input order. Blocks until every chunk has run, then
+    /// throws the first failure that arrived, if any (Python does not fail fast). The chunksize
+    /// is Python's: the item count divided by four times the workers, rounded up. A
+    /// random-access sized input is read in place; any other input is copied first.
+    template <class F, std::ranges::input_range Input>
+    auto map(F&& f, Input&& input) {
+        return run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                           std::nullopt);
+    }
+    /// As above with a chosen chunksize (> 0, else std::invalid_argument).
+    template <class F, std::ranges::input_range Input>
+    auto map(F&& f, Input&& input, std::ptrdiff_t chunksize) {
+        return run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                           detail::checked_chunksize(chunksize));
+    }
+
+    /// `map` that returns at once: an `AsyncResult<std::vector<R>>`. The input is copied (moved
+    /// if it is an rvalue vector) so the caller need not keep it alive. The success callback gets
+    /// the whole vector, once; on failure the error callback gets the first failure, once.
+    template <class F, std::ranges::input_range Input>
+    auto map_async(F&& f, Input&& input) {
+        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                             std::nullopt, Callbacks<NoCallback, NoCallback>{});
+    }
+    template <class F, std::ranges::input_range Input>
+    auto map_async(F&& f, Input&& input, std::ptrdiff_t chunksize) {
+        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                             detail::checked_chunksize(chunksize),
+                                             Callbacks<NoCallback, NoCallback>{});
+    }
+    template <class F, std::ranges::input_range Input, class S, class E>
+    auto map_async(F&& f, Input&& input, Callbacks<S, E> callbacks) {
+        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                             std::nullopt, std::move(callbacks));
+    }
+    template <class F, std::ranges::input_range Input, class S, class E>
+    auto map_async(F&& f, Input&& input, std::ptrdiff_t chunksize, Callbacks<S, E> callbacks) {
+        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                             detail::checked_chunksize(chunksize),
+                                             std::move(callbacks));
+    }
+
+    /// `map` whose items are tuples (or pairs) unpacked into the arguments: `f(a, b)` for each
+    /// `{a, b}` (Python's starmap).
+    template <class F, std::ranges::input_range Input>
+    auto starmap(F&& f, Input&& input) {
+        return run_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
+                                            std::nullopt);
+    }
+    template <class F, std::ranges::input_range Input>
+    auto starmap(F&& f, Input&& input, std::ptrdiff_t chunksize) {
+        return run_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
+                                            detail::checked_chunksize(chunksize));
+    }
+    template <class F, std::ranges::input_range Input>
+    auto starmap_async(F&& f, Input&& input) {
+        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
+                                              std::nullopt, Callbacks<NoCallback, NoCallback>{});
+    }
+    template <class F, std::ranges::input_range Input>
+    auto starmap_async(F&& f, Input&& input, std::ptrdiff_t chunksize) {
+        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
+                                              detail::checked_chunksize(chunksize),
+                                              Callbacks<NoCallback, NoCallback>{});
+    }
+    template <class F, std::ranges::input_range Input, class S, class E>
+    auto starmap_async(F&& f, Input&& input, Callbacks<S, E> callbacks) {
+        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
+                                              std::nullopt, std::move(callbacks));
+    }
+    template <class F, std::ranges::input_range Input, class S, class E>
+    auto starmap_async(F&& f, Input&& input, std::ptrdiff_t chunksize, Callbacks<S, E> callbacks) {
+        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
+                                              detail::checked_chunksize(chunksize),
+                                              std::move(callbacks));
+    }
+
+    // ---- imap ---------------------------------------------------------------------------------
+
+    /// Lazily maps `f` over `input` and streams the results in input order (see
+    /// `ResultStream`). An lvalue input is referenced, not copied: it must outlive the stream.
+    /// An rvalue input is moved into the stream.
+    template <class F, std::ranges::input_range Input>
+    auto imap(F&& f, Input&& input, std::ptrdiff_t chunksize = 1) {
+        return start_stream<detail::Unpack::no>(detail::Order::input, std::forward<F>(f),
+                                                std::forward<Input>(input), chunksize);
+    }
+    /// As `imap`, but each result comes as soon as it is ready (completion order).
+    template <class F, std::ranges::input_range Input>
+    auto imap_unordered(F&& f, Input&& input, std::ptrdiff_t chunksize = 1) {
+        return start_stream<detail::Unpack::no>(detail::Order::completion, std::forward<F>(f),
+                                                std::forward<Input>(input), chunksize);
+    }
+
+    // ---- lifecycle ------------------------------------------------------------------------------
+
+    /// No new calls from now on (they throw `mproc::PoolNotRunning`); queued work and open
+    /// `imap` streams still run to the end. Idempotent.
+    void close() {
+        bool close_backend = false;
+        {
+            std::lock_guard lock(lifecycle_mutex_);
+            if (state_ == State::running) {
+                state_ = State::closed;
+                MPROC_TRACE_EVENT("pool %p closed", static_cast<void*>(this));
+            }
+            close_backend = state_ == State::closed && open_feeders_.empty();
+        }
+        if (close_backend) {
+            backend_.close();
+        }
+    }
+
+    /// Stops now: queued chunks are dropped and their results end with `mproc::PoolTerminated`;
+    /// open `imap` streams deliver what already ran, then `PoolTerminated`. A task already
+    /// running on a thread cannot be interrupted and runs to its end. Idempotent; does not wait
+    /// (call `join()` for that).
+    void terminate() {
+        {
+            std::lock_guard lock(lifecycle_mutex_);
+            if (state_ == State::terminated) {
+                return;
+            }
+            state_ = State::terminated;
+            MPROC_TRACE_EVENT("pool %p terminating", static_cast<void*>(this));
+        }
+        cut_open_feeders(std::make_exception_ptr(
+            PoolTerminated("mproc: the pool was terminated before imap's input was fully read")));
+        backend_.terminate();
+    }
+
+    /// Waits until every worker has exited. Only after `close()` or `terminate()` (else throws
+    /// `mproc::PoolStillRunning`). An `imap` stream still reading its input when `join()` is
+    /// called stops reading there (its consumer gets the results of what was submitted, then
+    /// `mproc::PoolNotRunning`): Python would read the rest eagerly, or deadlock.
+    void join() {
+        {
+            std::lock_guard lock(lifecycle_mutex_);
+            if (state_ == State::running) {
+                throw PoolStillRunning("mproc: join() needs close() or terminate() first");
+            }
+        }
+        cut_open_feeders(std::make_exception_ptr(
+            PoolNotRunning("mproc: the pool was joined before imap's input was fully read")));
+        backend_.close();
+        backend_.join();
+        MPROC_TRACE_EVENT("pool %p joined", static_cast<void*>(this));
+    }
+
+  private:
+    enum class State { running, closed, terminated };
+
+    void throw_unless_running() const {
+        std::lock_guard lock(lifecycle_mutex_);
+        if (state_ != State::running) {
+            throw PoolNotRunning(state_ == State::closed
+                                     ? "mproc: the pool is closed and takes no new work"
+                                     : "mproc: the pool is terminated and takes no new work");
+        }
+    }
+
+    // ChunkSink: every chunk reaches the backend through here.
+    bool submit(detail::Chunk* chunks, std::size_t count) override {
+        detail::Job& job = *chunks[0].job;
+        job.acquire(count); // one reference per chunk, released when the chunk settles
+        if (backend_.submit(chunks, count)) {
+            return true;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            job.release(); // never the last: the caller holds its own reference
+        }
+        return false;
+    }
+
+    void submit_or_throw(detail::Chunk* chunks, std::size_t count) {
+        if (!submit(chunks, count)) {
+            throw PoolNotRunning("mproc: the pool stopped and takes no new work");
+        }
+    }
+
+    void feeder_finished(detail::Feeder& feeder) noexcept override {
+        bool close_backend = false;
+        {
+            std::lock_guard lock(lifecycle_mutex_);
+            std::erase(open_feeders_, &feeder);
+            close_backend = state_ == State::closed && open_feeders_.empty();
+        }
+        if (close_backend) {
+            backend_.close();
+        }
+    }
+
+    void cut_open_feeders(std::exception_ptr reason) {
+        std::vector<detail::JobRef<detail::Job>> keep_alive;
+        std::vector<detail::Feeder*> feeders;
+        {
+            // Feeders leave the list before they can be destroyed, so each one is alive here;
+            // the references keep it alive until it is cut, outside the lock (lock order:
+            // a feeder's own mutex, then lifecycle_mutex_).
+            std::lock_guard lock(lifecycle_mutex_);
+            feeders.swap(open_feeders_);
+            for (detail::Feeder* feeder : feeders) {
+                feeder->job().acquire();
+                keep_alive.emplace_back(&feeder->job());
+            }
+        }
+        for (detail::Feeder* feeder : feeders) {
+            feeder->cut(reason);
+        }
+    }
+
+    template <class R, class S, class E>
+    void install_callbacks(detail::ResultState<R>& state, Callbacks<S, E> callbacks) {
+        constexpr bool has_success = !std::is_same_v<S, NoCallback>;
+        constexpr bool has_error = !std::is_same_v<E, NoCallback>;
+        static_assert(!has_success || std::is_invocable_v<S&, const R&>,
+                      "mproc: the success callback must be callable with the result (const R&)");
+        static_assert(!has_error || std::is_invocable_v<E&, std::exception_ptr>,
+                      "mproc: the error callback must be callable with a std::exception_ptr");
+        if constexpr (has_success || has_error) {
+            std::function<void(const R&)> on_success;
+            std::function<void(std::exception_ptr)> on_error;
+            if constexpr (has_success) on_success = std::move(callbacks.on_success);
+            if constexpr (has_error) on_error = std::move(callbacks.on_error);
+            state.set_callbacks(std::move(on_success), std::move(on_error), &callback_mutex_);
+        }
+    }
+
+    template <detail::Unpack unpack, class F, class Input>
+    auto run_map(F&& f, Input&& input, std::optional<std::size_t> chunksize) {
+        if constexpr (detail::borrowable_input<std::remove_cvref_t<Input>>) {
+            // The caller blocks until every chunk has settled, so workers can read in place.
+            using Borrowed = detail::BorrowedInput<std::remove_cvref_t<Input>>;
+            return std::move(start_map_over<unpack>(std::forward<F>(f), Borrowed(input), chunksize,
+                                                    Callbacks<NoCallback, NoCallback>{}))
+                .get();
+        } else {
+            return std::move(start_map<unpack>(std::forward<F>(f), std::forward<Input>(input),
+                                               chunksize, Callbacks<NoCallback, NoCallback>{}))
+                .get();
+        }
+    }
+
+    template <detail::Unpack unpack, class F, class Input, class S, class E>
+    auto start_map(F&& f, Input&& input, std::optional<std::size_t> chunksize,
+                   Callbacks<S, E> callbacks) {
+        throw_unless_running(); // before copying the input
+        return start_map_over<unpack>(std::forward<F>(f),
+                                      detail::materialise(std::forward<Input>(input)), chunksize,
+                                      std::move(callbacks));
+    }
+
+    template <detail::Unpack unpack, class F, class MapInput, class S, class E>
+    auto start_map_over(F&& f, MapInput input, std::optional<std::size_t> chunksize,
+                        Callbacks<S, E> callbacks) {
+        using Job = detail::MapJob<std::decay_t<F>, MapInput, unpack>;
+        using Result = std::vector<detail::map_item_result_t<std::decay_t<F>, MapInput, unpack>>;
+        static_assert(
+            detail::ItemCall<std::decay_t<F>, typename MapInput::value_type, unpack>::valid,
+            "mproc: map/starmap need f callable (as a const object) with one input "
+            "item (map) or with the elements of one tuple-like item (starmap)");
+        throw_unless_running();
+        const std::size_t n = input.size();
+        const std::size_t size = chunksize ? *chunksize : detail::auto_chunksize(n, workers());
+        auto job = detail::make_job<Job>(std::forward<F>(f), std::move(input), size);
+        install_callbacks<Result>(*job, std::move(callbacks));
+        if (job->chunks().empty()) {
+            job->finish_empty(); // Python: empty input gives an empty result, f is not called
+        } else {
+            submit_or_throw(job->chunks().data(), job->chunks().size());
+        }
+        return AsyncResult<Result>(std::move(job));
+    }
+
+    template <detail::Unpack unpack, class F, class Input>
+    auto start_stream(detail::Order order, F&& f, Input&& input, std::ptrdiff_t chunksize) {
+        static_assert(std::ranges::viewable_range<Input>,
+                      "mproc: imap needs an input range that std::views::all accepts");
+        static_assert(detail::item_callable<F, Input, unpack>,
+                      "mproc: imap needs f callable (as a const object) with one input item");
+        using View = std::views::all_t<Input>;
+        using Job = detail::IMapJob<std::decay_t<F>, View, unpack>;
+        using Result = detail::imap_item_result_t<std::decay_t<F>, View, unpack>;
+        const std::size_t size = detail::checked_chunksize(chunksize);
+        throw_unless_running();
+        auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,
+                                         stream_chunks_per_worker * workers(), std::forward<F>(f),
+                                         std::views::all(std::forward<Input>(input)));
+        {
+            std::lock_guard lock(lifecycle_mutex_);
+            if (state_ != State::running) {
+                throw PoolNotRunning("mproc: the pool stopped and takes no new work");
+            }
+            open_feeders_.push_back(job.get());
+        }
+        job->fill_window(); // start now, as Python does, not at the first next()
+        return ResultStream<Result>(std::move(job));
+    }
+
+    mutable std::mutex lifecycle_mutex_;
+    State state_ = State::running;
+    std::vector<detail::Feeder*> open_feeders_; // imap streams still reading input
+    std::mutex callback_mutex_;                 // callbacks run one at a time, as in Python
+    Backend backend_;
+};
+
+} // namespace mproc

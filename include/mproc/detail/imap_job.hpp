@@ -1,0 +1,77 @@
+#pragma once
+// The typed half of imap/imap_unordered: the function, the input, and the argument slots.
+
+#include <exception>
+#include <optional>
+#include <ranges>
+#include <utility>
+#include <vector>
+
+#include "mproc/detail/call.hpp"
+#include "mproc/detail/stream_job.hpp"
+
+namespace mproc::detail {
+
+template <class F, class View, Unpack unpack>
+using imap_item_result_t = item_result_t<F, std::ranges::range_value_t<View>, unpack>;
+
+/// `View` is `std::views::all` of the caller's input: a reference to an lvalue range (which
+/// must outlive the stream), or the moved-in rvalue range.
+template <class F, class View, Unpack unpack>
+class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
+    using Item = std::ranges::range_value_t<View>;
+    using Call = ItemCall<F, Item, unpack>;
+    using Base = StreamJob<imap_item_result_t<F, View, unpack>>;
+
+  public:
+    template <class G>
+    IMapJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window, G&& f,
+            View input)
+        : Base(sink, order, chunksize, window), f_(std::forward<G>(f)), input_(std::move(input)),
+          next_(std::ranges::begin(input_)), arguments_(window * chunksize) {}
+
+    void run_chunk(const Chunk& chunk) noexcept override {
+        if (!this->abandoned()) {
+            for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
+                // Each item has its own outcome: one failure does not cost its chunk-mates.
+                try {
+                    this->store_value(i, Call::call(f_, *arguments_[i]));
+                } catch (...) {
+                    this->store_error(i, std::current_exception());
+                }
+            }
+        }
+        clear_arguments(chunk);
+        this->chunk_settled(chunk);
+    }
+
+  private:
+    bool read_item(std::size_t position) override {
+        // The iterator is advanced only when the next item is wanted, so an exception from
+        // advancing belongs to the next position and nothing past the last item is read.
+        if (advance_pending_) {
+            advance_pending_ = false;
+            ++next_;
+        }
+        if (next_ == std::ranges::end(input_)) {
+            return false;
+        }
+        arguments_[position].emplace(*next_);
+        advance_pending_ = true;
+        return true;
+    }
+
+    void clear_arguments(const Chunk& chunk) noexcept override {
+        for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
+            arguments_[i].reset();
+        }
+    }
+
+    F f_;
+    View input_;
+    std::ranges::iterator_t<View> next_;
+    bool advance_pending_ = false;
+    std::vector<std::optional<Item>> arguments_;
+};
+
+} // namespace mproc::detail

@@ -1,0 +1,123 @@
+#pragma once
+// The seam between the front end and the backends.
+//
+// The front end turns every call (apply, map, imap, ...) into a Job that owns the callable, the
+// arguments and the result storage, and splits its items into Chunks. A backend only moves
+// Chunks to workers and tells the Job when each one ran or was dropped; it knows nothing about
+// chunking, ordering, callbacks or result objects.
+
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+namespace mproc::detail {
+
+class Job;
+
+/// A contiguous run of a job's items: the unit a backend executes (Python's "task").
+struct Chunk {
+    Job* job = nullptr;
+    std::size_t first = 0; // index of the first item within the job
+    std::size_t count = 0;
+};
+
+/// Base of every call's state. Reference counted: the caller's handle holds one reference and
+/// every submitted chunk holds one until it is settled, so a job outlives the pool calls that
+/// still touch it.
+class Job {
+  public:
+    Job(const Job&) = delete;
+    Job& operator=(const Job&) = delete;
+
+    /// Runs the chunk's items in this address space and settles the chunk. Called by exactly
+    /// one worker per chunk; never throws (item exceptions become item results).
+    virtual void run_chunk(const Chunk& chunk) noexcept = 0;
+
+    /// Settles the chunk without running it; every item in it ends with `reason`.
+    virtual void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept = 0;
+
+    void acquire(std::size_t count = 1) noexcept {
+        references_.fetch_add(count, std::memory_order_relaxed);
+    }
+    void release() noexcept {
+        if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            delete this;
+        }
+    }
+
+  protected:
+    Job() = default;
+    virtual ~Job() = default;
+
+  private:
+    std::atomic<std::size_t> references_{1};
+};
+
+/// Owning handle to a Job (or a class derived from it); adopts the reference it is built from.
+template <class T>
+class JobRef {
+  public:
+    JobRef() = default;
+    explicit JobRef(T* adopted) noexcept : job_(adopted) {}
+    JobRef(const JobRef& other) noexcept : job_(other.job_) {
+        if (job_) job_->acquire();
+    }
+    JobRef(JobRef&& other) noexcept : job_(other.detach()) {}
+    template <class U>
+    requires std::is_convertible_v<U*, T*> JobRef(JobRef<U>&& other)
+    noexcept : job_(other.detach()) {}
+    JobRef& operator=(JobRef other) noexcept {
+        std::swap(job_, other.job_);
+        return *this;
+    }
+    ~JobRef() {
+        if (job_) job_->release();
+    }
+
+    T* get() const noexcept { return job_; }
+    T* operator->() const noexcept { return job_; }
+    T& operator*() const noexcept { return *job_; }
+    explicit operator bool() const noexcept { return job_ != nullptr; }
+    /// Gives up ownership without releasing the reference.
+    T* detach() noexcept { return std::exchange(job_, nullptr); }
+
+  private:
+    T* job_ = nullptr;
+};
+
+/// Creates a job with its first reference owned by the returned handle.
+template <class T, class... Args>
+JobRef<T> make_job(Args&&... args) {
+    return JobRef<T>(new T(std::forward<Args>(args)...));
+}
+
+/// A job that reads its input lazily and submits chunks while the caller consumes results
+/// (imap). The pool keeps the open ones so that join() and terminate() can stop their feeding.
+class Feeder {
+  public:
+    /// Stops reading input: results of chunks already submitted still arrive, then the
+    /// consumer sees `reason`. Safe to call concurrently with feeding, any number of times.
+    virtual void cut(std::exception_ptr reason) noexcept = 0;
+    virtual Job& job() noexcept = 0;
+
+  protected:
+    ~Feeder() = default;
+};
+
+/// Where jobs send chunks: the front end implements it over its backend.
+class ChunkSink {
+  public:
+    /// Hands `count` chunks of one job to the backend, which then holds one job reference per
+    /// chunk until it settles the chunk. Returns false (and takes nothing) when the pool no
+    /// longer accepts chunks.
+    virtual bool submit(Chunk* chunks, std::size_t count) = 0;
+    /// A Feeder has read its whole input, been cut, or been abandoned: it submits no more.
+    virtual void feeder_finished(Feeder& feeder) noexcept = 0;
+
+  protected:
+    ~ChunkSink() = default;
+};
+
+} // namespace mproc::detail

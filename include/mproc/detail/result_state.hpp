@@ -1,0 +1,104 @@
+#pragma once
+// The state behind an AsyncResult: one value or one error, the callbacks, and the wait.
+
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+#include "mproc/detail/deadline.hpp"
+#include "mproc/detail/job.hpp"
+
+namespace mproc::detail {
+
+template <class R>
+class ResultState : public Job {
+  public:
+    /// Installs the callbacks; `serial` is the pool's mutex that keeps callbacks one at a time.
+    /// Must happen before the first chunk is submitted.
+    void set_callbacks(std::function<void(const R&)> on_success,
+                       std::function<void(std::exception_ptr)> on_error, std::mutex* serial) {
+        on_success_ = std::move(on_success);
+        on_error_ = std::move(on_error);
+        callback_mutex_ = serial;
+    }
+
+    bool ready() const {
+        std::lock_guard lock(mutex_);
+        return ready_;
+    }
+
+    /// Waits until ready or `deadline`; returns ready().
+    bool wait_until(Clock::time_point deadline) const {
+        std::unique_lock lock(mutex_);
+        if (deadline == Clock::time_point::max()) {
+            ready_changed_.wait(lock, [&] { return ready_; });
+            return true;
+        }
+        return ready_changed_.wait_until(lock, deadline, [&] { return ready_; });
+    }
+
+    /// Only once ready: false when the call ended with an error.
+    bool successful() const {
+        std::lock_guard lock(mutex_);
+        return error_ == nullptr;
+    }
+
+    /// Only once ready: the value, or throws the call's error.
+    R& value() {
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
+        return *value_;
+    }
+
+  protected:
+    /// Ends the call: stores the outcome, runs the callbacks (which finish before any waiter
+    /// wakes), then wakes the waiters. Called exactly once, by whichever thread settles the last
+    /// chunk.
+    void finish(std::optional<R>&& value, std::exception_ptr error) noexcept {
+        // Written before ready_ is published and never again, so readers need no lock.
+        value_ = std::move(value);
+        error_ = std::move(error);
+        run_callbacks();
+        {
+            std::lock_guard lock(mutex_);
+            ready_ = true;
+        }
+        ready_changed_.notify_all();
+    }
+
+  private:
+    void run_callbacks() noexcept {
+        if (!on_success_ && !on_error_) {
+            return;
+        }
+        std::unique_lock serial(*callback_mutex_);
+        try {
+            if (error_) {
+                if (on_error_) on_error_(error_);
+            } else if (on_success_) {
+                on_success_(*value_);
+            }
+        } catch (...) {
+            // Python's result-handler thread dies here and every later result hangs; we end this
+            // result with the callback's exception instead.
+            value_.reset();
+            error_ = std::current_exception();
+        }
+        on_success_ = nullptr; // drop whatever state the callbacks captured
+        on_error_ = nullptr;
+    }
+
+    mutable std::mutex mutex_;
+    mutable std::condition_variable ready_changed_;
+    bool ready_ = false;
+    std::optional<R> value_;
+    std::exception_ptr error_;
+    std::function<void(const R&)> on_success_;
+    std::function<void(std::exception_ptr)> on_error_;
+    std::mutex* callback_mutex_ = nullptr;
+};
+
+} // namespace mproc::detail

@@ -1,0 +1,306 @@
+#pragma once
+// imap/imap_unordered: results streamed to one consumer while the input is read lazily.
+//
+// The consumer's thread does the feeding: each time it asks for a result it first tops up the
+// window (reads input items, forms chunks, submits them) until `window` chunks are in flight or
+// unconsumed. So the input is only ever touched by the consumer's thread (a user generator
+// needs no lock), an exception from the input surfaces in order, and a slow consumer stops the
+// input from being read (backpressure): memory stays bounded by window * chunksize items.
+//
+// Chunk slots form a ring: a slot is free, in flight, done (results waiting), or being
+// consumed. `Chunk::first` is the slot's offset in the item arrays, not a position in the input.
+
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "mproc/detail/deadline.hpp"
+#include "mproc/detail/job.hpp"
+#include "mproc/errors.hpp"
+
+namespace mproc::detail {
+
+enum class Order { input, completion };
+
+/// Fixed-capacity FIFO of chunk-slot numbers.
+class SlotQueue {
+  public:
+    explicit SlotQueue(std::size_t capacity) : ring_(capacity) {}
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t front() const noexcept { return ring_[head_]; }
+    void push(std::size_t slot) noexcept {
+        ring_[(head_ + size_) % ring_.size()] = slot;
+        ++size_;
+    }
+    std::size_t pop() noexcept {
+        const std::size_t slot = ring_[head_];
+        head_ = (head_ + 1) % ring_.size();
+        --size_;
+        return slot;
+    }
+
+  private:
+    std::vector<std::size_t> ring_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+};
+
+/// The consumer-facing half, independent of the function and the input type.
+template <class T>
+class StreamJob : public Job, public Feeder {
+  public:
+    enum class Fetched { item, end, timeout };
+
+    /// Waits for the next result (in input or completion order). On `item`, `*value` holds it,
+    /// or the item's exception is thrown; after the input and every chunk are exhausted, a
+    /// pending input/cut error is thrown once, then `end` is returned for ever.
+    Fetched fetch(Clock::time_point deadline, std::optional<T>* value) {
+        for (;;) {
+            if (current_slot_ != no_slot && current_offset_ < chunks_[current_slot_].count) {
+                return take_current_item(value);
+            }
+            if (current_slot_ != no_slot) {
+                free_slot(current_slot_);
+                current_slot_ = no_slot;
+            }
+            fill_window();
+            std::unique_lock lock(mutex_);
+            auto next_ready = [&] {
+                if (order_ == Order::input) {
+                    return !in_order_.empty() && done_[in_order_.front()];
+                }
+                return !completed_.empty();
+            };
+            const bool ready =
+                deadline == Clock::time_point::max()
+                    ? (changed_.wait(lock, [&] { return next_ready() || idle(); }), true)
+                    : changed_.wait_until(lock, deadline, [&] { return next_ready() || idle(); });
+            if (!ready) {
+                return Fetched::timeout;
+            }
+            if (next_ready()) {
+                current_slot_ = order_ == Order::input ? in_order_.pop() : completed_.pop();
+                current_offset_ = 0;
+                continue;
+            }
+            // Nothing in flight and nothing more will be read.
+            if (terminal_error_) {
+                std::rethrow_exception(std::exchange(terminal_error_, nullptr));
+            }
+            return Fetched::end;
+        }
+    }
+
+    /// The consumer's handle went away: chunks not started are skipped, results are dropped.
+    void abandon() noexcept {
+        abandoned_.store(true, std::memory_order_relaxed);
+        finish_feeding(nullptr);
+    }
+
+    void cut(std::exception_ptr reason) noexcept override { finish_feeding(std::move(reason)); }
+    Job& job() noexcept override { return *this; }
+
+    void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept override {
+        for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
+            errors_[i] = reason;
+        }
+        clear_arguments(chunk);
+        chunk_settled(chunk);
+    }
+
+  protected:
+    StreamJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window)
+        : sink_(&sink), order_(order), chunksize_(chunksize), chunks_(window), done_(window, false),
+          values_(window * chunksize), errors_(window * chunksize), free_(window),
+          in_order_(window), completed_(window) {
+        for (std::size_t slot = 0; slot < window; ++slot) {
+            chunks_[slot] = Chunk{this, slot * chunksize, 0};
+            free_.push(slot);
+        }
+    }
+
+    /// Reads the next input item into argument position `position`; false at the end of the
+    /// input. Exceptions from the input propagate.
+    virtual bool read_item(std::size_t position) = 0;
+    virtual void clear_arguments(const Chunk& chunk) noexcept = 0;
+
+    bool abandoned() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
+
+    void store_value(std::size_t position, T&& value) {
+        values_[position].emplace(std::move(value));
+    }
+    void store_error(std::size_t position, std::exception_ptr error) noexcept {
+        errors_[position] = std::move(error);
+    }
+
+    /// Called by the worker after the chunk's items are stored.
+    void chunk_settled(const Chunk& chunk) noexcept {
+        const std::size_t slot = chunk.first / chunksize_;
+        {
+            std::lock_guard lock(mutex_);
+            done_[slot] = true;
+            --in_flight_;
+            if (order_ == Order::completion) {
+                completed_.push(slot);
+            }
+        }
+        changed_.notify_one();
+        release(); // the chunk's reference; must be the last use of this
+    }
+
+  private:
+    static constexpr std::size_t no_slot = static_cast<std::size_t>(-1);
+
+    Fetched take_current_item(std::optional<T>* value) {
+        const std::size_t position = chunks_[current_slot_].first + current_offset_++;
+        if (std::exception_ptr error = std::exchange(errors_[position], nullptr)) {
+            std::rethrow_exception(error);
+        }
+        value->emplace(std::move(*values_[position]));
+        values_[position].reset(); // the pool keeps no copy of a result it handed over
+        return Fetched::item;
+    }
+
+    void free_slot(std::size_t slot) {
+        std::lock_guard lock(mutex_);
+        for (std::size_t i = chunks_[slot].first; i < chunks_[slot].first + chunks_[slot].count;
+             ++i) {
+            values_[i].reset();
+            errors_[i] = nullptr;
+        }
+        done_[slot] = false;
+        chunks_[slot].count = 0;
+        free_.push(slot);
+    }
+
+    /// Caller holds mutex_: nothing in flight or waiting, and no more input will come.
+    bool idle() const noexcept {
+        return feeding_finished_ && in_flight_ == 0 && completed_.empty() && in_order_.empty();
+    }
+
+  public:
+    /// Tops up the window from the input; consumer thread only.
+    void fill_window() {
+        for (;;) {
+            std::size_t slot;
+            {
+                std::lock_guard lock(mutex_);
+                if (feeding_finished_ || free_.empty()) {
+                    return;
+                }
+                slot = free_.pop();
+            }
+            Chunk& chunk = chunks_[slot];
+            chunk.count = 0;
+            bool input_ended = false;
+            std::exception_ptr input_error;
+            try {
+                while (chunk.count < chunksize_ && read_item(chunk.first + chunk.count)) {
+                    ++chunk.count;
+                }
+                input_ended = chunk.count < chunksize_;
+            } catch (...) {
+                input_error = std::current_exception();
+            }
+            if (chunk.count > 0 && !submit(chunk, slot)) {
+                return;
+            }
+            if (chunk.count == 0) {
+                std::lock_guard lock(mutex_);
+                free_.push(slot);
+            }
+            if (input_error || input_ended) {
+                finish_feeding(input_error);
+                return;
+            }
+        }
+    }
+
+  private:
+    /// Hands one chunk to the pool; on refusal (the pool stopped) the slot is returned and
+    /// feeding ends with an error for the consumer.
+    bool submit(Chunk& chunk, std::size_t slot) {
+        std::lock_guard feed_lock(feed_mutex_);
+        if (sink_ != nullptr) {
+            {
+                std::lock_guard lock(mutex_);
+                ++in_flight_;
+            }
+            if (sink_->submit(&chunk, 1)) {
+                if (order_ == Order::input) {
+                    std::lock_guard lock(mutex_);
+                    in_order_.push(slot);
+                }
+                return true;
+            }
+            std::lock_guard lock(mutex_);
+            --in_flight_;
+        }
+        clear_arguments(chunk);
+        {
+            std::lock_guard lock(mutex_);
+            chunk.count = 0;
+            free_.push(slot);
+        }
+        // No effect when a cut already finished feeding with its own reason.
+        finish_feeding_locked(std::make_exception_ptr(
+            PoolNotRunning("mproc: the pool stopped before imap's input was fully read")));
+        return false;
+    }
+
+    void finish_feeding(std::exception_ptr reason) noexcept {
+        std::lock_guard feed_lock(feed_mutex_);
+        finish_feeding_locked(std::move(reason));
+    }
+
+    /// Caller holds feed_mutex_.
+    void finish_feeding_locked(std::exception_ptr reason) noexcept {
+        ChunkSink* sink = std::exchange(sink_, nullptr);
+        {
+            std::lock_guard lock(mutex_);
+            if (feeding_finished_) {
+                return;
+            }
+            feeding_finished_ = true;
+            terminal_error_ = std::move(reason);
+        }
+        changed_.notify_one();
+        if (sink != nullptr) {
+            sink->feeder_finished(*this);
+        }
+    }
+
+    // Protects sink_ against the pool going away (cut) while the consumer submits.
+    std::mutex feed_mutex_;
+    ChunkSink* sink_;
+
+    const Order order_;
+    const std::size_t chunksize_;
+    std::vector<Chunk> chunks_;
+
+    // Guards the slot bookkeeping below; workers take it once per chunk.
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<bool> done_;
+    std::size_t in_flight_ = 0;
+    bool feeding_finished_ = false;
+    std::exception_ptr terminal_error_;
+
+    // Item results, by position; a worker writes a chunk's positions before settling it, the
+    // consumer reads them after seeing it done.
+    std::vector<std::optional<T>> values_;
+    std::vector<std::exception_ptr> errors_;
+
+    SlotQueue free_;
+    SlotQueue in_order_;  // Order::input: submitted slots, oldest first
+    SlotQueue completed_; // Order::completion: done slots, first done first
+
+    std::atomic<bool> abandoned_{false};
+    // Consumer-thread state.
+    std::size_t current_slot_ = no_slot;
+    std::size_t current_offset_ = 0;
+};
+
+} // namespace mproc::detail

@@ -1,0 +1,64 @@
+#pragma once
+// The thread backend: worker threads of this process take chunks from one shared queue and run
+// them in place, so arguments and results are never copied or serialised.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "mproc/detail/job.hpp"
+#include "mproc/pool_options.hpp"
+
+namespace mproc::detail {
+
+class ThreadBackend {
+  public:
+    /// Starts `options.workers` threads.
+    explicit ThreadBackend(ValidatedOptions options);
+    /// Terminates and joins if the front end has not (it always has).
+    ~ThreadBackend();
+
+    ThreadBackend(const ThreadBackend&) = delete;
+    ThreadBackend& operator=(const ThreadBackend&) = delete;
+
+    std::size_t worker_count() const noexcept { return worker_count_; }
+
+    /// Queues the chunks; false (nothing queued) once closed.
+    bool submit(Chunk* chunks, std::size_t count);
+    /// No more submissions; workers exit when the queue is empty.
+    void close();
+    /// No more submissions; queued chunks are cancelled with mproc::PoolTerminated; workers exit
+    /// after their current chunk.
+    void terminate();
+    /// Waits until every worker thread (replacements included) has exited. Needs close() or
+    /// terminate() first.
+    void join();
+
+  private:
+    void start_worker(std::size_t slot, std::thread predecessor);
+    void run_worker(std::size_t slot, std::thread predecessor);
+    /// Next chunk to run, or nullptr when the worker should exit.
+    Chunk* next_chunk();
+    /// Swaps the calling worker for a fresh thread in its slot; false if the pool is stopping.
+    bool retire(std::size_t slot);
+
+    const std::size_t worker_count_;
+    const std::function<void()> initializer_;
+    const std::size_t max_tasks_per_child_;
+
+    std::mutex mutex_;
+    std::condition_variable work_available_;
+    std::condition_variable worker_exited_;
+    std::deque<Chunk*> queue_;
+    std::size_t idle_workers_ = 0; // waiting on work_available_: notify only if someone sleeps
+    bool closed_ = false;
+    bool terminating_ = false;
+    std::vector<std::thread> threads_; // one slot per worker; a replacement takes its slot
+    std::size_t running_workers_ = 0;
+};
+
+} // namespace mproc::detail

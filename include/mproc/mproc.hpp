@@ -1,0 +1,12 @@
+#pragma once
+/// @file mproc.hpp
+/// Everything mproc offers, in one include.
+
+#include "mproc/async_result.hpp"
+#include "mproc/basic_pool.hpp"
+#include "mproc/callbacks.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/pool_options.hpp"
+#include "mproc/result_stream.hpp"
+#include "mproc/this_worker.hpp"
+#include "mproc/thread_pool.hpp"

@@ -1,0 +1,24 @@
+#pragma once
+/// @file this_worker.hpp
+/// What a task can ask about the worker running it.
+
+#include <cstdint>
+
+namespace mproc::this_worker {
+
+/// A number that identifies the worker running the calling task: unique for every worker started
+/// in this program (a replacement worker gets a new one), and 0 outside any pool worker.
+/// Useful to see `max_tasks_per_child` at work or to index per-worker state.
+///
+/// Example:
+/// @code
+///   auto ids = pool.map([](int) { return mproc::this_worker::id(); }, inputs);
+/// @endcode
+std::uint64_t id() noexcept;
+
+} // namespace mproc::this_worker
+
+namespace mproc::detail {
+/// Gives the calling thread a fresh worker id; called once by each worker as it starts.
+std::uint64_t become_new_worker() noexcept;
+} // namespace mproc::detail

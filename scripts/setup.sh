@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, from Debian packages, whatever the build, the tests, the demo and the benchmarks need
+# and a fresh machine lacks. Idempotent, and silent when everything is already there.
+set -euo pipefail
+
+packages=(
+    cmake g++ make          # toolchain
+    libgtest-dev            # tests
+    libbenchmark-dev        # bench/
+    libcli11-dev            # command-line parsing of the demo
+    clang-format            # style check in the test command
+    python3                 # the Python Pool peer in bench/
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$package")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "mproc setup: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up, then builds and runs the whole test suite three times: a normal build (warnings are
+# errors), AddressSanitizer+UndefinedBehaviorSanitizer, and ThreadSanitizer. Also checks the
+# formatting. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+echo "== clang-format"
+git ls-files '*.hpp' '*.cpp' | xargs clang-format --dry-run --Werror
+
+jobs=$(nproc)
+run_suite() { # name, extra cmake arguments...
+    local name=$1
+    shift
+    echo "== build: $name"
+    cmake -S . -B "build/$name" -DMPROC_WARNINGS_AS_ERRORS=ON -DMPROC_BUILD_EXAMPLES=ON "$@" \
+        >/dev/null
+    cmake --build "build/$name" -j "$jobs" >/dev/null
+    echo "== test: $name"
+    (cd "build/$name" && ctest --output-on-failure -j "$jobs" --timeout 300 "${CTEST_ARGS[@]}")
+}
+
+CTEST_ARGS=()
+run_suite normal -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The install test builds a consumer against an installed tree: once is enough.
+CTEST_ARGS=(-LE install)
+run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DMPROC_SANITIZER=address,undefined"
+run_suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_SANITIZER=thread
+echo "== all test suites passed"

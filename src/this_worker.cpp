@@ -1,0 +1,18 @@
+#include "mproc/this_worker.hpp"
+
+#include <atomic>
+
+namespace mproc {
+namespace {
+thread_local std::uint64_t current_worker_id = 0;
+std::atomic<std::uint64_t> last_worker_id{0};
+} // namespace
+
+std::uint64_t this_worker::id() noexcept { return current_worker_id; }
+
+std::uint64_t detail::become_new_worker() noexcept {
+    current_worker_id = last_worker_id.fetch_add(1, std::memory_order_relaxed) + 1;
+    return current_worker_id;
+}
+
+} // namespace mproc

@@ -1,0 +1,179 @@
+#include "mproc/detail/thread_backend.hpp"
+
+#include <exception>
+
+#include "mproc/detail/trace.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/this_worker.hpp"
+
+namespace mproc::detail {
+
+ThreadBackend::ThreadBackend(ValidatedOptions options)
+    : worker_count_(options.workers), initializer_(std::move(options.initializer)),
+      max_tasks_per_child_(options.max_tasks_per_child), threads_(options.workers) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t slot = 0; slot < worker_count_; ++slot) {
+        start_worker(slot, std::thread());
+    }
+}
+
+ThreadBackend::~ThreadBackend() {
+    terminate();
+    join();
+}
+
+// Caller holds mutex_.
+void ThreadBackend::start_worker(std::size_t slot, std::thread predecessor) {
+    threads_[slot] = std::thread(&ThreadBackend::run_worker, this, slot, std::move(predecessor));
+    ++running_workers_;
+}
+
+void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
+    if (predecessor.joinable()) {
+        predecessor.join(); // the retired worker this one replaces; it is already on its way out
+    }
+    const std::uint64_t id = become_new_worker();
+    MPROC_TRACE_EVENT("thread worker %llu started in slot %zu", static_cast<unsigned long long>(id),
+                      slot);
+    std::exception_ptr initializer_error;
+    if (initializer_) {
+        try {
+            initializer_();
+        } catch (...) {
+            initializer_error = std::current_exception();
+            MPROC_TRACE_EVENT("thread worker %llu: initializer threw",
+                              static_cast<unsigned long long>(id));
+        }
+    }
+    std::size_t tasks_done = 0;
+    while (Chunk* chunk = next_chunk()) {
+        if (initializer_error) {
+            chunk->job->cancel_chunk(*chunk, initializer_error);
+        } else {
+            chunk->job->run_chunk(*chunk);
+        }
+        if (max_tasks_per_child_ != 0 && ++tasks_done == max_tasks_per_child_ && retire(slot)) {
+            MPROC_TRACE_EVENT("thread worker %llu retired after %zu tasks",
+                              static_cast<unsigned long long>(id), tasks_done);
+            return;
+        }
+    }
+    MPROC_TRACE_EVENT("thread worker %llu exiting", static_cast<unsigned long long>(id));
+    {
+        std::lock_guard lock(mutex_);
+        --running_workers_;
+    }
+    worker_exited_.notify_all();
+}
+
+Chunk* ThreadBackend::next_chunk() {
+    std::unique_lock lock(mutex_);
+    while (queue_.empty() && !closed_) {
+        ++idle_workers_;
+        work_available_.wait(lock);
+        --idle_workers_;
+    }
+    if (terminating_ || queue_.empty()) {
+        return nullptr;
+    }
+    Chunk* chunk = queue_.front();
+    queue_.pop_front();
+    return chunk;
+}
+
+bool ThreadBackend::retire(std::size_t slot) {
+    std::lock_guard lock(mutex_);
+    if (terminating_) {
+        return false; // exit through the normal path instead; no replacement needed
+    }
+    // Our own handle may already have been taken by join(); then it joins us itself.
+    std::thread self = std::move(threads_[slot]);
+    --running_workers_;
+    start_worker(slot, std::move(self));
+    return true;
+}
+
+bool ThreadBackend::submit(Chunk* chunks, std::size_t count) {
+    std::size_t sleepers;
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) {
+            return false;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            queue_.push_back(&chunks[i]);
+        }
+        sleepers = idle_workers_;
+    }
+    // A wake-up is a system call: make none when no worker sleeps.
+    if (sleepers == 0) {
+        return true;
+    }
+    if (count == 1) {
+        work_available_.notify_one();
+    } else {
+        work_available_.notify_all();
+    }
+    return true;
+}
+
+void ThreadBackend::close() {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) {
+            return;
+        }
+        closed_ = true;
+    }
+    MPROC_TRACE_EVENT("thread backend closed");
+    work_available_.notify_all();
+}
+
+void ThreadBackend::terminate() {
+    std::deque<Chunk*> dropped;
+    {
+        std::lock_guard lock(mutex_);
+        if (terminating_) {
+            return;
+        }
+        closed_ = true;
+        terminating_ = true;
+        dropped.swap(queue_);
+    }
+    MPROC_TRACE_EVENT("thread backend terminating: %zu queued chunks dropped", dropped.size());
+    work_available_.notify_all();
+    if (!dropped.empty()) {
+        const auto reason =
+            std::make_exception_ptr(PoolTerminated("mproc: the pool was terminated before this "
+                                                   "task ran"));
+        for (Chunk* chunk : dropped) {
+            chunk->job->cancel_chunk(*chunk, reason);
+        }
+    }
+}
+
+void ThreadBackend::join() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        std::thread joinable;
+        for (std::thread& thread : threads_) {
+            if (thread.joinable()) {
+                joinable = std::move(thread);
+                break;
+            }
+        }
+        if (joinable.joinable()) {
+            lock.unlock();
+            joinable.join();
+            lock.lock();
+            continue;
+        }
+        if (running_workers_ == 0) {
+            return;
+        }
+        // A retiring worker is between giving up its slot and its replacement taking it.
+        worker_exited_.wait(lock);
+    }
+}
+
+} // namespace mproc::detail
