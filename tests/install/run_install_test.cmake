@@ -1,0 +1,41 @@
+# Installs the already-built mproc into a private prefix, builds the consumer project against it
+# with find_package(mproc), builds it again with add_subdirectory(), and runs both binaries.
+
+function(run_step)
+    execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT result EQUAL 0)
+        message(FATAL_ERROR "step failed (${result}): ${ARGV}\n${out}")
+    endif()
+    set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+function(expect_consumer_output binary)
+    run_step(${binary})
+    if(NOT step_output MATCHES "sum of squares 0..99 = 328350")
+        message(FATAL_ERROR "consumer printed unexpected output:\n${step_output}")
+    endif()
+    message(STATUS "${binary}: ${step_output}")
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+
+# 1. find_package(mproc) against the installed tree.
+run_step(${CMAKE_COMMAND} --install "${MPROC_BINARY_DIR}" --prefix "${prefix}")
+if(NOT EXISTS "${prefix}/lib/cmake/mproc/mprocConfig.cmake"
+   AND NOT EXISTS "${prefix}/lib64/cmake/mproc/mprocConfig.cmake")
+    file(GLOB_RECURSE found "${prefix}/*mprocConfig.cmake")
+    if(NOT found)
+        message(FATAL_ERROR "install did not produce mprocConfig.cmake under ${prefix}")
+    endif()
+endif()
+run_step(${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/installed"
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER})
+run_step(${CMAKE_COMMAND} --build "${WORK_DIR}/installed")
+expect_consumer_output("${WORK_DIR}/installed/consumer")
+
+# 2. add_subdirectory() of the source tree.
+run_step(${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/subdirectory"
+    -DMPROC_SOURCE_DIR=${MPROC_SOURCE_DIR} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER})
+run_step(${CMAKE_COMMAND} --build "${WORK_DIR}/subdirectory" -j 2)
+expect_consumer_output("${WORK_DIR}/subdirectory/consumer")

@@ -1,0 +1,100 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::size_t thread_count() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/self/task")) {
+        ++n;
+    }
+    return n;
+}
+
+TEST(ThreadBackend, NoThreadOutlivesItsPool) {
+    const std::size_t before = thread_count();
+    for (int cycle = 0; cycle < 200; ++cycle) {
+        mproc::ThreadPool pool({.workers = 3, .max_tasks_per_child = 2});
+        const auto results = pool.map([](int x) { return x + 1; }, std::vector<int>(20, 1), 1);
+        ASSERT_EQ(results.size(), 20u);
+        if (cycle % 2 == 0) {
+            pool.close();
+            pool.join();
+        } // else: the destructor terminates and joins
+    }
+    EXPECT_EQ(thread_count(), before);
+}
+
+TEST(ThreadBackend, WorkersRunConcurrently) {
+    // Two tasks that each wait for the other can only both finish if two workers run at once.
+    static std::atomic<int> arrived{0};
+    arrived = 0;
+    mproc::ThreadPool pool(2);
+    auto rendezvous = [] {
+        arrived.fetch_add(1);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (arrived.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+        return arrived.load();
+    };
+    auto a = pool.apply_async(rendezvous);
+    auto b = pool.apply_async(rendezvous);
+    ASSERT_TRUE(a.wait(20s));
+    ASSERT_TRUE(b.wait(20s));
+    EXPECT_EQ(a.get(), 2);
+    EXPECT_EQ(b.get(), 2);
+}
+
+struct Tagged : std::runtime_error {
+    Tagged() : std::runtime_error("tagged") {}
+};
+std::atomic<const void*> thrown_address{nullptr};
+
+TEST(ThreadBackend, TheCallerGetsTheVeryExceptionObjectTheTaskThrew) {
+    mproc::ThreadPool pool(2);
+    auto result = pool.apply_async([] {
+        try {
+            throw Tagged();
+        } catch (const Tagged& e) {
+            thrown_address = &e;
+            throw;
+        }
+    });
+    ASSERT_TRUE(result.wait(10s));
+    try {
+        result.get();
+        FAIL() << "get() should have thrown";
+    } catch (const Tagged& e) {
+        EXPECT_EQ(static_cast<const void*>(&e), thrown_address.load());
+    }
+}
+
+TEST(ThreadBackend, TerminateLetsARunningTaskFinishAndDropsQueuedOnes) {
+    mproc::ThreadPool pool(1);
+    auto running = pool.apply_async([] {
+        std::this_thread::sleep_for(200ms);
+        return 1;
+    });
+    std::this_thread::sleep_for(50ms); // let the only worker take it
+    auto queued = pool.apply_async([] { return 2; });
+    pool.terminate();
+    ASSERT_TRUE(queued.wait(10s));
+    EXPECT_THROW(queued.get(), mproc::PoolTerminated);
+    ASSERT_TRUE(running.wait(10s));
+    EXPECT_EQ(running.get(), 1); // a thread cannot be interrupted: the task ran to its end
+    pool.join();
+}
+
+} // namespace
