@@ -30,8 +30,9 @@ for run in report["benchmarks"]:
 
 print()
 print(f"medians over {report['context'].get('num_cpus', '?')} CPUs (real time):")
-for name, ms in medians.items():
-    print(f"  {name:<18} {ms:8.2f} ms")
+order = ["sequential", "openmp", "mproc_map", "allocation_floor"]
+for name in sorted(medians, key=lambda n: order.index(n) if n in order else len(order)):
+    print(f"  {name:<18} {medians[name]:8.2f} ms")
 
 def ratio(a, b, floor=0.0):
     if a in medians and b in medians and medians[b] > floor:
