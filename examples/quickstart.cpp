@@ -64,11 +64,13 @@ int main() {
 
     // Callbacks (Python's callback= and error_callback=) run on a pool thread, one at a time for
     // the whole pool, and have finished before get()/wait() return.
+    std::printf("apply_async(reciprocal_percent, 4) with callbacks:\n");
     auto with_callbacks = pool.apply_async(
         mproc::callbacks([](int value) { std::printf("  success callback got %d\n", value); },
                          [](std::exception_ptr) { std::printf("  error callback\n"); }),
         reciprocal_percent, 4);
     with_callbacks.wait();
+    std::printf("apply_async(reciprocal_percent, 0) with an error callback:\n");
     auto failing = pool.apply_async(mproc::on_error([](std::exception_ptr error) {
                                         try {
                                             std::rethrow_exception(error);
@@ -78,8 +80,7 @@ int main() {
                                     }),
                                     reciprocal_percent, 0);
     failing.wait();
-    std::printf("apply_async(reciprocal_percent, 0): successful() = %s\n",
-                failing.successful() ? "true" : "false");
+    std::printf("  successful() = %s\n", failing.successful() ? "true" : "false");
     try {
         failing.get(); // rethrows the task's exception
     } catch (const std::invalid_argument& e) {
