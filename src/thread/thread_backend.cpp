@@ -11,9 +11,17 @@ namespace mproc::detail {
 ThreadBackend::ThreadBackend(ValidatedOptions options)
     : worker_count_(options.workers), initializer_(std::move(options.initializer)),
       max_tasks_per_child_(options.max_tasks_per_child), threads_(options.workers) {
-    std::lock_guard lock(mutex_);
-    for (std::size_t slot = 0; slot < worker_count_; ++slot) {
-        start_worker(slot, std::thread());
+    try {
+        std::lock_guard lock(mutex_);
+        for (std::size_t slot = 0; slot < worker_count_; ++slot) {
+            start_worker(slot, std::thread());
+        }
+    } catch (...) {
+        // The system refused a thread (std::system_error): stop the ones already running, or
+        // their std::thread objects would abort the program and they would outlive *this.
+        terminate();
+        join();
+        throw;
     }
 }
 

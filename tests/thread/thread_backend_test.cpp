@@ -7,6 +7,14 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <system_error>
+
 #include <mproc/mproc.hpp>
 
 namespace {
@@ -100,6 +108,48 @@ TEST(ThreadBackend, TerminateLetsARunningTaskFinishAndDropsQueuedOnes) {
     ASSERT_TRUE(running.wait(10s));
     EXPECT_EQ(running.get(), 1); // a thread cannot be interrupted: the task ran to its end
     pool.join();
+}
+
+std::size_t virtual_memory_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    while (status >> key) {
+        if (key == "VmSize:") {
+            std::size_t kib = 0;
+            status >> kib;
+            return kib * 1024;
+        }
+    }
+    return 0;
+}
+
+TEST(ThreadBackend, AFailedThreadStartThrowsAndLeavesNoThreadBehind) {
+    // In a child process (the limit must not hurt the rest of the suite), cap the address space
+    // so that thread stacks run out part way through starting 2000 workers.
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        { mproc::ThreadPool warm_up(1); } // sanitizer helper threads start now, not below
+        const std::size_t baseline = thread_count();
+        const rlim_t cap = virtual_memory_bytes() + (64u << 20);
+        const rlimit limit{cap, cap};
+        if (setrlimit(RLIMIT_AS, &limit) != 0) {
+            _exit(10);
+        }
+        try {
+            mproc::ThreadPool pool(2000);
+            _exit(11); // every thread started: the cap did not bite
+        } catch (const std::system_error&) {
+            _exit(thread_count() == baseline ? 0 : 12);
+        } catch (...) {
+            _exit(13);
+        }
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status)) << "child died of signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit failed, 11: no failure provoked, "
+                                         "12: threads left behind, 13: wrong exception";
 }
 
 } // namespace
