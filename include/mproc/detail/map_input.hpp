@@ -42,7 +42,9 @@ class OwnedInput {
 
     explicit OwnedInput(std::vector<Value> items) : items_(std::move(items)) {}
 
-    const Value& operator[](std::size_t i) const { return items_[i]; }
+    // decltype(auto): std::vector<bool> hands out bits by value; a `const Value&` return type
+    // would bind to that temporary and dangle.
+    decltype(auto) operator[](std::size_t i) const { return items_[i]; }
     std::size_t size() const noexcept { return items_.size(); }
     /// The pool keeps no copy of the arguments once the call has ended.
     void release() noexcept { std::vector<Value>().swap(items_); }
