@@ -426,7 +426,9 @@ class BasicPool : private detail::ChunkSink {
     mutable std::mutex lifecycle_mutex_;
     State state_ = State::running;
     std::vector<detail::Feeder*> open_feeders_; // imap streams still reading input
-    std::mutex callback_mutex_;                 // callbacks run one at a time, as in Python
+    // Callbacks run one at a time, as in Python. Recursive because a callback may call
+    // terminate(), which ends the queued calls (and runs their callbacks) on the same thread.
+    std::recursive_mutex callback_mutex_;
     Backend backend_;
 };
 

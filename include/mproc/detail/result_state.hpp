@@ -18,7 +18,8 @@ class ResultState : public Job {
     /// Installs the callbacks; `serial` is the pool's mutex that keeps callbacks one at a time.
     /// Must happen before the first chunk is submitted.
     void set_callbacks(std::function<void(const R&)> on_success,
-                       std::function<void(std::exception_ptr)> on_error, std::mutex* serial) {
+                       std::function<void(std::exception_ptr)> on_error,
+                       std::recursive_mutex* serial) {
         on_success_ = std::move(on_success);
         on_error_ = std::move(on_error);
         callback_mutex_ = serial;
@@ -43,6 +44,20 @@ class ResultState : public Job {
     bool successful() const {
         std::lock_guard lock(mutex_);
         return error_ == nullptr;
+    }
+
+    /// Called by the only handle as it goes away: once ready, destroys the outcome now, on the
+    /// caller's thread, instead of whenever the last chunk reference is released (which may be a
+    /// worker, a moment after it woke the caller). Nothing else touches the outcome once ready.
+    void discard_if_ready() noexcept {
+        {
+            std::lock_guard lock(mutex_);
+            if (!ready_) {
+                return;
+            }
+        }
+        value_.reset();
+        error_ = nullptr;
     }
 
     /// Only once ready: the value, or throws the call's error.
@@ -98,7 +113,7 @@ class ResultState : public Job {
     std::exception_ptr error_;
     std::function<void(const R&)> on_success_;
     std::function<void(std::exception_ptr)> on_error_;
-    std::mutex* callback_mutex_ = nullptr;
+    std::recursive_mutex* callback_mutex_ = nullptr;
 };
 
 } // namespace mproc::detail
