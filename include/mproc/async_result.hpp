@@ -85,11 +85,28 @@ class AsyncResult {
         : state_(std::move(state)) {}
 
     AsyncResult(AsyncResult&&) noexcept = default;
-    AsyncResult& operator=(AsyncResult&&) noexcept = default;
+    AsyncResult& operator=(AsyncResult&& other) noexcept {
+        if (this != &other) {
+            discard();
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
     AsyncResult(const AsyncResult&) = delete;
     AsyncResult& operator=(const AsyncResult&) = delete;
+    /// Destroys the value (or error) here and now if the call has ended: the pool keeps nothing
+    /// of a result once its handle is gone.
+    ~AsyncResult() { discard(); }
 
   private:
+    // The worker that ended the call may still hold a reference to the state for a moment after
+    // waking us, and would otherwise destroy the value later, on its own thread.
+    void discard() noexcept {
+        if (state_) {
+            state_->discard_if_ready();
+        }
+    }
+
     template <class Rep, class Period>
     void throw_if_not_ready_in(std::chrono::duration<Rep, Period> timeout) const {
         if (!state_->wait_until(detail::deadline_after(timeout))) {

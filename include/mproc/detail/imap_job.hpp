@@ -27,8 +27,10 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
     template <class G>
     IMapJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window, G&& f,
             View input)
-        : Base(sink, order, chunksize, window), f_(std::forward<G>(f)), input_(std::move(input)),
-          next_(std::ranges::begin(input_)), arguments_(window * chunksize) {}
+        : Base(sink, order, chunksize, window), f_(std::forward<G>(f)),
+          arguments_(window * chunksize) {
+        source_.emplace(std::move(input)); // in place: its iterator may point into it
+    }
 
     void run_chunk(const Chunk& chunk) noexcept override {
         if (!this->abandoned()) {
@@ -49,14 +51,15 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
     bool read_item(std::size_t position) override {
         // The iterator is advanced only when the next item is wanted, so an exception from
         // advancing belongs to the next position and nothing past the last item is read.
+        Source& source = *source_;
         if (advance_pending_) {
             advance_pending_ = false;
-            ++next_;
+            ++source.next;
         }
-        if (next_ == std::ranges::end(input_)) {
+        if (source.next == std::ranges::end(source.input)) {
             return false;
         }
-        arguments_[position].emplace(*next_);
+        arguments_[position].emplace(*source.next);
         advance_pending_ = true;
         return true;
     }
@@ -67,9 +70,16 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
         }
     }
 
+    void drop_input() noexcept override { source_.reset(); }
+
+    struct Source {
+        explicit Source(View view) : input(std::move(view)), next(std::ranges::begin(input)) {}
+        View input;
+        std::ranges::iterator_t<View> next;
+    };
+
     F f_;
-    View input_;
-    std::ranges::iterator_t<View> next_;
+    std::optional<Source> source_; // empty once the stream is abandoned
     bool advance_pending_ = false;
     std::vector<std::optional<Item>> arguments_;
 };

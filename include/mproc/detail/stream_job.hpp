@@ -94,9 +94,22 @@ class StreamJob : public Job, public Feeder {
     }
 
     /// The consumer's handle went away: chunks not started are skipped, results are dropped.
+    /// What is not in flight (the input, results already settled) is destroyed here, on the
+    /// consumer's thread: a worker may hold the last reference to the job a moment longer.
     void abandon() noexcept {
         abandoned_.store(true, std::memory_order_relaxed);
         finish_feeding(nullptr);
+        drop_input(); // feeding has finished: nothing reads the input any more
+        std::lock_guard lock(mutex_);
+        for (std::size_t slot = 0; slot < chunks_.size(); ++slot) {
+            if (done_[slot]) { // settled: no worker writes these positions any more
+                for (std::size_t i = chunks_[slot].first;
+                     i < chunks_[slot].first + chunks_[slot].count; ++i) {
+                    values_[i].reset();
+                    errors_[i] = nullptr;
+                }
+            }
+        }
     }
 
     void cut(std::exception_ptr reason) noexcept override { finish_feeding(std::move(reason)); }
@@ -125,6 +138,8 @@ class StreamJob : public Job, public Feeder {
     /// input. Exceptions from the input propagate.
     virtual bool read_item(std::size_t position) = 0;
     virtual void clear_arguments(const Chunk& chunk) noexcept = 0;
+    /// Destroys the input (a moved-in range); consumer thread, after feeding has finished.
+    virtual void drop_input() noexcept = 0;
 
     bool abandoned() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
 
