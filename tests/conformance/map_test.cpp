@@ -1,0 +1,285 @@
+// map and map_async: every item's result, in input order, chunked as Python chunks.
+
+#include <list>
+#include <optional>
+#include <ranges>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "conformance.hpp"
+
+namespace {
+
+using namespace conformance;
+
+bool is_even(int x) { return x % 2 == 0; }
+std::string repeat_x(int n) { return std::string(static_cast<std::size_t>(n), 'x'); }
+std::size_t length(const std::string& s) { return s.size(); }
+
+/// A result type with no public default constructor (a serialiser may use the private one).
+class NoDefault {
+  public:
+    explicit NoDefault(int value) : value_(value) {}
+    int value() const { return value_; }
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(value_);
+    }
+
+  private:
+    friend class cereal::access;
+    NoDefault() = default;
+    int value_ = 0;
+};
+static_assert(!std::is_default_constructible_v<NoDefault>);
+
+NoDefault make_no_default(int x) { return NoDefault(x * 3); }
+
+template <class Pool>
+class MapTest : public PoolTest {};
+TYPED_TEST_SUITE(MapTest, PoolTypes);
+
+/// Per item, the worker that ran it, on a pool whose workers each run one chunk: the runs of equal
+/// ids are the chunks. Checks that no two chunks shared a worker.
+template <class Pool>
+std::vector<std::size_t> chunk_sizes_of_map(std::size_t workers, int items,
+                                            std::optional<std::ptrdiff_t> chunksize) {
+    Pool pool(mproc::PoolOptions{.workers = static_cast<std::ptrdiff_t>(workers),
+                                 .max_tasks_per_child = 1});
+    const std::vector<int> input = range_vector(0, items);
+    const std::vector<std::uint64_t> ids =
+        chunksize ? pool.map(worker_id, input, *chunksize) : pool.map(worker_id, input);
+    EXPECT_EQ(ids.size(), input.size());
+    const std::vector<std::size_t> runs = run_lengths(ids);
+    EXPECT_EQ(std::set<std::uint64_t>(ids.begin(), ids.end()).size(), runs.size())
+        << "a worker ran more than one chunk despite max_tasks_per_child = 1";
+    EXPECT_EQ(std::set<std::uint64_t>(ids.begin(), ids.end()).count(0), 0u)
+        << "an item ran outside any worker";
+    return runs;
+}
+
+TYPED_TEST(MapTest, ResultsComeInInputOrder) {
+    TypeParam pool(3);
+    const std::vector<int> input = range_vector(-50, 150);
+    EXPECT_EQ(pool.map(square, input), expected_map(square, input));
+    EXPECT_EQ(pool.map(negate, input, 7), expected_map(negate, input));
+}
+
+TYPED_TEST(MapTest, InputOrderEvenWhenLaterItemsFinishFirst) {
+    TypeParam pool(4);
+    const std::vector<int> input{60, 0, 40, 0, 20, 0, 1};
+    EXPECT_EQ(pool.map(sleep_ms, input, 1), input);
+}
+
+TYPED_TEST(MapTest, DefaultChunksizeIsPythons) {
+    // Python: chunksize = ceil(n / (4 * workers)).
+    // 100 items, 2 workers: ceil(100 / 8) = 13, so 7 chunks of 13 and one of 9.
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 100, std::nullopt),
+              (std::vector<std::size_t>{13, 13, 13, 13, 13, 13, 13, 9}));
+    // 17 items, 2 workers: ceil(17 / 8) = 3.
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 17, std::nullopt),
+              (std::vector<std::size_t>{3, 3, 3, 3, 3, 2}));
+    // 16 items, 2 workers: exactly 2 (no rounding up when it divides).
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 16, std::nullopt), (std::vector<std::size_t>(8, 2)));
+    // Fewer items than 4 * workers: one item a chunk.
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(3, 5, std::nullopt), (std::vector<std::size_t>(5, 1)));
+}
+
+TYPED_TEST(MapTest, ExplicitChunksize) {
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 6, 1), (std::vector<std::size_t>(6, 1)));
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 10, 4), (std::vector<std::size_t>{4, 4, 2}));
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 10, 5), (std::vector<std::size_t>{5, 5}));
+    // Larger than the input: one chunk.
+    EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 10, 1000), (std::vector<std::size_t>{10}));
+}
+
+TYPED_TEST(MapTest, AnyChunksizeGivesTheSameResults) {
+    TypeParam pool(3);
+    const std::vector<int> input = range_vector(0, 23);
+    const std::vector<int> expected = expected_map(square, input);
+    for (std::ptrdiff_t chunksize : {1, 2, 3, 5, 22, 23, 24, 1000}) {
+        EXPECT_EQ(pool.map(square, input, chunksize), expected) << "chunksize " << chunksize;
+    }
+}
+
+TYPED_TEST(MapTest, EmptyInputGivesEmptyResultWithoutCallingF) {
+    TypeParam pool(2);
+    const std::vector<int> empty;
+    EXPECT_TRUE(pool.map(never_called, empty).empty());
+    EXPECT_TRUE(pool.map(never_called, empty, 3).empty());
+    EXPECT_TRUE(pool.map(never_called, std::vector<int>{}).empty());
+    // Lazy input that turns out empty.
+    EXPECT_TRUE(pool.map(never_called, Generator(0, 0)).empty());
+
+    int successes = 0;
+    int errors = 0;
+    std::size_t size_seen = 99;
+    auto result = pool.map_async(never_called, empty,
+                                 mproc::callbacks(
+                                     [&](const std::vector<int>& v) {
+                                         ++successes;
+                                         size_seen = v.size();
+                                     },
+                                     [&](std::exception_ptr) { ++errors; }));
+    ASSERT_TRUE(result.wait(long_wait));
+    EXPECT_TRUE(result.successful());
+    EXPECT_TRUE(result.get().empty());
+    EXPECT_EQ(successes, 1);
+    EXPECT_EQ(errors, 0);
+    EXPECT_EQ(size_seen, 0u);
+}
+
+TYPED_TEST(MapTest, LazyInputOfUnknownLength) {
+    TypeParam pool(2);
+    const std::vector<int> numbers = range_vector(0, 40);
+    std::vector<int> even_squares;
+    for (int x = 0; x < 40; x += 2)
+        even_squares.push_back(x * x);
+
+    // A filter view: neither sized nor const-iterable.
+    auto evens = numbers | std::views::filter(is_even);
+    EXPECT_EQ(pool.map(square, evens), even_squares);
+    EXPECT_EQ(pool.map(square, numbers | std::views::filter(is_even), 3), even_squares);
+
+    // A single-pass generator of unknown length.
+    EXPECT_EQ(pool.map(negate, Generator(0, 25)), expected_map(negate, range_vector(0, 25)));
+    Generator generator(5, 9);
+    EXPECT_EQ(pool.map(negate, generator, 2), (std::vector<int>{-5, -6, -7, -8}));
+
+    // An istream.
+    std::istringstream text("3 1 4 1 5 9 2 6");
+    EXPECT_EQ(pool.map(square, std::views::istream<int>(text)),
+              (std::vector<int>{9, 1, 16, 1, 25, 81, 4, 36}));
+
+    // A bidirectional container and a lazy transform of a sized range.
+    const std::list<int> list{4, 5, 6};
+    EXPECT_EQ(pool.map(square, list), (std::vector<int>{16, 25, 36}));
+    EXPECT_EQ(pool.map(square, std::views::iota(0, 5) | std::views::transform(negate)),
+              (std::vector<int>{0, 1, 4, 9, 16}));
+}
+
+TYPED_TEST(MapTest, InputThatThrowsWhileBeingReadThrowsFromMap) {
+    TypeParam pool(2);
+    EXPECT_TRUE(throws_with<std::out_of_range>(
+        [&] { pool.map(square, Generator(0, 10, /*throw_at=*/4)); }, "input failed at 4"));
+    EXPECT_EQ(pool.map(square, std::vector<int>{2}), std::vector<int>{4}); // pool still usable
+}
+
+TYPED_TEST(MapTest, NonDefaultConstructibleResults) {
+    TypeParam pool(2);
+    for (std::ptrdiff_t chunksize : {1, 4}) {
+        const std::vector<NoDefault> out =
+            pool.map(make_no_default, range_vector(0, 10), chunksize);
+        ASSERT_EQ(out.size(), 10u);
+        for (int i = 0; i < 10; ++i) {
+            EXPECT_EQ(out[static_cast<std::size_t>(i)].value(), i * 3);
+        }
+    }
+    auto result = pool.map_async(make_no_default, range_vector(0, 3));
+    ASSERT_TRUE(result.wait(long_wait));
+    ASSERT_EQ(result.get().size(), 3u);
+    EXPECT_EQ(result.get()[2].value(), 6);
+}
+
+TYPED_TEST(MapTest, BoolResults) {
+    TypeParam pool(4);
+    const std::vector<int> input = range_vector(0, 1000);
+    const std::vector<bool> out = pool.map(is_even, input, 1); // neighbouring bits, many workers
+    ASSERT_EQ(out.size(), input.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        EXPECT_EQ(out[i], i % 2 == 0) << i;
+    }
+    auto result = pool.map_async(is_even, input, 3);
+    ASSERT_TRUE(result.wait(long_wait));
+    EXPECT_EQ(result.get(), out);
+}
+
+TYPED_TEST(MapTest, StringItemsAndResults) {
+    TypeParam pool(2);
+    EXPECT_EQ(pool.map(repeat_x, std::vector<int>{0, 1, 3}),
+              (std::vector<std::string>{"", "x", "xxx"}));
+    EXPECT_EQ(pool.map(length, std::vector<std::string>{"a", "", "abcd"}),
+              (std::vector<std::size_t>{1, 0, 4}));
+    EXPECT_EQ(
+        pool.map([](const std::string& s) { return s + s; }, std::vector<std::string>{"ab", "c"}),
+        (std::vector<std::string>{"abab", "cc"}));
+}
+
+TYPED_TEST(MapTest, MapAsyncReturnsAnAsyncResultOfTheVector) {
+    TypeParam pool(2);
+    auto result = pool.map_async(sleep_ms, std::vector<int>{30, 0, 10});
+    static_assert(std::is_same_v<decltype(result), mproc::AsyncResult<std::vector<int>>>);
+    EXPECT_FALSE(result.ready()); // an item sleeps 30 ms: map_async did not wait
+    ASSERT_TRUE(result.wait(long_wait));
+    EXPECT_TRUE(result.successful());
+    EXPECT_EQ(result.get(), (std::vector<int>{30, 0, 10}));
+    EXPECT_EQ(std::move(result).get(), (std::vector<int>{30, 0, 10}));
+
+    auto chunked = pool.map_async(square, range_vector(0, 50), 7);
+    ASSERT_TRUE(chunked.wait(long_wait));
+    EXPECT_EQ(chunked.get(), expected_map(square, range_vector(0, 50)));
+}
+
+TYPED_TEST(MapTest, MapAsyncDoesNotNeedTheCallersInputToStayAlive) {
+    TypeParam pool(1);
+    mproc::AsyncResult<std::vector<int>> first;
+    mproc::AsyncResult<std::vector<int>> second;
+    {
+        auto blocker = pool.apply_async(sleep_ms, 30); // the map items wait behind this
+        std::vector<int> input = range_vector(0, 20);
+        first = pool.map_async(square, input, 3);
+        std::list<int> list{1, 2, 3};
+        second = pool.map_async(negate, list);
+        input.assign(20, -1); // neither the change nor the destruction may reach the task
+    }
+    ASSERT_TRUE(first.wait(long_wait));
+    EXPECT_EQ(first.get(), expected_map(square, range_vector(0, 20)));
+    ASSERT_TRUE(second.wait(long_wait));
+    EXPECT_EQ(second.get(), (std::vector<int>{-1, -2, -3}));
+}
+
+TYPED_TEST(MapTest, MapAsyncOverLazyInput) {
+    TypeParam pool(2);
+    auto result = pool.map_async(square, Generator(0, 6), 4);
+    ASSERT_TRUE(result.wait(long_wait));
+    EXPECT_EQ(result.get(), (std::vector<int>{0, 1, 4, 9, 16, 25}));
+}
+
+TYPED_TEST(MapTest, MapAsyncSuccessCallbackGetsTheWholeVectorOnce) {
+    TypeParam pool(3);
+    int calls = 0;
+    std::vector<int> seen;
+    auto result = pool.map_async(square, range_vector(0, 30), 4,
+                                 mproc::on_success([&](const std::vector<int>& v) {
+                                     ++calls;
+                                     seen = v;
+                                 }));
+    ASSERT_TRUE(result.wait(long_wait));
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(seen, expected_map(square, range_vector(0, 30)));
+}
+
+TYPED_TEST(MapTest, BoolInputs) {
+    // std::vector<bool> and other bool ranges hand out proxies or temporaries, not references.
+    TypeParam pool(3);
+    const std::vector<bool> bits{true, false, false, true, true};
+    const std::vector<int> expected{1, 0, 0, 1, 1};
+    auto to_int = [](bool b) { return b ? 1 : 0; };
+    EXPECT_EQ(pool.map(to_int, bits), expected);
+    EXPECT_EQ(pool.map(to_int, bits, 2), expected);
+    EXPECT_EQ(pool.map(to_int, std::list<bool>(bits.begin(), bits.end())), expected);
+    auto async = pool.map_async(to_int, bits, 1);
+    ASSERT_TRUE(async.wait(long_wait));
+    EXPECT_EQ(async.get(), expected);
+    auto moved = pool.map_async(to_int, std::vector<bool>(bits));
+    ASSERT_TRUE(moved.wait(long_wait));
+    EXPECT_EQ(moved.get(), expected);
+    auto stream = pool.imap(to_int, bits, 2);
+    EXPECT_EQ(drain(stream), expected);
+}
+
+} // namespace
