@@ -8,6 +8,7 @@ packages=(
     libgtest-dev            # tests
     libbenchmark-dev        # bench/
     libcli11-dev            # command-line parsing of the demo
+    libcereal-dev           # serialisation of values crossing a process boundary
     clang-format            # style check in the test command
     python3                 # the Python Pool peer in bench/
 )

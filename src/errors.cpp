@@ -1,5 +1,16 @@
 #include "mproc/errors.hpp"
 
+namespace mproc {
+
+RemoteError::RemoteError(std::string type_name, std::string message, long worker_pid,
+                         unsigned long long task_index)
+    : Error(type_name + ": " + message + " (in worker pid " + std::to_string(worker_pid) +
+            ", task " + std::to_string(task_index) + ")"),
+      type_name_(std::move(type_name)), message_(std::move(message)), worker_pid_(worker_pid),
+      task_index_(task_index) {}
+
+} // namespace mproc
+
 namespace mproc::detail {
 
 void throw_invalid_argument(const char* parameter, const std::string& requirement, long long got) {

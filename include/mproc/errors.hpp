@@ -50,6 +50,36 @@ class ResultNotReady : public Error {
     using Error::Error;
 };
 
+/// A task of a process or MPI pool threw an exception that is not one of the standard types
+/// mproc re-throws as themselves (std::runtime_error, std::invalid_argument, ...). Carries what
+/// the worker knew about it.
+class RemoteError : public Error {
+  public:
+    RemoteError(std::string type_name, std::string message, long worker_pid,
+                unsigned long long task_index);
+
+    /// The exception's dynamic type, demangled (e.g. "my::ParseError").
+    const std::string& type_name() const noexcept { return type_name_; }
+    /// Its what().
+    const std::string& message() const noexcept { return message_; }
+    /// The worker process that ran the task.
+    long worker_pid() const noexcept { return worker_pid_; }
+    /// The item's index within its call (0 for apply).
+    unsigned long long task_index() const noexcept { return task_index_; }
+
+  private:
+    std::string type_name_;
+    std::string message_;
+    long worker_pid_;
+    unsigned long long task_index_;
+};
+
+/// The worker process running a task died (signal or exit) before reporting its result.
+class WorkerLost : public Error {
+  public:
+    using Error::Error;
+};
+
 namespace detail {
 /// The one place argument checks throw from: `std::invalid_argument` whose message names the
 /// parameter, e.g. "mproc: workers must be positive (got 0)".
