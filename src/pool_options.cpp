@@ -37,6 +37,7 @@ ValidatedOptions validate(PoolOptions options) {
         .max_tasks_per_child = options.max_tasks_per_child
                                    ? static_cast<std::size_t>(*options.max_tasks_per_child)
                                    : 0,
+        .start_method = options.start_method,
     };
 }
 

@@ -10,9 +10,10 @@ std::atomic<std::uint64_t> last_worker_id{0};
 
 std::uint64_t this_worker::id() noexcept { return current_worker_id; }
 
-std::uint64_t detail::become_new_worker() noexcept {
-    current_worker_id = last_worker_id.fetch_add(1, std::memory_order_relaxed) + 1;
-    return current_worker_id;
+std::uint64_t detail::next_worker_id() noexcept {
+    return last_worker_id.fetch_add(1, std::memory_order_relaxed) + 1;
 }
+
+void detail::become_worker(std::uint64_t id) noexcept { current_worker_id = id; }
 
 } // namespace mproc

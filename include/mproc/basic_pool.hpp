@@ -113,7 +113,7 @@ class BasicPool : private detail::ChunkSink {
         static_assert(detail::apply_callable<F, Args...>,
                       "mproc: apply(f, args...) needs f to be callable as a const object with "
                       "the arguments (moved in)");
-        using Job = detail::ApplyJob<std::decay_t<F>, std::decay_t<Args>...>;
+        using Job = detail::ApplyJob<wire, std::decay_t<F>, std::decay_t<Args>...>;
         using Result = typename Job::Result;
         throw_unless_running();
         auto job = detail::make_job<Job>(std::forward<F>(f), std::forward<Args>(args)...);
@@ -276,6 +276,10 @@ class BasicPool : private detail::ChunkSink {
   private:
     enum class State { running, closed, terminated };
 
+    /// Whether calls cross a process boundary: then jobs carry their wire half, and what they
+    /// send must be transportable (checked at compile time).
+    static constexpr bool wire = Backend::crosses_processes;
+
     void throw_unless_running() const {
         std::lock_guard lock(lifecycle_mutex_);
         if (state_ != State::running) {
@@ -379,7 +383,7 @@ class BasicPool : private detail::ChunkSink {
     template <detail::Unpack unpack, class F, class MapInput, class S, class E>
     auto start_map_over(F&& f, MapInput input, std::optional<std::size_t> chunksize,
                         Callbacks<S, E> callbacks) {
-        using Job = detail::MapJob<std::decay_t<F>, MapInput, unpack>;
+        using Job = detail::MapJob<std::decay_t<F>, MapInput, unpack, wire>;
         using Result = std::vector<detail::map_item_result_t<std::decay_t<F>, MapInput, unpack>>;
         static_assert(
             detail::ItemCall<std::decay_t<F>, typename MapInput::value_type, unpack>::valid,
@@ -405,7 +409,7 @@ class BasicPool : private detail::ChunkSink {
         static_assert(detail::item_callable<F, Input, unpack>,
                       "mproc: imap needs f callable (as a const object) with one input item");
         using View = std::views::all_t<Input>;
-        using Job = detail::IMapJob<std::decay_t<F>, View, unpack>;
+        using Job = detail::IMapJob<std::decay_t<F>, View, unpack, wire>;
         using Result = detail::imap_item_result_t<std::decay_t<F>, View, unpack>;
         const std::size_t size = detail::checked_chunksize(chunksize);
         throw_unless_running();

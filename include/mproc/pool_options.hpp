@@ -8,6 +8,21 @@
 
 namespace mproc {
 
+/// How a process pool starts its workers (Python's start methods / contexts). Ignored by
+/// `ThreadPool`.
+enum class StartMethod {
+    /// Workers are copies of the caller as it was when the pool was created (they come from a
+    /// fork server forked then, so a worker started later never inherits a lock held by another
+    /// thread of the caller). No set-up needed. The default on Linux, as in Python.
+    fork,
+    /// Like fork, but the fork server is a fresh run of the program (re-executed), so workers
+    /// inherit nothing of the caller's state. Needs `mproc::serve_if_worker` at the top of main.
+    forkserver,
+    /// Every worker is a fresh run of the program (re-executed). Needs `mproc::serve_if_worker`
+    /// at the top of main.
+    spawn,
+};
+
 /// Construction parameters shared by every pool class.
 ///
 /// Example:
@@ -27,6 +42,8 @@ struct PoolOptions {
     /// A worker is retired and replaced after running this many tasks (a task is one chunk, as in
     /// Python); empty means never. Must be positive.
     std::optional<std::ptrdiff_t> max_tasks_per_child = {};
+    /// Process pools only: how workers are started.
+    StartMethod start_method = StartMethod::fork;
 };
 
 /// Number of CPUs this process may run on (its affinity mask, so it honours `taskset` and
@@ -39,6 +56,7 @@ struct ValidatedOptions {
     std::size_t workers;
     std::function<void()> initializer = {};
     std::size_t max_tasks_per_child; // 0 means never retire
+    StartMethod start_method;
 };
 
 /// Checks `options` and fills in defaults; throws std::invalid_argument naming the parameter.

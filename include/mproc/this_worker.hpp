@@ -19,6 +19,9 @@ std::uint64_t id() noexcept;
 } // namespace mproc::this_worker
 
 namespace mproc::detail {
-/// Gives the calling thread a fresh worker id; called once by each worker as it starts.
-std::uint64_t become_new_worker() noexcept;
+/// A fresh worker id, unique in this program (process pools allocate it in the caller and hand
+/// it to the worker process).
+std::uint64_t next_worker_id() noexcept;
+/// Makes `id` the calling thread's worker id; called once by each worker as it starts.
+void become_worker(std::uint64_t id) noexcept;
 } // namespace mproc::detail

@@ -40,7 +40,8 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
     if (predecessor.joinable()) {
         predecessor.join(); // the retired worker this one replaces; it is already on its way out
     }
-    const std::uint64_t id = become_new_worker();
+    const std::uint64_t id = next_worker_id();
+    become_worker(id);
     MPROC_TRACE_EVENT("thread worker %llu started in slot %zu", static_cast<unsigned long long>(id),
                       slot);
     std::exception_ptr initializer_error;

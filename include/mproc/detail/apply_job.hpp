@@ -8,13 +8,15 @@
 
 #include "mproc/detail/call.hpp"
 #include "mproc/detail/result_state.hpp"
+#include "mproc/detail/worker_entry.hpp"
 
 namespace mproc::detail {
 
 template <class F, class... Args>
 using apply_result_t = call_result_t<F, Args&&...>;
 
-template <class F, class... Args>
+/// `wire`: the job also runs in worker processes (encode_chunk/complete_chunk are real).
+template <bool wire, class F, class... Args>
 class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
   public:
     using Result = apply_result_t<F, Args...>;
@@ -44,6 +46,33 @@ class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
         args_.reset();
         this->finish(std::nullopt, std::move(reason));
         this->release();
+    }
+
+    void encode_chunk(const Chunk&, WireWriter& request) override {
+        if constexpr (wire) {
+            write_entry<&apply_entry<F, Args...>>(request);
+            encode_callable(request, f_);
+            std::apply([&](const Args&... args) { (encode_value(request, args), ...); }, *args_);
+        } else {
+            wire_call_on_in_process_job();
+        }
+    }
+
+    void complete_chunk(const Chunk&, WireReader& response, long worker_pid) noexcept override {
+        if constexpr (wire) {
+            std::optional<Result> value;
+            std::exception_ptr error;
+            try {
+                value = read_outcome<Result>(response, error, worker_pid, 0);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            args_.reset();
+            this->finish(std::move(value), std::move(error));
+            this->release(); // the chunk's reference; must be the last use of this
+        } else {
+            wire_call_on_in_process_job();
+        }
     }
 
   private:

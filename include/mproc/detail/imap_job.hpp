@@ -9,6 +9,7 @@
 
 #include "mproc/detail/call.hpp"
 #include "mproc/detail/stream_job.hpp"
+#include "mproc/detail/worker_entry.hpp"
 
 namespace mproc::detail {
 
@@ -17,7 +18,8 @@ using imap_item_result_t = item_result_t<F, std::ranges::range_value_t<View>, un
 
 /// `View` is `std::views::all` of the caller's input: a reference to an lvalue range (which
 /// must outlive the stream), or the moved-in rvalue range.
-template <class F, class View, Unpack unpack>
+/// `wire`: the job also runs in worker processes (encode_chunk/complete_chunk are real).
+template <class F, class View, Unpack unpack, bool wire>
 class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
     using Item = std::ranges::range_value_t<View>;
     using Call = ItemCall<F, Item, unpack>;
@@ -47,7 +49,49 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
         this->chunk_settled(chunk);
     }
 
+    void encode_chunk(const Chunk& chunk, WireWriter& request) override {
+        if constexpr (wire) {
+            write_entry<&items_entry<F, Item, unpack, false>>(request);
+            encode_callable(request, f_);
+            request.write<std::uint64_t>(chunk.count);
+            for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
+                encode_value<Item>(request, *arguments_[i]);
+            }
+        } else {
+            wire_call_on_in_process_job();
+        }
+    }
+
+    void complete_chunk(const Chunk& chunk, WireReader& response,
+                        long worker_pid) noexcept override {
+        if constexpr (wire) {
+            std::size_t i = chunk.first;
+            try {
+                for (; i < chunk.first + chunk.count; ++i) {
+                    std::exception_ptr error;
+                    auto value =
+                        read_outcome<Value>(response, error, worker_pid, this->input_index(i));
+                    if (error) {
+                        this->store_error(i, std::move(error));
+                    } else {
+                        this->store_value(i, std::move(*value));
+                    }
+                }
+            } catch (...) {
+                for (const auto error = std::current_exception(); i < chunk.first + chunk.count; ++i) {
+                    this->store_error(i, error);
+                }
+            }
+            clear_arguments(chunk);
+            this->chunk_settled(chunk);
+        } else {
+            wire_call_on_in_process_job();
+        }
+    }
+
   private:
+    using Value = imap_item_result_t<F, View, unpack>;
+
     bool read_item(std::size_t position) override {
         // The iterator is advanced only when the next item is wanted, so an exception from
         // advancing belongs to the next position and nothing past the last item is read.

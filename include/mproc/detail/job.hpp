@@ -12,6 +12,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "mproc/detail/wire.hpp"
+
 namespace mproc::detail {
 
 class Job;
@@ -38,6 +40,16 @@ class Job {
     /// Settles the chunk without running it; every item in it ends with `reason`.
     virtual void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept = 0;
 
+    /// Process backends: writes the request a worker process needs to run the chunk (the
+    /// entry's name, the callable, the items). Throws if a value cannot be encoded; the backend
+    /// then cancels the chunk with that error.
+    virtual void encode_chunk(const Chunk& chunk, WireWriter& request) = 0;
+
+    /// Process backends: reads the worker's response for the chunk and settles it. A response
+    /// that does not decode ends the chunk's remaining items with the decoding error.
+    virtual void complete_chunk(const Chunk& chunk, WireReader& response,
+                                long worker_pid) noexcept = 0;
+
     void acquire(std::size_t count = 1) noexcept {
         references_.fetch_add(count, std::memory_order_relaxed);
     }
@@ -54,6 +66,9 @@ class Job {
   private:
     std::atomic<std::size_t> references_{1};
 };
+
+/// The wire half of a job built for an in-process backend: never called.
+[[noreturn]] void wire_call_on_in_process_job() noexcept;
 
 /// Owning handle to a Job (or a class derived from it); adopts the reference it is built from.
 template <class T>

@@ -15,6 +15,7 @@
 
 #include "mproc/detail/call.hpp"
 #include "mproc/detail/result_state.hpp"
+#include "mproc/detail/worker_entry.hpp"
 
 namespace mproc::detail {
 
@@ -60,7 +61,8 @@ class ResultSlots {
 template <class F, class Input, Unpack unpack>
 using map_item_result_t = item_result_t<F, typename Input::value_type, unpack>;
 
-template <class F, class Input, Unpack unpack>
+/// `wire`: the job also runs in worker processes (encode_chunk/complete_chunk are real).
+template <class F, class Input, Unpack unpack, bool wire>
 class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, unpack>>> {
     using Item = typename Input::value_type;
     using Value = map_item_result_t<F, Input, unpack>;
@@ -101,6 +103,47 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
         settle_one();
     }
 
+    void encode_chunk(const Chunk& chunk, WireWriter& request) override {
+        if constexpr (wire) {
+            write_entry<&items_entry<F, Item, unpack, true>>(request);
+            encode_callable(request, f_);
+            request.write<std::uint64_t>(chunk.count);
+            for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
+                encode_value<Item>(request, input_[i]);
+            }
+        } else {
+            wire_call_on_in_process_job();
+        }
+    }
+
+    void complete_chunk(const Chunk& chunk, WireReader& response,
+                        long worker_pid) noexcept override {
+        if constexpr (wire) {
+            // The worker stops a chunk at its first failure (as run_chunk does), so fewer
+            // outcomes than items is fine after an error and a protocol error otherwise.
+            try {
+                std::size_t i = chunk.first;
+                for (; i < chunk.first + chunk.count; ++i) {
+                    std::exception_ptr error;
+                    std::optional<Value> value = read_outcome<Value>(response, error, worker_pid, i);
+                    if (error) {
+                        record_failure(std::move(error));
+                        break;
+                    }
+                    results_.put(i, std::move(*value));
+                }
+                if (i == chunk.first + chunk.count && response.remaining() != 0) {
+                    throw WireError("mproc: worker sent more outcomes than items");
+                }
+            } catch (...) {
+                record_failure(std::current_exception());
+            }
+            settle_one();
+        } else {
+            wire_call_on_in_process_job();
+        }
+    }
+
   private:
     void record_failure(std::exception_ptr error) noexcept {
         std::lock_guard lock(failure_mutex_);
@@ -115,7 +158,11 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
             input_.release();
             if (first_failure_) {
                 results_.clear();
-                this->finish(std::nullopt, first_failure_);
+                // Moved, not copied: the result state is then the only owner, and the caller's
+                // handle releases it on the caller's thread; a copy left here would be destroyed
+                // by whichever worker drops the last job reference (a race for ThreadSanitizer,
+                // which cannot see the exception's reference count inside libstdc++).
+                this->finish(std::nullopt, std::move(first_failure_));
             } else {
                 this->finish(results_.take(), nullptr);
             }

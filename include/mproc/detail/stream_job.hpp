@@ -125,7 +125,7 @@ class StreamJob : public Job, public Feeder {
 
   protected:
     StreamJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window)
-        : sink_(&sink), order_(order), chunksize_(chunksize), chunks_(window), done_(window, false),
+        : sink_(&sink), order_(order), chunksize_(chunksize), chunks_(window), first_input_index_(window), done_(window, false),
           values_(window * chunksize), errors_(window * chunksize), free_(window),
           in_order_(window), completed_(window) {
         for (std::size_t slot = 0; slot < window; ++slot) {
@@ -142,6 +142,12 @@ class StreamJob : public Job, public Feeder {
     virtual void drop_input() noexcept = 0;
 
     bool abandoned() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
+
+    /// The input index (0-based position in the caller's input) of the item at `position`.
+    std::size_t input_index(std::size_t position) const noexcept {
+        const std::size_t slot = position / chunksize_;
+        return first_input_index_[slot] + (position - chunks_[slot].first);
+    }
 
     void store_value(std::size_t position, T&& value) {
         values_[position].emplace(std::move(value));
@@ -209,11 +215,13 @@ class StreamJob : public Job, public Feeder {
             }
             Chunk& chunk = chunks_[slot];
             chunk.count = 0;
+            first_input_index_[slot] = items_read_;
             bool input_ended = false;
             std::exception_ptr input_error;
             try {
                 while (chunk.count < chunksize_ && read_item(chunk.first + chunk.count)) {
                     ++chunk.count;
+                    ++items_read_;
                 }
                 input_ended = chunk.count < chunksize_;
             } catch (...) {
@@ -294,6 +302,8 @@ class StreamJob : public Job, public Feeder {
     const Order order_;
     const std::size_t chunksize_;
     std::vector<Chunk> chunks_;
+    std::vector<std::size_t> first_input_index_; // per slot; written by the feeder before submit
+    std::size_t items_read_ = 0;                 // consumer thread only
 
     // Guards the slot bookkeeping below; workers take it once per chunk.
     std::mutex mutex_;

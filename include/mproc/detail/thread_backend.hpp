@@ -17,6 +17,9 @@ namespace mproc::detail {
 
 class ThreadBackend {
   public:
+    /// Chunks run in this address space: jobs need no wire half.
+    static constexpr bool crosses_processes = false;
+
     /// Starts `options.workers` threads.
     explicit ThreadBackend(ValidatedOptions options);
     /// Terminates and joins if the front end has not (it always has).

@@ -1,0 +1,32 @@
+#pragma once
+// Frames between the caller and a worker process over a stream socket: a fixed header (kind,
+// payload size) and the payload. Both sides treat the other as untrusted: sizes are checked and
+// an unknown kind is an error.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace mproc::detail {
+
+enum class FrameKind : std::uint32_t {
+    hello = 1, // worker -> caller, once: program id, pid
+    run = 2,   // caller -> worker: entry address, entry payload
+    stop = 3,  // caller -> worker: exit now
+    done = 4,  // worker -> caller: the entry's response (per-item outcomes)
+    failed = 5 // worker -> caller: the whole chunk failed (one encoded exception)
+};
+
+/// Frames larger than this are refused (a garbled size must not become a huge allocation).
+inline constexpr std::uint64_t max_frame_payload = std::uint64_t{1} << 36; // 64 GiB
+
+/// Writes one frame; throws std::system_error("sendmsg") when the peer is gone. Never raises
+/// SIGPIPE.
+void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size);
+
+/// Reads one frame into `payload` (resized). Returns false on end of stream before a header;
+/// throws WireError for a truncated frame, an oversized one, or an unknown kind, and
+/// std::system_error("recv") on a socket error.
+bool receive_frame(int fd, FrameKind& kind, std::vector<std::byte>& payload);
+
+} // namespace mproc::detail

@@ -1,0 +1,106 @@
+#pragma once
+// What a worker process runs for a chunk, and how outcomes cross back.
+//
+// The caller names the entry by its CodeAddress (module + offset, never a raw address), so a
+// worker that runs a different binary cannot resolve it and refuses the chunk. An entry is a
+// template instantiated for the call's function and item types, so it exists in every copy of
+// the binary that sent it.
+//
+// Response payload: one outcome per item, in item order: a status byte, then the value
+// (status 0) or the encoded exception (status 1). A map chunk stops after its first failure, so
+// the caller must accept fewer outcomes than items.
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "mproc/detail/call.hpp"
+#include "mproc/detail/callable_codec.hpp"
+#include "mproc/detail/code_address.hpp"
+#include "mproc/detail/remote_exception.hpp"
+#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire.hpp"
+
+namespace mproc::detail {
+
+using WorkerEntry = void (*)(WireReader& request, WireWriter& response);
+
+enum class OutcomeStatus : std::uint8_t { value = 0, error = 1 };
+
+/// Writes the outcome of running `produce()`: its value, or the exception it (or the value's
+/// encoding) threw. Returns false for an error.
+template <class Produce>
+bool write_outcome(WireWriter& out, Produce&& produce) noexcept {
+    const std::size_t start = out.size();
+    try {
+        out.write(OutcomeStatus::value);
+        encode_value(out, produce());
+        return true;
+    } catch (...) {
+        out.bytes().resize(start); // drop a half-written value
+        try {
+            out.write(OutcomeStatus::error);
+            encode_exception(out, std::current_exception());
+        } catch (...) {
+            std::terminate(); // only if memory for an error message cannot be had
+        }
+        return false;
+    }
+}
+
+/// Reads one outcome written by write_outcome: the value, or sets `error`.
+template <class T>
+std::optional<T> read_outcome(WireReader& in, std::exception_ptr& error, long worker_pid,
+                              unsigned long long task_index) {
+    const auto status = in.read<OutcomeStatus>();
+    if (status == OutcomeStatus::value) {
+        return decode_value<T>(in);
+    }
+    if (status != OutcomeStatus::error) {
+        throw WireError("mproc: bad outcome status");
+    }
+    error = decode_exception(in, worker_pid, task_index);
+    return std::nullopt;
+}
+
+/// map/imap items: request = callable, item count, items; response = one outcome per item.
+template <class F, class Item, Unpack unpack, bool stop_at_first_failure>
+void items_entry(WireReader& in, WireWriter& out) {
+    const F f = decode_callable<F>(in);
+    const auto count = in.read<std::uint64_t>();
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const Item item = decode_value<Item>(in);
+        const bool ok =
+            write_outcome(out, [&] { return ItemCall<F, Item, unpack>::call(f, item); });
+        if (!ok && stop_at_first_failure) {
+            return;
+        }
+    }
+}
+
+/// apply: request = callable, arguments; response = one outcome.
+template <class F, class... Args>
+void apply_entry(WireReader& in, WireWriter& out) {
+    const F f = decode_callable<F>(in);
+    std::tuple<Args...> args{decode_value<Args>(in)...};
+    write_outcome(out, [&] {
+        return std::apply([&](Args&... a) { return call_storing(f, std::move(a)...); }, args);
+    });
+}
+
+/// The entry's name, computed once per instantiation.
+template <WorkerEntry entry>
+const CodeAddress& entry_address() {
+    static const CodeAddress address = code_address_of(reinterpret_cast<const void*>(entry));
+    return address;
+}
+
+/// Starts a run request: the entry's name; the entry's own payload follows.
+template <WorkerEntry entry>
+void write_entry(WireWriter& out) {
+    out.write(entry_address<entry>());
+}
+
+} // namespace mproc::detail
