@@ -7,6 +7,7 @@
 #include "mproc/callbacks.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/pool_options.hpp"
+#include "mproc/process_pool.hpp"
 #include "mproc/result_stream.hpp"
 #include "mproc/this_worker.hpp"
 #include "mproc/thread_pool.hpp"

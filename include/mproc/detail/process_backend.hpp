@@ -1,0 +1,45 @@
+#pragma once
+// The process backend: chunks run in worker processes forked from a fork server. The caller's
+// side is one I/O thread that reads results (and runs callbacks, as Python's result-handler
+// thread does); a submitting thread hands a chunk straight to an idle worker.
+
+#include <cstddef>
+#include <memory>
+
+#include "mproc/detail/job.hpp"
+#include "mproc/pool_options.hpp"
+
+namespace mproc::detail {
+
+class ProcessBackend {
+  public:
+    /// Jobs must carry their wire half: chunks are encoded and sent to other processes.
+    static constexpr bool crosses_processes = true;
+
+    /// Starts the fork server and `options.workers` worker processes. Throws std::system_error
+    /// when the system refuses a process or a socket.
+    explicit ProcessBackend(ValidatedOptions options);
+    ~ProcessBackend();
+
+    ProcessBackend(const ProcessBackend&) = delete;
+    ProcessBackend& operator=(const ProcessBackend&) = delete;
+
+    std::size_t worker_count() const noexcept { return worker_count_; }
+
+    /// Queues the chunks (or sends them to idle workers at once); false once closed.
+    bool submit(Chunk* chunks, std::size_t count);
+    /// No more submissions; workers exit when the queue is empty and they are idle.
+    void close();
+    /// No more submissions; queued chunks are cancelled and running ones end with
+    /// mproc::PoolTerminated as their workers are killed.
+    void terminate();
+    /// Waits until every worker and the fork server are reaped.
+    void join();
+
+  private:
+    class Impl;
+    const std::size_t worker_count_;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace mproc::detail

@@ -1,0 +1,89 @@
+#include "worker_process.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "mproc/detail/channel.hpp"
+#include "mproc/detail/code_address.hpp"
+#include "mproc/detail/remote_exception.hpp"
+#include "mproc/detail/trace.hpp"
+#include "mproc/detail/worker_entry.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/this_worker.hpp"
+
+namespace mproc::detail {
+namespace {
+
+[[noreturn]] void exit_worker(int status) noexcept {
+    std::fflush(nullptr); // what tasks printed must not be lost
+    _exit(status);
+}
+
+/// Runs one request; the frame kind of the answer is returned, the payload left in `response`.
+FrameKind serve_run(const std::vector<std::byte>& request, WireWriter& response,
+                    const std::exception_ptr& initializer_error) {
+    try {
+        if (initializer_error) {
+            std::rethrow_exception(initializer_error);
+        }
+        WireReader in(request.data(), request.size());
+        const auto address = in.read<CodeAddress>();
+        const void* code = resolve_code_address(address);
+        if (code == nullptr) {
+            throw Error("mproc: this worker runs a different binary than the caller (it has no "
+                        "code at the address of the task's entry); refusing the task");
+        }
+        reinterpret_cast<WorkerEntry>(code)(in, response);
+        return FrameKind::done;
+    } catch (...) {
+        response.clear();
+        encode_exception(response, std::current_exception());
+        return FrameKind::failed;
+    }
+}
+
+} // namespace
+
+void run_worker_process(int channel_fd, std::uint64_t worker_id,
+                        const std::function<void()>& initializer) noexcept {
+    become_worker(worker_id);
+    MPROC_TRACE_EVENT("process worker %llu started (pid %d)",
+                      static_cast<unsigned long long>(worker_id), static_cast<int>(getpid()));
+    std::exception_ptr initializer_error;
+    if (initializer) {
+        try {
+            initializer();
+        } catch (...) {
+            initializer_error = std::current_exception();
+        }
+    }
+    try {
+        WireWriter out;
+        out.write(this_program_id());
+        out.write(static_cast<std::int64_t>(getpid()));
+        send_frame(channel_fd, FrameKind::hello, out.data(), out.size());
+
+        std::vector<std::byte> request;
+        for (;;) {
+            FrameKind kind{};
+            if (!receive_frame(channel_fd, kind, request) || kind == FrameKind::stop) {
+                MPROC_TRACE_EVENT("process worker %llu exiting",
+                                  static_cast<unsigned long long>(worker_id));
+                exit_worker(0);
+            }
+            if (kind != FrameKind::run) {
+                exit_worker(3); // the caller does not send anything else: do not guess
+            }
+            out.clear();
+            const FrameKind answer = serve_run(request, out, initializer_error);
+            send_frame(channel_fd, answer, out.data(), out.size());
+        }
+    } catch (...) {
+        exit_worker(2); // the channel broke: the caller is gone or sent garbage
+    }
+}
+
+} // namespace mproc::detail
