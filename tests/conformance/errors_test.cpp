@@ -166,18 +166,19 @@ TYPED_TEST(ErrorsTest, MapThrowsTheFirstFailureThatArrived) {
     EXPECT_TRUE(throws_with<std::runtime_error>(
         [&] { pool.map(sleep_then_fail_if_negative, input, 1); }, "bad item -1"));
 
+    TypeParam fresh(2); // both workers idle, whatever the map above left running
     int successes = 0;
     int errors = 0;
     std::string message;
     Clock::duration callback_after{};
     const auto start = Clock::now();
-    auto result = pool.map_async(sleep_then_fail_if_negative, input, 1,
-                                 mproc::callbacks([&](const auto&) { ++successes; },
-                                                  [&](std::exception_ptr e) {
-                                                      ++errors;
-                                                      message = message_of(e);
-                                                      callback_after = Clock::now() - start;
-                                                  }));
+    auto result = fresh.map_async(sleep_then_fail_if_negative, input, 1,
+                                  mproc::callbacks([&](const auto&) { ++successes; },
+                                                   [&](std::exception_ptr e) {
+                                                       ++errors;
+                                                       message = message_of(e);
+                                                       callback_after = Clock::now() - start;
+                                                   }));
     ASSERT_TRUE(result.wait(long_wait));
     EXPECT_EQ(successes, 0);
     EXPECT_EQ(errors, 1);
