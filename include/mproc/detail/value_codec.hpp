@@ -1,12 +1,522 @@
 #pragma once
-// PLACEHOLDER declarations so the tree compiles while the transport layer is being written;
-// the transport work replaces this whole file.
+// Values that cross a process boundary (arguments, items, results).
+//
+// Two encodings, chosen at compile time from the type alone (both ends run the same binary, so
+// they always agree):
+//  - bytes: a trivially copyable type is its object representation, one memcpy. Raw pointers,
+//    member pointers and pointer-holding standard types (std::string_view, std::span,
+//    std::reference_wrapper) are refused: an address means nothing in another process. A
+//    user-written cereal member (serialize/save/load) wins over bytes, so a type can take
+//    control of its own encoding.
+//  - cereal: everything else, through cereal's binary archive, written straight into the
+//    WireWriter. The payload is prefixed with its size, so decoding can never read past the
+//    value (nor into the frame's next field), and a sender and receiver that disagree on the
+//    type are caught when the sizes do not match. std::string and std::vector of a bytes type
+//    skip cereal: a size and one block copy.
+// A type that is neither is a compile-time error (static_assert) that says what to add.
+//
+// Trivially copyable types nested in cereal-encoded containers (std::map<int, Point>,
+// std::optional<Point>, ...) also cross as bytes, through a cereal serialize overload for the
+// binary archives defined at the end of this file (cereal alone would demand a serialize
+// function of Point).
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <forward_list>
+#include <functional>
+#include <istream>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <span>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/cereal.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/bitset.hpp>
+#include <cereal/types/chrono.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/forward_list.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/memory.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+
 #include "mproc/detail/wire.hpp"
+
 namespace mproc::detail {
+
+// ---- which types hold addresses -------------------------------------------------------------
+
+/// Standard class templates over types whose encoding is their elements' encoding: the
+/// transport checks look inside them (for addresses, and for element types cereal cannot
+/// handle), so that `std::vector<int*>` is refused with mproc's message rather than deep inside
+/// cereal.
+template <template <class...> class Template>
+inline constexpr bool is_std_wrapper_v = false;
+template <>
+inline constexpr bool is_std_wrapper_v<std::vector> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::deque> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::list> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::forward_list> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::map> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::multimap> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::unordered_map> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::unordered_multimap> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::set> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::multiset> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::unordered_set> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::unordered_multiset> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::pair> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::tuple> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::optional> = true;
+template <>
+inline constexpr bool is_std_wrapper_v<std::variant> = true;
+
+/// Whether a value of T contains an address (as far as the type system can tell: a user struct
+/// with a pointer member is trivially copyable and cannot be told apart).
+/// (cv-unqualified T; see holds_address_v)
 template <class T>
-inline constexpr bool transportable_v = false;
+struct holds_address : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T>> {};
+
 template <class T>
-void encode_value(WireWriter&, const T&);
+inline constexpr bool holds_address_v = holds_address<std::remove_cv_t<T>>::value;
+
+template <class T, std::size_t N>
+struct holds_address<T[N]> : std::bool_constant<holds_address_v<T>> {};
+template <class T, std::size_t N>
+struct holds_address<std::array<T, N>> : std::bool_constant<holds_address_v<T>> {};
+template <class Char, class Traits>
+struct holds_address<std::basic_string_view<Char, Traits>> : std::true_type {};
+template <class T, std::size_t Extent>
+struct holds_address<std::span<T, Extent>> : std::true_type {};
 template <class T>
-T decode_value(WireReader&);
+struct holds_address<std::reference_wrapper<T>> : std::true_type {};
+template <class T, class Deleter>
+struct holds_address<std::unique_ptr<T, Deleter>> : std::bool_constant<holds_address_v<T>> {};
+template <class T>
+struct holds_address<std::shared_ptr<T>> : std::bool_constant<holds_address_v<T>> {};
+template <template <class...> class Template, class... Args>
+struct holds_address<Template<Args...>>
+    : std::bool_constant<is_std_wrapper_v<Template> && (holds_address_v<Args> || ...)> {};
+
+// ---- what cereal knows about a type ---------------------------------------------------------
+
+/// Whether T has a cereal member function (serialize, save/load, save_minimal/load_minimal,
+/// versioned or not). Such a type was written for cereal, so cereal encodes it even when it is
+/// trivially copyable.
+template <class T>
+inline constexpr bool has_cereal_member_v = [] {
+    if constexpr (std::is_class_v<T>) {
+        using Out = cereal::BinaryOutputArchive;
+        using In = cereal::BinaryInputArchive;
+        using namespace cereal::traits;
+        return has_member_serialize<T, Out>::value ||
+               has_member_versioned_serialize<T, Out>::value || has_member_save<T, Out>::value ||
+               has_member_versioned_save<T, Out>::value || has_member_save_minimal<T, Out>::value ||
+               has_member_versioned_save_minimal<T, Out>::value || has_member_load<T, In>::value ||
+               has_member_versioned_load<T, In>::value || has_member_load_minimal<T, In>::value ||
+               has_member_versioned_load_minimal<T, In>::value;
+    } else {
+        return false;
+    }
+}();
+
+/// Whether cereal can write and read T with the binary archives.
+template <class T>
+inline constexpr bool cereal_serializable_v =
+    cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value&&
+        cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value;
+
+// ---- the transport decision -----------------------------------------------------------------
+
+/// How a type crosses a process boundary, or why it cannot.
+enum class Transport {
+    bytes,                     // trivially copyable: its object representation
+    cereal,                    // cereal binary archive (or a block fast path)
+    not_an_object,             // a reference, function, void, or cv-qualified type
+    c_array,                   // T[N]: cannot be returned by value
+    address,                   // holds a raw address
+    not_serializable,          // neither trivially copyable nor known to cereal
+    not_default_constructible, // known to cereal, but cannot be loaded into
+};
+
+template <class T>
+consteval Transport transport_of();
+
+/// Whether a value of T can be loaded by cereal as part of a larger value (a container
+/// element, a tuple member, a map key): cereal loads into default-constructed elements.
+template <class T>
+consteval bool loadable_element() {
+    if constexpr (std::is_class_v<T> && std::is_empty_v<T>) {
+        // cereal writes nothing for an empty class and loads it by default construction. This
+        // also covers the allocator, comparator and hash arguments of the containers (which
+        // cereal never writes; std::allocator is not even trivially copyable).
+        return std::is_default_constructible_v<T>;
+    } else {
+        constexpr Transport how = transport_of<T>();
+        return how == Transport::cereal ||
+               (how == Transport::bytes && std::is_default_constructible_v<T>);
+    }
+}
+
+/// Whether a smart pointer's pointee can be loaded: as an element, or through cereal's
+/// load_and_construct (which needs no default constructor).
+template <class T>
+consteval bool loadable_pointee() {
+    constexpr Transport how = transport_of<T>();
+    return loadable_element<T>() ||
+           (how == Transport::not_default_constructible &&
+            cereal::traits::has_load_and_construct<T, cereal::BinaryInputArchive>::value);
+}
+
+/// Whether the elements of a standard wrapper (including its allocator, comparator and hash
+/// arguments, empty unless the user chose otherwise) can all be loaded. Other types are checked
+/// by cereal's traits alone.
+template <class T>
+struct elements_loadable : std::true_type {};
+template <class... Args>
+struct all_loadable : std::bool_constant<(loadable_element<Args>() && ...)> {};
+template <template <class...> class Template, class... Args>
+struct elements_loadable<Template<Args...>>
+    : std::conditional_t<is_std_wrapper_v<Template>, all_loadable<Args...>, std::true_type> {};
+template <class T, std::size_t N>
+struct elements_loadable<std::array<T, N>> : std::bool_constant<loadable_element<T>()> {};
+template <class T, class Deleter>
+struct elements_loadable<std::unique_ptr<T, Deleter>> : std::bool_constant<loadable_pointee<T>()> {
+};
+template <class T>
+struct elements_loadable<std::shared_ptr<T>> : std::bool_constant<loadable_pointee<T>()> {};
+
+template <class T>
+consteval Transport transport_of() {
+    if constexpr (!std::is_object_v<T> || std::is_const_v<T> || std::is_volatile_v<T>) {
+        return Transport::not_an_object;
+    } else if constexpr (std::is_array_v<T>) {
+        return Transport::c_array;
+    } else if constexpr (holds_address_v<T>) {
+        return Transport::address;
+    } else if constexpr (std::is_trivially_copyable_v<T> && !has_cereal_member_v<T>) {
+        return Transport::bytes;
+    } else if constexpr (!cereal_serializable_v<T> || !elements_loadable<T>::value) {
+        return Transport::not_serializable;
+    } else if constexpr (!std::is_default_constructible_v<T>) {
+        return Transport::not_default_constructible;
+    } else {
+        return Transport::cereal;
+    }
+}
+
+/// Whether values of T can be sent to and received from another process with encode_value /
+/// decode_value.
+template <class T>
+inline constexpr bool transportable_v = transport_of<T>() == Transport::bytes
+                                        || transport_of<T>() == Transport::cereal;
+
+/// Types that cross as bytes when nested inside a cereal-encoded value, through the serialize
+/// overload at the end of this file: class types cereal has no serialization for of its own.
+/// Empty classes are left to cereal, which writes nothing for them.
+template <class T>
+inline constexpr bool needs_byte_serializer_v = [] {
+    if constexpr ((std::is_class_v<T> || std::is_union_v<T>)&&std::is_trivially_copyable_v<T> &&
+                  !std::is_empty_v<T> && !holds_address_v<T> && !has_cereal_member_v<T>) {
+        // cereal's own non-member functions for standard types (std::optional, std::variant,
+        // std::chrono, std::complex, ...) are save/load pairs; a user's may be too. Either wins.
+        // A user's non-member serialize wins by overload resolution (it is more specialised).
+        // Both directions are checked: some of cereal's internal wrappers have a load for one
+        // instantiation and a save for another.
+        using Out = cereal::BinaryOutputArchive;
+        using In = cereal::BinaryInputArchive;
+        using namespace cereal::traits;
+        return !has_non_member_save<T, Out>::value &&
+               !has_non_member_versioned_save<T, Out>::value &&
+               !has_non_member_save_minimal<T, Out>::value &&
+               !has_non_member_versioned_save_minimal<T, Out>::value &&
+               !has_non_member_versioned_serialize<T, Out>::value &&
+               !has_non_member_load<T, In>::value && !has_non_member_versioned_load<T, In>::value &&
+               !has_non_member_load_minimal<T, In>::value &&
+               !has_non_member_versioned_load_minimal<T, In>::value &&
+               !has_non_member_versioned_serialize<T, In>::value;
+    } else {
+        return false;
+    }
+}();
+
+// ---- compile-time diagnostics ---------------------------------------------------------------
+
+template <class>
+inline constexpr bool dependent_false_v = false;
+
+/// Fails compilation with the message that says what T lacks. Exactly one static_assert fires.
+template <class T, Transport how>
+void report_untransportable() {
+    if constexpr (how == Transport::not_an_object) {
+        static_assert(dependent_false_v<T>,
+                      "mproc: only object types cross a process boundary, not references, "
+                      "functions, void or const/volatile-qualified types: use std::decay_t<T>");
+    } else if constexpr (how == Transport::c_array) {
+        static_assert(dependent_false_v<T>,
+                      "mproc: a C array cannot cross a process boundary: use std::array or "
+                      "std::vector");
+    } else if constexpr (how == Transport::address) {
+        static_assert(dependent_false_v<T>,
+                      "mproc: type T holds a raw address (a pointer, a pointer to member, "
+                      "std::string_view, std::span or std::reference_wrapper, possibly inside a "
+                      "container), which means nothing in another process: send the value it "
+                      "refers to instead (e.g. std::string, not std::string_view)");
+    } else if constexpr (how == Transport::not_serializable) {
+        static_assert(dependent_false_v<T>,
+                      "mproc: type T cannot cross a process boundary: make it trivially "
+                      "copyable, or give it a cereal `template <class Archive> void "
+                      "serialize(Archive&)` member (for a standard container, tuple, optional or "
+                      "variant: make its element types so, and default-constructible)");
+    } else if constexpr (how == Transport::not_default_constructible) {
+        static_assert(dependent_false_v<T>,
+                      "mproc: type T cannot be decoded in another process: cereal loads into a "
+                      "default-constructed object, so give T a public default constructor (or "
+                      "send it as std::unique_ptr<T> and give T cereal's load_and_construct)");
+    }
+}
+
+// ---- streams over the wire buffers ----------------------------------------------------------
+
+/// A std::streambuf that appends whatever is written to a WireWriter, so that cereal's archive
+/// writes into the frame directly, without an intermediate buffer.
+class WireOutputBuffer final : public std::streambuf {
+  public:
+    explicit WireOutputBuffer(WireWriter& out) : out_(out) {}
+
+  protected:
+    std::streamsize xsputn(const char* data, std::streamsize size) override {
+        out_.write_bytes(data, static_cast<std::size_t>(size));
+        return size;
+    }
+    int_type overflow(int_type byte) override {
+        if (!traits_type::eq_int_type(byte, traits_type::eof())) {
+            const char c = traits_type::to_char_type(byte);
+            out_.write_bytes(&c, 1);
+        }
+        return traits_type::not_eof(byte);
+    }
+
+  private:
+    WireWriter& out_;
+};
+
+/// A std::streambuf that reads a fixed span of bytes in place. Reading stops at the span's end
+/// (sgetn returns short, and cereal throws), so a value cannot be decoded from bytes that are
+/// not its own.
+class WireInputBuffer final : public std::streambuf {
+  public:
+    WireInputBuffer(const std::byte* data, std::size_t size) {
+        // The get area is never written through: pbackfail is not overridden, so a putback
+        // that would change a byte fails instead.
+        char* begin = const_cast<char*>(reinterpret_cast<const char*>(data));
+        setg(begin, begin, begin + size);
+    }
+
+    /// How many bytes have been read so far.
+    std::size_t consumed() const noexcept { return static_cast<std::size_t>(gptr() - eback()); }
+};
+
+/// Encodes with cereal, prefixed by the payload's size. On an exception the writer is left as
+/// it was before the call.
+template <class T>
+void encode_with_cereal(WireWriter& out, const T& value) {
+    const std::size_t start = out.size();
+    out.write<std::uint64_t>(0); // the size, patched below
+    try {
+        WireOutputBuffer buffer(out);
+        std::ostream stream(&buffer);
+        cereal::BinaryOutputArchive archive(stream);
+        archive(value);
+    } catch (...) {
+        out.bytes().resize(start);
+        throw;
+    }
+    out.patch<std::uint64_t>(start, static_cast<std::uint64_t>(out.size() - start - 8));
+}
+
+/// Decodes what encode_with_cereal wrote. Throws WireError if the bytes are truncated, do not
+/// decode, or do not decode to exactly their announced size.
+template <class T>
+T decode_with_cereal(WireReader& in) {
+    const auto size = in.read<std::uint64_t>();
+    if (size > in.remaining()) {
+        throw WireError("mproc: truncated frame (a value announces " + std::to_string(size) +
+                        " bytes, " + std::to_string(in.remaining()) + " left)");
+    }
+    const std::byte* data = in.take(static_cast<std::size_t>(size));
+    WireInputBuffer buffer(data, static_cast<std::size_t>(size));
+    std::istream stream(&buffer);
+    cereal::BinaryInputArchive archive(stream);
+    T value{};
+    try {
+        archive(value);
+    } catch (const cereal::Exception& error) {
+        throw WireError(std::string("mproc: a value does not decode: ") + error.what());
+    }
+    if (buffer.consumed() != size) {
+        throw WireError("mproc: a value decoded from " + std::to_string(buffer.consumed()) +
+                        " of its " + std::to_string(size) +
+                        " bytes (sender and receiver disagree on its type)");
+    }
+    return value;
+}
+
+// ---- block fast paths -----------------------------------------------------------------------
+
+/// Contiguous sequences of a bytes type that are sent as a count and one block copy.
+template <class T>
+inline constexpr bool is_block_element_v = transport_of<T>() == Transport::bytes &&
+                                           !std::is_same_v<T, bool>; // vector<bool>: no data()
+
+template <class T>
+struct block_sequence : std::false_type {};
+template <class T>
+struct block_sequence<std::vector<T, std::allocator<T>>>
+    : std::bool_constant<is_block_element_v<T>> {
+    using element = T;
+};
+template <class Char>
+struct block_sequence<std::basic_string<Char, std::char_traits<Char>, std::allocator<Char>>>
+    : std::bool_constant<is_block_element_v<Char>> {
+    using element = Char;
+};
+
+template <class Sequence>
+void encode_block(WireWriter& out, const Sequence& sequence) {
+    using Element = typename block_sequence<Sequence>::element;
+    out.write<std::uint64_t>(sequence.size());
+    out.write_bytes(sequence.data(), sequence.size() * sizeof(Element));
+}
+
+template <class Sequence>
+Sequence decode_block(WireReader& in) {
+    using Element = typename block_sequence<Sequence>::element;
+    const auto count = in.read<std::uint64_t>();
+    // Checked before allocating, so a garbled count is a WireError, not a huge allocation.
+    if (count > in.remaining() / sizeof(Element)) {
+        throw WireError("mproc: truncated frame (a sequence announces " + std::to_string(count) +
+                        " elements of " + std::to_string(sizeof(Element)) + " bytes, " +
+                        std::to_string(in.remaining()) + " bytes left)");
+    }
+    const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(Element);
+    Sequence sequence(static_cast<std::size_t>(count), Element{});
+    if (bytes != 0) { // an empty sequence's data() may be null, which memcpy must not see
+        in.read_bytes(sequence.data(), bytes);
+    }
+    return sequence;
+}
+
+// ---- the codec ------------------------------------------------------------------------------
+
+/// Appends `value` to `out` so that decode_value<T> in any process running the same binary
+/// re-creates it.
+/// @tparam T the value's type: trivially copyable (without raw pointers), or serializable by
+///     cereal; anything else fails to compile with a message that says what to add.
+/// @throws std::bad_alloc; whatever a user's cereal serialize/save function throws (the writer
+///     is then left as it was).
+template <class T>
+void encode_value(WireWriter& out, const T& value) {
+    constexpr Transport how = transport_of<T>();
+    if constexpr (how == Transport::bytes) {
+        out.write_bytes(std::addressof(value), sizeof(T));
+    } else if constexpr (how == Transport::cereal) {
+        if constexpr (block_sequence<T>::value) {
+            encode_block(out, value);
+        } else {
+            encode_with_cereal(out, value);
+        }
+    } else {
+        report_untransportable<T, how>();
+    }
+}
+
+/// Reads a value written by encode_value<T>.
+/// @returns the value.
+/// @throws WireError if the bytes are truncated or do not decode as a T (never reads past the
+///     end of `in`); std::bad_alloc; whatever a user's cereal load function throws.
+template <class T>
+T decode_value(WireReader& in) {
+    constexpr Transport how = transport_of<T>();
+    if constexpr (how == Transport::bytes) {
+        if constexpr (std::is_default_constructible_v<T>) {
+            T value;
+            in.read_bytes(std::addressof(value), sizeof(T));
+            return value;
+        } else {
+            // No default constructor to read into: build the value from its bytes instead.
+            std::array<std::byte, sizeof(T)> bytes;
+            in.read_bytes(bytes.data(), sizeof(T));
+            return std::bit_cast<T>(bytes);
+        }
+    } else if constexpr (how == Transport::cereal) {
+        if constexpr (block_sequence<T>::value) {
+            return decode_block<T>(in);
+        } else {
+            return decode_with_cereal<T>(in);
+        }
+    } else {
+        report_untransportable<T, how>();
+        std::terminate(); // not reached: the static_assert above has failed compilation
+    }
+}
+
 } // namespace mproc::detail
+
+namespace cereal {
+
+/// Trivially copyable class types that cereal has no serialization for cross as their bytes when
+/// nested in a cereal-encoded value, as they do at the top level. Only for the binary archives
+/// mproc uses, so a program's own JSON or XML archives see no change. Found by argument-
+/// dependent lookup through the archive type, as cereal's own overloads are.
+template <class Archive, class T>
+std::enable_if_t<
+    (std::is_same_v<Archive, BinaryOutputArchive> ||
+     std::is_same_v<Archive, BinaryInputArchive>)&&mproc::detail::needs_byte_serializer_v<T>>
+CEREAL_SERIALIZE_FUNCTION_NAME(Archive& archive, T& value) {
+    archive(binary_data(std::addressof(value), sizeof(T)));
+}
+
+} // namespace cereal

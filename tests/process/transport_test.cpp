@@ -1,0 +1,714 @@
+// The transport layer of the process pool: values, callables, code addresses and exceptions
+// through WireWriter -> WireReader, as a worker and its caller exchange them.
+
+#include <dlfcn.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <complex>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mproc/detail/callable_codec.hpp"
+#include "mproc/detail/code_address.hpp"
+#include "mproc/detail/remote_exception.hpp"
+#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire.hpp"
+#include "mproc/errors.hpp"
+
+extern char** environ;
+
+namespace mproc_transport_test {
+
+using mproc::detail::CodeAddress;
+using mproc::detail::WireError;
+using mproc::detail::WireReader;
+using mproc::detail::WireWriter;
+
+// ---- types used below -----------------------------------------------------------------------
+
+struct Point { // trivially copyable: crosses as bytes
+    double x;
+    double y;
+    friend bool operator==(const Point&, const Point&) = default;
+};
+
+struct NoDefaultPoint { // trivially copyable, but only constructible from values
+    NoDefaultPoint(int a, int b) : a(a), b(b) {}
+    int a;
+    int b;
+};
+
+enum class Colour : std::uint8_t { red, green, blue };
+
+struct Person { // a user type with a cereal serialize member
+    std::string name;
+    std::vector<int> scores;
+    std::optional<Point> home;
+
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(name, scores, home);
+    }
+    friend bool operator==(const Person&, const Person&) = default;
+};
+
+class Account { // a user type with a cereal save/load pair and private state
+  public:
+    Account() = default;
+    Account(std::string owner, long long cents) : owner_(std::move(owner)), cents_(cents) {}
+    const std::string& owner() const { return owner_; }
+    long long cents() const { return cents_; }
+
+    template <class Archive>
+    void save(Archive& archive) const {
+        archive(owner_, cents_);
+    }
+    template <class Archive>
+    void load(Archive& archive) {
+        archive(owner_, cents_);
+    }
+
+  private:
+    std::string owner_;
+    long long cents_ = 0;
+};
+
+struct HalfSent { // trivially copyable, but its serialize member says only `kept` crosses
+    int kept = 0;
+    int dropped = 0;
+
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(kept);
+    }
+};
+
+struct NotSerializable { // neither trivially copyable nor known to cereal
+    std::string text;
+};
+
+template <class T>
+WireWriter encoded(const T& value) {
+    WireWriter out;
+    mproc::detail::encode_value(out, value);
+    return out;
+}
+
+template <class T>
+T round_trip(const T& value) {
+    const WireWriter out = encoded(value);
+    WireReader in(out.data(), out.size());
+    T back = mproc::detail::decode_value<T>(in);
+    EXPECT_EQ(in.remaining(), 0u) << "the decoder must consume exactly the encoding";
+    return back;
+}
+
+// ---- what can cross -------------------------------------------------------------------------
+
+using mproc::detail::transportable_v;
+
+static_assert(transportable_v<int>);
+static_assert(transportable_v<double>);
+static_assert(transportable_v<Colour>);
+static_assert(transportable_v<Point>);
+static_assert(transportable_v<NoDefaultPoint>);
+static_assert(transportable_v<std::array<int, 4>>);
+static_assert(transportable_v<std::monostate>);
+static_assert(transportable_v<std::string>);
+static_assert(transportable_v<std::vector<double>>);
+static_assert(transportable_v<std::vector<Point>>);
+static_assert(transportable_v<std::map<std::string, std::vector<Point>>>);
+static_assert(transportable_v<std::unique_ptr<int>>);
+static_assert(transportable_v<std::tuple<int, std::string, std::optional<double>>>);
+static_assert(transportable_v<Person>);
+static_assert(transportable_v<Account>);
+
+static_assert(!transportable_v<int*>);
+static_assert(!transportable_v<const char*>);
+static_assert(!transportable_v<int Point::*>);
+static_assert(!transportable_v<std::string_view>);
+static_assert(!transportable_v<std::reference_wrapper<int>>);
+static_assert(!transportable_v<std::array<int*, 2>>);
+static_assert(!transportable_v<std::vector<int*>>);
+static_assert(!transportable_v<std::map<std::string, std::string_view>>);
+static_assert(!transportable_v<std::optional<const char*>>);
+static_assert(!transportable_v<std::unique_ptr<int*>>);
+static_assert(!transportable_v<NotSerializable>);
+static_assert(!transportable_v<std::vector<NotSerializable>>);
+static_assert(!transportable_v<std::vector<NoDefaultPoint>>); // cereal resizes, then loads
+static_assert(!transportable_v<std::function<int(int)>>);
+static_assert(!transportable_v<int[3]>);
+static_assert(!transportable_v<int&>);
+static_assert(!transportable_v<const int>);
+static_assert(!transportable_v<void>);
+
+// ---- values ---------------------------------------------------------------------------------
+
+TEST(ValueCodec, TriviallyCopyableValuesCrossAsTheirBytes) {
+    EXPECT_EQ(round_trip(42), 42);
+    EXPECT_EQ(round_trip(-1.5), -1.5);
+    EXPECT_EQ(round_trip(Colour::blue), Colour::blue);
+    EXPECT_EQ(round_trip(Point{1.5, -2.5}), (Point{1.5, -2.5}));
+    EXPECT_EQ(round_trip(std::array<int, 4>{1, 2, 3, 4}), (std::array<int, 4>{1, 2, 3, 4}));
+    EXPECT_EQ(round_trip(std::optional<int>(7)), std::optional<int>(7));
+    EXPECT_EQ(round_trip(std::chrono::milliseconds(1234)), std::chrono::milliseconds(1234));
+    EXPECT_EQ(round_trip(std::complex<double>(1, -2)), std::complex<double>(1, -2));
+    EXPECT_EQ(encoded(Point{}).size(), sizeof(Point)); // no framing around bytes
+}
+
+TEST(ValueCodec, TriviallyCopyableTypeWithoutDefaultConstructor) {
+    const NoDefaultPoint back = round_trip(NoDefaultPoint(3, 4));
+    EXPECT_EQ(back.a, 3);
+    EXPECT_EQ(back.b, 4);
+}
+
+TEST(ValueCodec, MonostateForVoidResults) {
+    EXPECT_EQ(round_trip(std::monostate{}), std::monostate{});
+    EXPECT_EQ(round_trip(std::vector<std::monostate>(5)).size(), 5u);
+}
+
+TEST(ValueCodec, Strings) {
+    EXPECT_EQ(round_trip(std::string()), "");
+    EXPECT_EQ(round_trip(std::string("hello, worker")), "hello, worker");
+    const std::string binary("a\0b\xff", 4);
+    EXPECT_EQ(round_trip(binary), binary);
+    const std::string big(1 << 20, 'x');
+    EXPECT_EQ(round_trip(big), big);
+}
+
+TEST(ValueCodec, Vectors) {
+    EXPECT_EQ(round_trip(std::vector<double>()), std::vector<double>());
+    const std::vector<double> numbers{1.0, 2.5, -3.25};
+    EXPECT_EQ(round_trip(numbers), numbers);
+    const std::vector<Point> points{{1, 2}, {3, 4}};
+    EXPECT_EQ(round_trip(points), points);
+    // A vector of a bytes type is a count and one block.
+    EXPECT_EQ(encoded(points).size(), sizeof(std::uint64_t) + 2 * sizeof(Point));
+    const std::vector<std::string> words{"a", "", "ccc"};
+    EXPECT_EQ(round_trip(words), words);
+    const std::vector<bool> bits{true, false, true};
+    EXPECT_EQ(round_trip(bits), bits);
+    const std::vector<std::vector<int>> nested{{1}, {}, {2, 3}};
+    EXPECT_EQ(round_trip(nested), nested);
+}
+
+TEST(ValueCodec, StandardContainers) {
+    const std::map<std::string, int> ages{{"ann", 31}, {"bob", 42}};
+    EXPECT_EQ(round_trip(ages), ages);
+    const std::unordered_map<int, std::string> names{{1, "one"}, {2, "two"}};
+    EXPECT_EQ(round_trip(names), names);
+    const std::set<std::string> tags{"x", "y"};
+    EXPECT_EQ(round_trip(tags), tags);
+    const std::deque<int> queue{5, 6, 7};
+    EXPECT_EQ(round_trip(queue), queue);
+    const std::list<std::string> list{"p", "q"};
+    EXPECT_EQ(round_trip(list), list);
+    const std::array<std::string, 2> pair_of_words{"left", "right"};
+    EXPECT_EQ(round_trip(pair_of_words), pair_of_words);
+}
+
+TEST(ValueCodec, OptionalTuplePairVariant) {
+    EXPECT_EQ(round_trip(std::optional<std::string>("set")), std::optional<std::string>("set"));
+    EXPECT_EQ(round_trip(std::optional<std::string>()), std::nullopt);
+    const std::tuple<int, std::string, double> tuple{1, "two", 3.0};
+    EXPECT_EQ(round_trip(tuple), tuple);
+    const std::pair<std::string, int> pair{"key", 9};
+    EXPECT_EQ(round_trip(pair), pair);
+    using Variant = std::variant<int, std::string>;
+    EXPECT_EQ(round_trip(Variant(std::string("text"))), Variant(std::string("text")));
+    EXPECT_EQ(round_trip(Variant(5)), Variant(5));
+    using VoidOrText = std::variant<std::monostate, std::string>;
+    EXPECT_EQ(round_trip(VoidOrText()), VoidOrText());
+}
+
+TEST(ValueCodec, NestedCombination) {
+    using Nested = std::map<std::string, std::vector<std::optional<std::pair<int, std::string>>>>;
+    const Nested value{
+        {"first", {std::pair<int, std::string>{1, "one"}, std::nullopt}},
+        {"empty", {}},
+        {"second", {std::nullopt, std::pair<int, std::string>{2, "two"}}},
+    };
+    EXPECT_EQ(round_trip(value), value);
+}
+
+TEST(ValueCodec, TriviallyCopyableElementsInsideCerealContainers) {
+    // Point has no serialize function: inside cereal-encoded values it crosses as bytes too.
+    const std::map<int, Point> by_id{{1, {1, 1}}, {2, {2, 2}}};
+    EXPECT_EQ(round_trip(by_id), by_id);
+    const std::vector<std::pair<Point, std::string>> labelled{{{0, 1}, "a"}, {{2, 3}, "b"}};
+    EXPECT_EQ(round_trip(labelled), labelled);
+    const std::optional<std::vector<Point>> maybe_points{{{5, 6}}};
+    EXPECT_EQ(round_trip(maybe_points), maybe_points);
+}
+
+TEST(ValueCodec, SmartPointers) {
+    const auto number = round_trip(std::make_unique<int>(17));
+    ASSERT_NE(number, nullptr);
+    EXPECT_EQ(*number, 17);
+    EXPECT_EQ(round_trip(std::unique_ptr<int>()), nullptr);
+    const auto text = round_trip(std::make_shared<std::string>("shared"));
+    ASSERT_NE(text, nullptr);
+    EXPECT_EQ(*text, "shared");
+}
+
+TEST(ValueCodec, UserTypes) {
+    const Person person{"Ada", {90, 95}, Point{1, 2}};
+    EXPECT_EQ(round_trip(person), person);
+    const Account account = round_trip(Account("Grace", 12345));
+    EXPECT_EQ(account.owner(), "Grace");
+    EXPECT_EQ(account.cents(), 12345);
+    const std::vector<Person> people{person, Person{"Bob", {}, std::nullopt}};
+    EXPECT_EQ(round_trip(people), people);
+}
+
+TEST(ValueCodec, ASerializeMemberWinsOverBytes) {
+    const HalfSent back = round_trip(HalfSent{1, 2});
+    EXPECT_EQ(back.kept, 1);
+    EXPECT_EQ(back.dropped, 0);
+}
+
+TEST(ValueCodec, SeveralValuesInOneFrame) {
+    WireWriter out;
+    mproc::detail::encode_value(out, 7);
+    mproc::detail::encode_value(out, std::string("middle"));
+    mproc::detail::encode_value(out, std::map<int, int>{{1, 2}});
+    mproc::detail::encode_value(out, Point{3, 4});
+    WireReader in(out.data(), out.size());
+    EXPECT_EQ(mproc::detail::decode_value<int>(in), 7);
+    EXPECT_EQ(mproc::detail::decode_value<std::string>(in), "middle");
+    EXPECT_EQ((mproc::detail::decode_value<std::map<int, int>>(in)), (std::map<int, int>{{1, 2}}));
+    EXPECT_EQ(mproc::detail::decode_value<Point>(in), (Point{3, 4}));
+    EXPECT_EQ(in.remaining(), 0u);
+}
+
+/// Decoding every proper prefix of `value`'s encoding throws WireError.
+template <class T>
+void expect_every_truncation_throws(const T& value) {
+    const WireWriter out = encoded(value);
+    ASSERT_GT(out.size(), 0u);
+    for (std::size_t size = 0; size < out.size(); ++size) {
+        WireReader in(out.data(), size);
+        EXPECT_THROW(mproc::detail::decode_value<T>(in), WireError) << "prefix of " << size;
+    }
+}
+
+TEST(ValueCodec, TruncatedBytesThrowWireError) {
+    expect_every_truncation_throws(std::int64_t{123456789});
+    expect_every_truncation_throws(Point{1, 2});
+    expect_every_truncation_throws(NoDefaultPoint(1, 2));
+}
+
+TEST(ValueCodec, TruncatedCerealValueThrowsWireError) {
+    expect_every_truncation_throws(std::map<std::string, std::vector<int>>{{"a", {1, 2, 3}}});
+    expect_every_truncation_throws(Person{"Ada", {1, 2}, Point{3, 4}});
+    expect_every_truncation_throws(std::string("block"));
+    expect_every_truncation_throws(std::vector<double>{1, 2, 3});
+}
+
+TEST(ValueCodec, APayloadShorterThanItsContentThrowsWireError) {
+    // The size prefix is intact but says less than the content needs: cereal runs out of bytes
+    // inside the payload, and the reader never reads past it.
+    WireWriter out = encoded(std::map<std::string, int>{{"key", 1}});
+    std::uint64_t size = 0;
+    std::memcpy(&size, out.data(), sizeof(size));
+    out.patch<std::uint64_t>(0, size - 3);
+    WireReader in(out.data(), out.size());
+    EXPECT_THROW((mproc::detail::decode_value<std::map<std::string, int>>(in)), WireError);
+}
+
+TEST(ValueCodec, DecodingAsAnotherTypeIsCaughtBySize) {
+    const WireWriter out = encoded(std::tuple<std::string, int, int>{"x", 1, 2});
+    WireReader in(out.data(), out.size());
+    EXPECT_THROW((mproc::detail::decode_value<std::tuple<std::string, int>>(in)), WireError);
+}
+
+TEST(ValueCodec, AHugeSequenceCountIsRefusedBeforeAllocating) {
+    WireWriter out;
+    out.write<std::uint64_t>(std::uint64_t{1} << 60);
+    out.write<double>(1.0);
+    WireReader in(out.data(), out.size());
+    EXPECT_THROW(mproc::detail::decode_value<std::vector<double>>(in), WireError);
+}
+
+struct Throws {
+    int value = 0;
+    template <class Archive>
+    void serialize(Archive&) {
+        throw std::runtime_error("cannot save");
+    }
+};
+
+TEST(ValueCodec, AFailedEncodingLeavesTheWriterAsItWas) {
+    WireWriter out;
+    mproc::detail::encode_value(out, 5);
+    EXPECT_THROW(mproc::detail::encode_value(out, std::vector<Throws>(2)), std::runtime_error);
+    EXPECT_EQ(out.size(), sizeof(int));
+}
+
+// ---- code addresses -------------------------------------------------------------------------
+
+int triple(int x) { return 3 * x; }
+
+using mproc::detail::code_address_of;
+using mproc::detail::code_address_of_function;
+using mproc::detail::resolve_code_address;
+using mproc::detail::resolve_function;
+using mproc::detail::this_program_id;
+
+TEST(CodeAddress, AFunctionRoundTrips) {
+    const CodeAddress address = code_address_of_function(&triple);
+    EXPECT_EQ(address.module_id, this_program_id());
+    EXPECT_EQ(resolve_function<int(int)>(address), &triple);
+    EXPECT_EQ(resolve_function<int(int)>(address)(5), 15);
+    EXPECT_EQ(code_address_of_function(&triple), address); // stable
+}
+
+TEST(CodeAddress, ALambdasStaticInvokerRoundTrips) {
+    int (*invoker)(int) = [](int x) { return x + 1; };
+    const CodeAddress address =
+        code_address_of(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(invoker)));
+    EXPECT_EQ(address.module_id, this_program_id());
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(resolve_code_address(address)),
+              reinterpret_cast<std::uintptr_t>(invoker));
+}
+
+TEST(CodeAddress, AFunctionInASharedLibraryNamesThatLibrary) {
+    auto* length = &std::strlen;
+    const CodeAddress address = code_address_of_function(length);
+    EXPECT_NE(address.module_id, this_program_id());
+    EXPECT_EQ(resolve_function<std::size_t(const char*) noexcept>(address), length);
+}
+
+TEST(CodeAddress, UnknownModulesAndOffsetsOutsideTheCodeDoNotResolve) {
+    const CodeAddress real = code_address_of_function(&triple);
+    EXPECT_EQ(resolve_code_address({real.module_id ^ 0x5a5a5a5a5a5a5a5aULL, real.offset}), nullptr);
+    EXPECT_EQ(resolve_code_address({0, real.offset}), nullptr);
+    EXPECT_EQ(resolve_code_address({this_program_id(), 0}), nullptr); // the ELF header
+    EXPECT_EQ(resolve_code_address({this_program_id(), std::uint64_t{1} << 62}), nullptr);
+    EXPECT_EQ(resolve_code_address({this_program_id(), ~std::uint64_t{0}}), nullptr);
+}
+
+int global_data = 1;
+
+TEST(CodeAddress, DataIsNotCode) {
+    EXPECT_THROW(code_address_of(&global_data), mproc::Error);
+    int local = 0;
+    EXPECT_THROW(code_address_of(&local), mproc::Error);
+    EXPECT_THROW(code_address_of(nullptr), mproc::Error);
+}
+
+TEST(CodeAddress, ConcurrentLookupsAgree) {
+    const CodeAddress expected = code_address_of_function(&triple);
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 2000; ++i) {
+                if (code_address_of_function(&triple) != expected ||
+                    resolve_function<int(int)>(expected) != &triple) {
+                    ++wrong;
+                }
+            }
+        });
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(wrong.load(), 0);
+}
+
+#ifdef MPROC_TEST_PLUGIN_PATH
+TEST(CodeAddress, ALibraryLoadedLaterIsFoundAndForgottenWhenUnloaded) {
+    const CodeAddress before = code_address_of_function(&triple); // the table exists already
+    void* plugin = dlopen(MPROC_TEST_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(plugin, nullptr) << dlerror();
+    auto* entry = reinterpret_cast<int (*)(int)>(dlsym(plugin, "mproc_test_plugin_entry"));
+    ASSERT_NE(entry, nullptr);
+    const CodeAddress address = code_address_of_function(entry);
+    EXPECT_NE(address.module_id, this_program_id());
+    EXPECT_EQ(resolve_function<int(int)>(address), entry);
+    EXPECT_EQ(resolve_function<int(int)>(address)(2), entry(2));
+    ASSERT_EQ(dlclose(plugin), 0);
+    EXPECT_EQ(resolve_code_address(address), nullptr) << "an unloaded module must not resolve";
+    EXPECT_EQ(resolve_function<int(int)>(before), &triple);
+}
+#endif
+
+// A process that re-executes this program (as the spawn start method does) loads it at another
+// address, yet resolves the same CodeAddress to its own copy of the function. The child is this
+// test binary, told by the environment which address to check.
+constexpr const char* child_address_variable = "MPROC_TEST_CODE_ADDRESS";
+
+TEST(CodeAddress, ChildSideOfReexecution) {
+    const char* text = std::getenv(child_address_variable);
+    if (text == nullptr) {
+        GTEST_SKIP() << "runs only as the child of ARexecutedProgramResolvesTheSameAddress";
+    }
+    CodeAddress address{};
+    ASSERT_EQ(std::sscanf(text, "%lx:%lx", &address.module_id, &address.offset), 2);
+    EXPECT_EQ(resolve_function<int(int)>(address), &triple);
+    EXPECT_EQ(this_program_id(), address.module_id);
+}
+
+TEST(CodeAddress, AReexecutedProgramResolvesTheSameAddress) {
+    const CodeAddress address = code_address_of_function(&triple);
+    char setting[128];
+    std::snprintf(setting, sizeof(setting), "%s=%lx:%lx", child_address_variable, address.module_id,
+                  address.offset);
+    std::vector<char*> environment{setting};
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        if (std::strncmp(*entry, "GTEST_", 6) != 0) { // ctest's sharding must not filter us out
+            environment.push_back(*entry);
+        }
+    }
+    environment.push_back(nullptr);
+    char program[] = "/proc/self/exe";
+    char filter[] = "--gtest_filter=CodeAddress.ChildSideOfReexecution";
+    char* arguments[] = {program, filter, nullptr};
+    pid_t child = 0;
+    ASSERT_EQ(posix_spawn(&child, program, nullptr, nullptr, arguments, environment.data()), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "the re-executed program did not resolve the address";
+}
+
+// ---- callables ------------------------------------------------------------------------------
+
+using mproc::detail::decode_callable;
+using mproc::detail::encode_callable;
+using mproc::detail::transportable_callable_v;
+
+struct Scale { // a trivially copyable function object with state
+    double factor;
+    double operator()(double x) const { return factor * x; }
+};
+
+struct Prefixer { // a function object with state that cereal serializes
+    std::string prefix;
+    std::string operator()(const std::string& text) const { return prefix + text; }
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(prefix);
+    }
+};
+
+template <class F>
+F callable_round_trip(const F& f, std::size_t expected_size) {
+    WireWriter out;
+    encode_callable(out, f);
+    EXPECT_EQ(out.size(), expected_size);
+    WireReader in(out.data(), out.size());
+    F back = decode_callable<F>(in);
+    EXPECT_EQ(in.remaining(), 0u);
+    return back;
+}
+
+inline constexpr auto stateless_square = [](int x) { return x * x; };
+
+static_assert(transportable_callable_v<int (*)(int)>);
+static_assert(transportable_callable_v<std::remove_const_t<decltype(stateless_square)>>);
+static_assert(transportable_callable_v<std::plus<>>);
+static_assert(transportable_callable_v<Scale>);
+static_assert(transportable_callable_v<Prefixer>);
+static_assert(!transportable_callable_v<std::function<int(int)>>);
+static_assert(!transportable_callable_v<int (Point::*)()>);
+static_assert(!transportable_callable_v<int(int)>);
+
+TEST(CallableCodec, FunctionPointerCrossesAsACodeAddress) {
+    int (*f)(int) = &triple;
+    const auto back = callable_round_trip(f, sizeof(CodeAddress));
+    EXPECT_EQ(back, &triple);
+    EXPECT_EQ(back(4), 12);
+}
+
+TEST(CallableCodec, StatelessLambdaCrossesAsNothing) {
+    const auto back = callable_round_trip(stateless_square, 0);
+    EXPECT_EQ(back(7), 49);
+    EXPECT_EQ(callable_round_trip(std::plus<>{}, 0)(2, 3), 5);
+}
+
+TEST(CallableCodec, CapturingLambdasAreRefused) {
+    int n = 2;
+    const std::string s = "x";
+    auto by_value = [n](int x) { return x + n; };
+    auto by_reference = [&n](int x) { return x + n; };
+    auto with_string = [s](int) { return s; };
+    auto default_reference = [&](int x) { return x; };
+    static_assert(!transportable_callable_v<decltype(by_value)>);
+    static_assert(!transportable_callable_v<decltype(by_reference)>);
+    static_assert(!transportable_callable_v<decltype(with_string)>);
+    static_assert(!transportable_callable_v<decltype(default_reference)>);
+    EXPECT_EQ(by_value(1) + by_reference(1) + default_reference(1), 7);
+    EXPECT_EQ(with_string(0), "x");
+}
+
+TEST(CallableCodec, FunctionObjectsWithStateCrossAsValues) {
+    EXPECT_EQ(callable_round_trip(Scale{2.5}, sizeof(Scale))(2.0), 5.0);
+    const Prefixer back = callable_round_trip(Prefixer{"mproc: "}, 8 + 8 + 7);
+    EXPECT_EQ(back("hi"), "mproc: hi");
+}
+
+TEST(CallableCodec, AFunctionFromAnotherBinaryIsRefused) {
+    WireWriter out;
+    encode_callable(out, &triple);
+    CodeAddress address{};
+    std::memcpy(&address, out.data(), sizeof(address));
+    address.module_id ^= 1; // what a worker running another build would see
+    out.patch(0, address);
+    WireReader in(out.data(), out.size());
+    try {
+        decode_callable<int (*)(int)>(in);
+        FAIL() << "an unknown module resolved";
+    } catch (const mproc::Error& error) {
+        EXPECT_NE(std::string(error.what()).find("different build"), std::string::npos)
+            << error.what();
+    }
+}
+
+TEST(CallableCodec, NullFunctionPointerIsAnInvalidArgument) {
+    WireWriter out;
+    int (*none)(int) = nullptr;
+    EXPECT_THROW(encode_callable(out, none), std::invalid_argument);
+}
+
+TEST(CallableCodec, TruncatedFunctionPointerThrowsWireError) {
+    WireWriter out;
+    encode_callable(out, &triple);
+    WireReader in(out.data(), out.size() - 1);
+    EXPECT_THROW(decode_callable<int (*)(int)>(in), WireError);
+}
+
+// ---- exceptions -----------------------------------------------------------------------------
+
+using mproc::detail::decode_exception;
+using mproc::detail::encode_exception;
+
+struct ParseError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::exception_ptr exception_round_trip(std::exception_ptr error, long pid = 4242,
+                                        unsigned long long index = 7) {
+    WireWriter out;
+    encode_exception(out, std::move(error));
+    WireReader in(out.data(), out.size());
+    std::exception_ptr back = decode_exception(in, pid, index);
+    EXPECT_EQ(in.remaining(), 0u);
+    return back;
+}
+
+/// The exception comes back as exactly E, with the same what().
+template <class E>
+void expect_comes_back_as_itself(const E& thrown) {
+    const std::exception_ptr back = exception_round_trip(std::make_exception_ptr(thrown));
+    try {
+        std::rethrow_exception(back);
+    } catch (const std::exception& caught) {
+        EXPECT_EQ(typeid(caught), typeid(E)) << typeid(caught).name();
+        EXPECT_STREQ(caught.what(), thrown.what());
+    }
+}
+
+TEST(RemoteException, StandardTypesComeBackAsThemselves) {
+    expect_comes_back_as_itself(std::runtime_error("runtime"));
+    expect_comes_back_as_itself(std::logic_error("logic"));
+    expect_comes_back_as_itself(std::invalid_argument("invalid argument"));
+    expect_comes_back_as_itself(std::domain_error("domain"));
+    expect_comes_back_as_itself(std::length_error("length"));
+    expect_comes_back_as_itself(std::out_of_range("out of range"));
+    expect_comes_back_as_itself(std::range_error("range"));
+    expect_comes_back_as_itself(std::overflow_error("overflow"));
+    expect_comes_back_as_itself(std::underflow_error("underflow"));
+    expect_comes_back_as_itself(std::bad_alloc());
+    expect_comes_back_as_itself(std::exception());
+    expect_comes_back_as_itself(mproc::Error("mproc's own"));
+}
+
+TEST(RemoteException, OtherTypesBecomeRemoteError) {
+    const std::exception_ptr back = exception_round_trip(
+        std::make_exception_ptr(ParseError("line 3: unexpected ','")), 1234, 56);
+    try {
+        std::rethrow_exception(back);
+    } catch (const mproc::RemoteError& error) {
+        EXPECT_EQ(error.type_name(), "mproc_transport_test::ParseError");
+        EXPECT_EQ(error.message(), "line 3: unexpected ','");
+        EXPECT_EQ(error.worker_pid(), 1234);
+        EXPECT_EQ(error.task_index(), 56u);
+        EXPECT_NE(std::string(error.what()).find("ParseError"), std::string::npos);
+    }
+}
+
+TEST(RemoteException, MprocErrorsThatMeanSomethingToTheCallerBecomeRemoteError) {
+    // A TimeoutError from inside a task is not the caller's get() timing out.
+    EXPECT_THROW(std::rethrow_exception(exception_round_trip(
+                     std::make_exception_ptr(mproc::TimeoutError("inner pool timed out")))),
+                 mproc::RemoteError);
+}
+
+TEST(RemoteException, NonStandardThrowsBecomeRemoteError) {
+    const auto expect_remote = [](std::exception_ptr thrown, const char* type,
+                                  const char* message) {
+        try {
+            std::rethrow_exception(exception_round_trip(std::move(thrown), 99, 3));
+        } catch (const mproc::RemoteError& error) {
+            EXPECT_EQ(error.type_name(), type);
+            EXPECT_EQ(error.message(), message);
+            EXPECT_EQ(error.worker_pid(), 99);
+            EXPECT_EQ(error.task_index(), 3u);
+        }
+    };
+    expect_remote(std::make_exception_ptr(42), "int", "42");
+    expect_remote(std::make_exception_ptr("plain text"), "char const*", "plain text");
+    expect_remote(std::make_exception_ptr(std::string("a string")),
+                  "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+                  "a string");
+    expect_remote(std::make_exception_ptr(Point{1, 2}), "mproc_transport_test::Point", "");
+}
+
+TEST(RemoteException, NullExceptionIsAnInvalidArgument) {
+    WireWriter out;
+    EXPECT_THROW(encode_exception(out, nullptr), std::invalid_argument);
+}
+
+TEST(RemoteException, GarbledOrTruncatedBytesThrowWireError) {
+    WireWriter out;
+    encode_exception(out, std::make_exception_ptr(std::runtime_error("message")));
+    for (std::size_t size = 0; size < out.size(); ++size) {
+        WireReader in(out.data(), size);
+        EXPECT_THROW(decode_exception(in, 1, 0), WireError) << "prefix of " << size;
+    }
+    WireWriter garbled;
+    garbled.write<std::uint8_t>(200);
+    garbled.write_string("type");
+    garbled.write_string("message");
+    WireReader in(garbled.data(), garbled.size());
+    EXPECT_THROW(decode_exception(in, 1, 0), WireError);
+}
+
+} // namespace mproc_transport_test
