@@ -324,23 +324,24 @@ void report_untransportable() {
 /// writes into the frame directly, without an intermediate buffer.
 class WireOutputBuffer final : public std::streambuf {
   public:
-    explicit WireOutputBuffer(WireWriter& out) : out_(out) {}
+    /// Directs output to `out` (nullptr: detached; writing then is a bug).
+    void attach(WireWriter* out) noexcept { out_ = out; }
 
   protected:
     std::streamsize xsputn(const char* data, std::streamsize size) override {
-        out_.write_bytes(data, static_cast<std::size_t>(size));
+        out_->write_bytes(data, static_cast<std::size_t>(size));
         return size;
     }
     int_type overflow(int_type byte) override {
         if (!traits_type::eq_int_type(byte, traits_type::eof())) {
             const char c = traits_type::to_char_type(byte);
-            out_.write_bytes(&c, 1);
+            out_->write_bytes(&c, 1);
         }
         return traits_type::not_eof(byte);
     }
 
   private:
-    WireWriter& out_;
+    WireWriter* out_ = nullptr;
 };
 
 /// A std::streambuf that reads a fixed span of bytes in place. Reading stops at the span's end
@@ -348,16 +349,55 @@ class WireOutputBuffer final : public std::streambuf {
 /// not its own.
 class WireInputBuffer final : public std::streambuf {
   public:
-    WireInputBuffer(const std::byte* data, std::size_t size) {
+    /// Reads from [data, data + size) from now on.
+    void attach(const std::byte* data, std::size_t size) noexcept {
         // The get area is never written through: pbackfail is not overridden, so a putback
         // that would change a byte fails instead.
         char* begin = const_cast<char*>(reinterpret_cast<const char*>(data));
         setg(begin, begin, begin + size);
     }
 
-    /// How many bytes have been read so far.
+    /// How many bytes have been read since attach().
     std::size_t consumed() const noexcept { return static_cast<std::size_t>(gptr() - eback()); }
 };
+
+/// A stream over a wire buffer, kept per thread and reused: constructing a std::ostream or
+/// std::istream costs about 100 ns (it copies the global locale), as much as encoding a small
+/// value with cereal does.
+template <class Buffer, class Stream>
+struct ReusableStream {
+    Buffer buffer;
+    Stream stream{&buffer};
+    bool in_use = false;
+};
+
+/// Calls `use(buffer, stream)` with this thread's reusable stream, or with a fresh one when the
+/// thread's is in use (a user's serialize function that itself encodes or decodes a value).
+template <class Buffer, class Stream, class Use>
+decltype(auto) with_stream(ReusableStream<Buffer, Stream>& reusable, Use&& use) {
+    if (reusable.in_use) {
+        ReusableStream<Buffer, Stream> fresh;
+        return use(fresh.buffer, fresh.stream);
+    }
+    struct Release {
+        ReusableStream<Buffer, Stream>& reusable;
+        ~Release() { reusable.in_use = false; }
+    };
+    reusable.in_use = true;
+    const Release release{reusable};
+    reusable.stream.clear(); // cereal does not set stream state, but a user's function might
+    return use(reusable.buffer, reusable.stream);
+}
+
+inline ReusableStream<WireOutputBuffer, std::ostream>& thread_output_stream() {
+    thread_local ReusableStream<WireOutputBuffer, std::ostream> reusable;
+    return reusable;
+}
+
+inline ReusableStream<WireInputBuffer, std::istream>& thread_input_stream() {
+    thread_local ReusableStream<WireInputBuffer, std::istream> reusable;
+    return reusable;
+}
 
 /// Encodes with cereal, prefixed by the payload's size. On an exception the writer is left as
 /// it was before the call.
@@ -366,10 +406,12 @@ void encode_with_cereal(WireWriter& out, const T& value) {
     const std::size_t start = out.size();
     out.write<std::uint64_t>(0); // the size, patched below
     try {
-        WireOutputBuffer buffer(out);
-        std::ostream stream(&buffer);
-        cereal::BinaryOutputArchive archive(stream);
-        archive(value);
+        with_stream(thread_output_stream(), [&](WireOutputBuffer& buffer, std::ostream& stream) {
+            buffer.attach(&out);
+            cereal::BinaryOutputArchive archive(stream);
+            archive(value);
+            buffer.attach(nullptr);
+        });
     } catch (...) {
         out.bytes().resize(start);
         throw;
@@ -387,21 +429,22 @@ T decode_with_cereal(WireReader& in) {
                         " bytes, " + std::to_string(in.remaining()) + " left)");
     }
     const std::byte* data = in.take(static_cast<std::size_t>(size));
-    WireInputBuffer buffer(data, static_cast<std::size_t>(size));
-    std::istream stream(&buffer);
-    cereal::BinaryInputArchive archive(stream);
-    T value{};
-    try {
-        archive(value);
-    } catch (const cereal::Exception& error) {
-        throw WireError(std::string("mproc: a value does not decode: ") + error.what());
-    }
-    if (buffer.consumed() != size) {
-        throw WireError("mproc: a value decoded from " + std::to_string(buffer.consumed()) +
-                        " of its " + std::to_string(size) +
-                        " bytes (sender and receiver disagree on its type)");
-    }
-    return value;
+    return with_stream(thread_input_stream(), [&](WireInputBuffer& buffer, std::istream& stream) {
+        buffer.attach(data, static_cast<std::size_t>(size));
+        cereal::BinaryInputArchive archive(stream);
+        T value{};
+        try {
+            archive(value);
+        } catch (const cereal::Exception& error) {
+            throw WireError(std::string("mproc: a value does not decode: ") + error.what());
+        }
+        if (buffer.consumed() != size) {
+            throw WireError("mproc: a value decoded from " + std::to_string(buffer.consumed()) +
+                            " of its " + std::to_string(size) +
+                            " bytes (sender and receiver disagree on its type)");
+        }
+        return value;
+    });
 }
 
 // ---- block fast paths -----------------------------------------------------------------------
