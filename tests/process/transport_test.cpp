@@ -568,6 +568,12 @@ struct Prefixer { // a function object with state that cereal serializes
 };
 
 template <class F>
+struct Forwarding { // a function object template that holds another
+    F f;
+    auto operator()(int x) const { return f(x); }
+};
+
+template <class F>
 F callable_round_trip(const F& f, std::size_t expected_size) {
     WireWriter out;
     encode_callable(out, f);
@@ -613,6 +619,10 @@ TEST(CallableCodec, CapturingLambdasAreRefused) {
     static_assert(!transportable_callable_v<decltype(by_reference)>);
     static_assert(!transportable_callable_v<decltype(with_string)>);
     static_assert(!transportable_callable_v<decltype(default_reference)>);
+    auto generic = [n](auto x) { return x + n; };
+    static_assert(!transportable_callable_v<decltype(generic)>);
+    static_assert(!transportable_callable_v<Forwarding<decltype(by_reference)>>);
+    static_assert(transportable_callable_v<Forwarding<Scale>>); // a struct, not a closure
     EXPECT_EQ(by_value(1) + by_reference(1) + default_reference(1), 7);
     EXPECT_EQ(with_string(0), "x");
 }
