@@ -7,9 +7,10 @@
 // comes back as results; a task never writes to a variable of the test. Callbacks run in the
 // caller's process and may capture by reference.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -28,6 +29,9 @@
 #include <utility>
 #include <vector>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include "pool_types.hpp"
 
 namespace cereal {
@@ -43,41 +47,45 @@ using Clock = std::chrono::steady_clock;
 /// sanitizer) never fails a test, but finite, so that a bug fails instead of hanging.
 inline constexpr auto long_wait = std::chrono::seconds(10);
 
-/// Aborts the test program with a message if a test is still running after `limit`: pools fail by
-/// hanging, and some calls (join, destructors, blocking map) take no timeout.
+/// Ends the test program with a message if a test is still running after `limit`: pools fail by
+/// hanging, and some calls (join, destructors, blocking map) take no timeout. A SIGALRM timer,
+/// not a thread: a suite that counts threads, or a pool that forks, sees none of it (and a
+/// forked child does not inherit the pending alarm).
 class Watchdog {
   public:
-    explicit Watchdog(std::chrono::seconds limit) : thread_([this, limit] { watch(limit); }) {}
+    explicit Watchdog(std::chrono::seconds limit) {
+        const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        const int n = std::snprintf(
+            message(), message_capacity,
+            "\nconformance watchdog: %s.%s still running after %lld s: hung\n",
+            test != nullptr ? test->test_suite_name() : "?", test != nullptr ? test->name() : "?",
+            static_cast<long long>(limit.count()));
+        message_size() = n < 0 ? 0 : std::min(static_cast<std::size_t>(n), message_capacity - 1);
+        struct sigaction action {};
+        action.sa_handler = &Watchdog::on_alarm;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGALRM, &action, nullptr);
+        alarm(static_cast<unsigned>(limit.count()));
+    }
     Watchdog(const Watchdog&) = delete;
     Watchdog& operator=(const Watchdog&) = delete;
-    ~Watchdog() {
-        {
-            std::lock_guard lock(mutex_);
-            disarmed_ = true;
-        }
-        disarmed_changed_.notify_all();
-        thread_.join();
-    }
+    ~Watchdog() { alarm(0); }
 
   private:
-    void watch(std::chrono::seconds limit) {
-        const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-        const std::string name = test != nullptr
-                                     ? std::string(test->test_suite_name()) + "." + test->name()
-                                     : std::string("(unknown test)");
-        std::unique_lock lock(mutex_);
-        if (!disarmed_changed_.wait_for(lock, limit, [this] { return disarmed_; })) {
-            std::fprintf(stderr, "conformance watchdog: %s still running after %lld s: hung\n",
-                         name.c_str(), static_cast<long long>(limit.count()));
-            std::fflush(stderr);
-            std::_Exit(3);
-        }
+    static constexpr std::size_t message_capacity = 512;
+    static char* message() {
+        static char text[message_capacity];
+        return text;
     }
-
-    std::mutex mutex_;
-    std::condition_variable disarmed_changed_;
-    bool disarmed_ = false;
-    std::thread thread_;
+    static std::size_t& message_size() {
+        static std::size_t size = 0;
+        return size;
+    }
+    // Async-signal-safe: write(2) and _exit(2) only.
+    static void on_alarm(int) {
+        [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, message(), message_size());
+        _exit(3);
+    }
 };
 
 /// Base of every typed fixture: a test that hangs fails after 30 s with its name.
