@@ -226,6 +226,35 @@ TYPED_TEST(LifecycleTest, TerminateEndsAnOpenImapStream) {
     pool.join();
 }
 
+TYPED_TEST(LifecycleTest, TerminateReachesAConsumerBlockedInAnotherThread) {
+    TypeParam pool(1);
+    auto stream = pool.imap(sleep_ms, std::vector<int>(40, 30));
+    std::atomic<bool> consuming{false};
+    auto consumer = std::async(std::launch::async, [&stream, &consuming] {
+        consuming = true;
+        int terminated = 0;
+        for (int i = 0; i < 100; ++i) {
+            try {
+                if (!stream.next(long_wait)) {
+                    return terminated;
+                }
+            } catch (const mproc::PoolTerminated&) {
+                ++terminated;
+            }
+        }
+        return -1; // never ended
+    });
+    const auto deadline = Clock::now() + long_wait;
+    while (!consuming && Clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(40ms);
+    pool.terminate();
+    ASSERT_EQ(consumer.wait_for(long_wait), std::future_status::ready);
+    EXPECT_GE(consumer.get(), 1) << "the stream ended without PoolTerminated (or never ended)";
+    pool.join();
+}
+
 TYPED_TEST(LifecycleTest, DestructorWithWorkInFlightEndsEveryResult) {
     std::vector<mproc::AsyncResult<int>> results;
     mproc::AsyncResult<std::vector<int>> map;

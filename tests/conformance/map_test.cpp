@@ -1,5 +1,6 @@
 // map and map_async: every item's result, in input order, chunked as Python chunks.
 
+#include <future>
 #include <list>
 #include <optional>
 #include <ranges>
@@ -211,13 +212,13 @@ TYPED_TEST(MapTest, StringItemsAndResults) {
 
 TYPED_TEST(MapTest, MapAsyncReturnsAnAsyncResultOfTheVector) {
     TypeParam pool(2);
-    auto result = pool.map_async(sleep_ms, std::vector<int>{30, 0, 10});
+    auto result = pool.map_async(sleep_ms, std::vector<int>{100, 0, 10});
     static_assert(std::is_same_v<decltype(result), mproc::AsyncResult<std::vector<int>>>);
-    EXPECT_FALSE(result.ready()); // an item sleeps 30 ms: map_async did not wait
+    EXPECT_FALSE(result.ready()); // an item sleeps 100 ms: map_async did not wait
     ASSERT_TRUE(result.wait(long_wait));
     EXPECT_TRUE(result.successful());
-    EXPECT_EQ(result.get(), (std::vector<int>{30, 0, 10}));
-    EXPECT_EQ(std::move(result).get(), (std::vector<int>{30, 0, 10}));
+    EXPECT_EQ(result.get(), (std::vector<int>{100, 0, 10}));
+    EXPECT_EQ(std::move(result).get(), (std::vector<int>{100, 0, 10}));
 
     auto chunked = pool.map_async(square, range_vector(0, 50), 7);
     ASSERT_TRUE(chunked.wait(long_wait));
@@ -280,6 +281,29 @@ TYPED_TEST(MapTest, BoolInputs) {
     EXPECT_EQ(moved.get(), expected);
     auto stream = pool.imap(to_int, bits, 2);
     EXPECT_EQ(drain(stream), expected);
+}
+
+TYPED_TEST(MapTest, ConcurrentCallersEachGetTheirOwnResults) {
+    // Like Python's Pool, one pool serves calls from several threads of the caller at once.
+    TypeParam pool(3);
+    std::vector<std::future<bool>> callers;
+    for (int t = 0; t < 4; ++t) {
+        callers.push_back(std::async(std::launch::async, [&pool, t] {
+            bool all_right = true;
+            for (int round = 0; round < 10; ++round) {
+                const std::vector<int> input = range_vector(t * 1000, t * 1000 + 50 + round);
+                all_right = all_right &&
+                            pool.map(negate, input, 1 + round % 4) == expected_map(negate, input);
+                auto stream = pool.imap_unordered(square, range_vector(t, t + 5));
+                all_right = all_right && drain(stream).size() == 5;
+            }
+            return all_right;
+        }));
+    }
+    for (auto& caller : callers) {
+        ASSERT_EQ(caller.wait_for(long_wait), std::future_status::ready);
+        EXPECT_TRUE(caller.get());
+    }
 }
 
 } // namespace
