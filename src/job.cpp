@@ -3,7 +3,15 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "mproc/errors.hpp"
+
 namespace mproc::detail {
+
+std::exception_ptr unwanted_chunk_reason() {
+    static const std::exception_ptr reason =
+        std::make_exception_ptr(Error("mproc: nobody reads this result any more"));
+    return reason;
+}
 
 void wire_call_on_in_process_job() noexcept {
     // A backend that crosses processes was given a job built without its wire half: a bug in

@@ -235,31 +235,42 @@ class ProcessBackend::Impl {
         server_.shut_down();
     }
 
+    /// Gives every idle worker a chunk, while there are chunks.
     void dispatch_queued() {
         for (const auto& worker : workers_) {
             if (!worker->ready || worker->stopping || worker->running != nullptr) {
                 continue;
             }
-            Chunk* chunk;
-            {
-                std::lock_guard lock(mutex_);
-                if (queue_.empty()) {
-                    return;
+            for (;;) {
+                Chunk* chunk;
+                {
+                    std::lock_guard lock(mutex_);
+                    if (queue_.empty()) {
+                        return;
+                    }
+                    chunk = queue_.front();
+                    queue_.pop_front();
                 }
-                chunk = queue_.front();
-                queue_.pop_front();
+                if (send_chunk(*worker, chunk)) {
+                    break;
+                }
             }
-            send_chunk(*worker, chunk);
         }
     }
 
-    void send_chunk(WorkerProcess& worker, Chunk* chunk) {
+    /// False when the chunk was settled here instead (nobody wants it, or it does not encode):
+    /// the worker is still idle.
+    bool send_chunk(WorkerProcess& worker, Chunk* chunk) {
+        if (!chunk->job->wanted()) {
+            chunk->job->cancel_chunk(*chunk, unwanted_chunk_reason());
+            return false;
+        }
         request_.clear();
         try {
             chunk->job->encode_chunk(*chunk, request_);
         } catch (...) {
             chunk->job->cancel_chunk(*chunk, std::current_exception()); // e.g. cereal refused
-            return;
+            return false;
         }
         worker.running = chunk;
         try {
@@ -267,6 +278,7 @@ class ProcessBackend::Impl {
         } catch (const std::system_error&) {
             // The worker is gone; its channel's end of stream reports it (and the chunk) next.
         }
+        return true;
     }
 
     void stop_idle_workers() {

@@ -58,6 +58,8 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
     while (Chunk* chunk = next_chunk()) {
         if (initializer_error) {
             chunk->job->cancel_chunk(*chunk, initializer_error);
+        } else if (!chunk->job->wanted()) {
+            chunk->job->cancel_chunk(*chunk, unwanted_chunk_reason());
         } else {
             chunk->job->run_chunk(*chunk);
         }

@@ -6,4 +6,4 @@
 
 #include <mproc/mproc.hpp>
 
-using PoolTypes = ::testing::Types<mproc::ThreadPool>;
+using PoolTypes = ::testing::Types<mproc::ThreadPool, mproc::Pool>;

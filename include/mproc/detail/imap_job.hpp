@@ -35,14 +35,12 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
     }
 
     void run_chunk(const Chunk& chunk) noexcept override {
-        if (!this->abandoned()) {
-            for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
-                // Each item has its own outcome: one failure does not cost its chunk-mates.
-                try {
-                    this->store_value(i, Call::call(f_, *arguments_[i]));
-                } catch (...) {
-                    this->store_error(i, std::current_exception());
-                }
+        for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
+            // Each item has its own outcome: one failure does not cost its chunk-mates.
+            try {
+                this->store_value(i, Call::call(f_, *arguments_[i]));
+            } catch (...) {
+                this->store_error(i, std::current_exception());
             }
         }
         clear_arguments(chunk);
@@ -78,7 +76,8 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
                     }
                 }
             } catch (...) {
-                for (const auto error = std::current_exception(); i < chunk.first + chunk.count; ++i) {
+                for (const auto error = std::current_exception(); i < chunk.first + chunk.count;
+                     ++i) {
                     this->store_error(i, error);
                 }
             }

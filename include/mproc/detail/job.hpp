@@ -37,6 +37,10 @@ class Job {
     /// one worker per chunk; never throws (item exceptions become item results).
     virtual void run_chunk(const Chunk& chunk) noexcept = 0;
 
+    /// False once nobody will read the job's results (an imap stream was left early): backends
+    /// then cancel its chunks instead of running them.
+    virtual bool wanted() const noexcept { return true; }
+
     /// Settles the chunk without running it; every item in it ends with `reason`.
     virtual void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept = 0;
 
@@ -66,6 +70,9 @@ class Job {
   private:
     std::atomic<std::size_t> references_{1};
 };
+
+/// The reason given to a chunk cancelled because its job is no longer wanted.
+std::exception_ptr unwanted_chunk_reason();
 
 /// The wire half of a job built for an in-process backend: never called.
 [[noreturn]] void wire_call_on_in_process_job() noexcept;

@@ -125,7 +125,8 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
                 std::size_t i = chunk.first;
                 for (; i < chunk.first + chunk.count; ++i) {
                     std::exception_ptr error;
-                    std::optional<Value> value = read_outcome<Value>(response, error, worker_pid, i);
+                    std::optional<Value> value =
+                        read_outcome<Value>(response, error, worker_pid, i);
                     if (error) {
                         record_failure(std::move(error));
                         break;

@@ -125,9 +125,9 @@ class StreamJob : public Job, public Feeder {
 
   protected:
     StreamJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window)
-        : sink_(&sink), order_(order), chunksize_(chunksize), chunks_(window), first_input_index_(window), done_(window, false),
-          values_(window * chunksize), errors_(window * chunksize), free_(window),
-          in_order_(window), completed_(window) {
+        : sink_(&sink), order_(order), chunksize_(chunksize), chunks_(window),
+          first_input_index_(window), done_(window, false), values_(window * chunksize),
+          errors_(window * chunksize), free_(window), in_order_(window), completed_(window) {
         for (std::size_t slot = 0; slot < window; ++slot) {
             chunks_[slot] = Chunk{this, slot * chunksize, 0};
             free_.push(slot);
@@ -141,7 +141,7 @@ class StreamJob : public Job, public Feeder {
     /// Destroys the input (a moved-in range); consumer thread, after feeding has finished.
     virtual void drop_input() noexcept = 0;
 
-    bool abandoned() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
+    bool wanted() const noexcept override { return !abandoned_.load(std::memory_order_relaxed); }
 
     /// The input index (0-based position in the caller's input) of the item at `position`.
     std::size_t input_index(std::size_t position) const noexcept {

@@ -240,7 +240,9 @@ consteval Transport transport_of() {
         return Transport::bytes;
     } else if constexpr (!cereal_serializable_v<T> || !elements_loadable<T>::value) {
         return Transport::not_serializable;
-    } else if constexpr (!std::is_default_constructible_v<T>) {
+    } else if constexpr (!std::is_default_constructible_v<T> && !has_cereal_member_v<T>) {
+        // A type with its own cereal member may give cereal::access a private default
+        // constructor (cereal's documented way); decode_with_cereal uses it.
         return Transport::not_default_constructible;
     } else {
         return Transport::cereal;
@@ -313,8 +315,9 @@ void report_untransportable() {
     } else if constexpr (how == Transport::not_default_constructible) {
         static_assert(dependent_false_v<T>,
                       "mproc: type T cannot be decoded in another process: cereal loads into a "
-                      "default-constructed object, so give T a public default constructor (or "
-                      "send it as std::unique_ptr<T> and give T cereal's load_and_construct)");
+                      "default-constructed object, so give T a public default constructor (or a "
+                      "cereal serialize() member and a private default constructor with `friend "
+                      "class cereal::access;`)");
     }
 }
 
@@ -432,7 +435,16 @@ T decode_with_cereal(WireReader& in) {
     return with_stream(thread_input_stream(), [&](WireInputBuffer& buffer, std::istream& stream) {
         buffer.attach(data, static_cast<std::size_t>(size));
         cereal::BinaryInputArchive archive(stream);
-        T value{};
+        // Loaded into a default-constructed object: the public constructor, or the private one a
+        // type with a cereal member may open to cereal::access.
+        std::optional<T> public_default;
+        std::unique_ptr<T> private_default;
+        if constexpr (std::is_default_constructible_v<T>) {
+            public_default.emplace();
+        } else {
+            private_default.reset(cereal::access::construct<T>());
+        }
+        T& value = public_default ? *public_default : *private_default;
         try {
             archive(value);
         } catch (const cereal::Exception& error) {
@@ -443,7 +455,7 @@ T decode_with_cereal(WireReader& in) {
                             " of its " + std::to_string(size) +
                             " bytes (sender and receiver disagree on its type)");
         }
-        return value;
+        return T(std::move(value));
     });
 }
 

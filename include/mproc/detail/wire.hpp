@@ -68,15 +68,13 @@ class WireReader {
   public:
     WireReader(const std::byte* data, std::size_t size) : next_(data), end_(data + size) {}
 
-    void read_bytes(void* out, std::size_t size) {
-        std::memcpy(out, take(size), size);
-    }
+    void read_bytes(void* out, std::size_t size) { std::memcpy(out, take(size), size); }
 
     /// The next `size` bytes, in place; throws WireError if fewer remain.
     const std::byte* take(std::size_t size) {
         if (size > remaining()) {
-            throw WireError("mproc: truncated frame (wanted " + std::to_string(size) +
-                            " bytes, " + std::to_string(remaining()) + " left)");
+            throw WireError("mproc: truncated frame (wanted " + std::to_string(size) + " bytes, " +
+                            std::to_string(remaining()) + " left)");
         }
         const std::byte* at = next_;
         next_ += size;

@@ -1,0 +1,277 @@
+// What only the process pool does: isolation, fd hygiene, reaping, caller death, retirement,
+// exceptions across processes, and the worker's refusal of code it does not have.
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "../../src/process/worker_process.hpp"
+#include "mproc/detail/channel.hpp"
+#include "mproc/detail/code_address.hpp"
+#include "mproc/detail/remote_exception.hpp"
+#include "mproc/detail/wire.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+int global_counter = 0;
+
+int bump_global(int) { return ++global_counter; }
+long worker_pid(int) { return static_cast<long>(getpid()); }
+
+/// Descriptors open in this process, other than the one used to list them.
+std::vector<int> open_fds() {
+    std::vector<int> fds;
+    DIR* dir = opendir("/proc/self/fd");
+    while (dirent* entry = readdir(dir)) {
+        const int fd = std::atoi(entry->d_name);
+        if (entry->d_name[0] != '.' && fd != dirfd(dir)) {
+            fds.push_back(fd);
+        }
+    }
+    closedir(dir);
+    return fds;
+}
+
+std::vector<int> fds_in_worker(int) { return open_fds(); }
+
+/// (pid, parent pid) of every process (from /proc/*/stat), zombies included.
+std::vector<std::pair<long, long>> process_table() {
+    std::vector<std::pair<long, long>> table;
+    DIR* proc = opendir("/proc");
+    while (dirent* entry = readdir(proc)) {
+        const long pid = std::atol(entry->d_name);
+        if (pid <= 0) continue;
+        std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        const auto close_paren = line.rfind(')');
+        if (close_paren == std::string::npos) continue;
+        char state = 0;
+        long parent = 0;
+        if (std::sscanf(line.c_str() + close_paren + 1, " %c %ld", &state, &parent) == 2) {
+            table.emplace_back(pid, parent);
+        }
+    }
+    closedir(proc);
+    return table;
+}
+
+/// Direct children of this process, zombies included.
+std::vector<long> child_processes() {
+    std::vector<long> children;
+    for (const auto& [pid, parent] : process_table()) {
+        if (parent == getpid()) children.push_back(pid);
+    }
+    return children;
+}
+
+/// Every process below this one (children, their children, ...).
+std::vector<long> descendant_processes() {
+    const auto table = process_table();
+    std::vector<long> found{static_cast<long>(getpid())};
+    for (std::size_t i = 0; i < found.size(); ++i) {
+        for (const auto& [pid, parent] : table) {
+            if (parent == found[i]) found.push_back(pid);
+        }
+    }
+    found.erase(found.begin());
+    return found;
+}
+
+/// Whether `pid` is a live process (a zombie has exited: it only waits to be reaped, and an
+/// orphan is reaped by whatever adopted it, possibly later).
+bool process_exists(long pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    const auto close_paren = line.rfind(')');
+    return close_paren != std::string::npos && line.size() > close_paren + 2 &&
+           line[close_paren + 2] != 'Z' && line[close_paren + 2] != 'X';
+}
+
+bool wait_until_gone(const std::vector<long>& pids, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        bool any = false;
+        for (const long pid : pids) {
+            any = any || process_exists(pid);
+        }
+        if (!any) return true;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+}
+
+TEST(ProcessPool, GlobalsATaskMutatesStayInItsWorker) {
+    mproc::Pool pool(1);
+    const auto counts = pool.map(bump_global, std::vector<int>(5, 0), 1);
+    EXPECT_EQ(counts, (std::vector<int>{1, 2, 3, 4, 5})); // one worker, its own global
+    EXPECT_EQ(global_counter, 0);                         // the caller's is untouched
+}
+
+TEST(ProcessPool, TasksRunInOtherProcesses) {
+    mproc::Pool pool(2);
+    const auto pids = pool.map(worker_pid, std::vector<int>(20, 0), 1);
+    for (const long pid : pids) {
+        EXPECT_NE(pid, static_cast<long>(getpid()));
+    }
+}
+
+TEST(ProcessPool, WorkersDoNotInheritTheCallersDescriptors) {
+    const int stray = ::open("/dev/null", O_RDONLY); // no O_CLOEXEC: would leak through fork
+    ASSERT_GE(stray, 0);
+    mproc::Pool pool(1);
+    const std::vector<int> fds = pool.apply(fds_in_worker, 0);
+    ::close(stray);
+    EXPECT_EQ(fds, (std::vector<int>{0, 1, 2, 3})) << "stdio and the worker's channel only";
+}
+
+TEST(ProcessPool, NoZombieNoLeakedDescriptorAfter500Pools) {
+    { mproc::Pool warm_up(1); } // first-use allocations (trace flag, module table) happen here
+    const auto fds_before = open_fds();
+    const auto children_before = child_processes();
+    for (int cycle = 0; cycle < 500; ++cycle) {
+        mproc::Pool pool(2);
+        ASSERT_EQ(pool.apply([](int x) { return x + 1; }, cycle), cycle + 1);
+        if (cycle % 2 == 0) {
+            pool.close();
+            pool.join();
+        } // else the destructor terminates and joins
+    }
+    EXPECT_EQ(open_fds(), fds_before);
+    EXPECT_EQ(child_processes(), children_before);
+}
+
+TEST(ProcessPool, TerminateKillsAndReapsBusyWorkers) {
+    mproc::Pool pool(2);
+    const auto pids = pool.map(worker_pid, std::vector<int>(4, 0), 1);
+    auto sleeping = pool.apply_async(
+        [](int ms) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            return 0;
+        },
+        60'000);
+    std::this_thread::sleep_for(50ms);
+    const auto started = std::chrono::steady_clock::now();
+    pool.terminate();
+    ASSERT_TRUE(sleeping.wait(10s));
+    EXPECT_THROW(sleeping.get(), mproc::PoolTerminated);
+    pool.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s); // not the task's 60 s
+    EXPECT_TRUE(wait_until_gone(std::vector<long>(pids.begin(), pids.end()), 2s));
+    EXPECT_TRUE(child_processes().empty());
+}
+
+TEST(ProcessPool, MaxTasksPerChildStartsFreshProcesses) {
+    mproc::Pool pool({.workers = 1, .max_tasks_per_child = 2});
+    const auto pids = pool.map(worker_pid, std::vector<int>(6, 0), 1);
+    EXPECT_EQ(std::set<long>(pids.begin(), pids.end()).size(), 3u);
+}
+
+struct ParseError : std::exception {
+    const char* what() const noexcept override { return "bad token"; }
+};
+
+TEST(ProcessPool, ForeignExceptionsComeBackAsRemoteError) {
+    mproc::Pool pool(2);
+    auto thrower = [](int i) {
+        if (i == 3) throw ParseError();
+        return i;
+    };
+    try {
+        pool.map(thrower, std::vector<int>{0, 1, 2, 3, 4}, 1);
+        FAIL() << "map should have thrown";
+    } catch (const mproc::RemoteError& e) {
+        EXPECT_NE(e.type_name().find("ParseError"), std::string::npos) << e.type_name();
+        EXPECT_EQ(e.message(), "bad token");
+        EXPECT_EQ(e.task_index(), 3u);
+        EXPECT_NE(e.worker_pid(), static_cast<long>(getpid()));
+    }
+    // Standard types come back as themselves.
+    EXPECT_THROW(pool.apply([] { throw std::out_of_range("x"); }), std::out_of_range);
+}
+
+TEST(ProcessPool, WorkersExitWithinASecondWhenTheCallerIsKilled) {
+    int report[2];
+    ASSERT_EQ(pipe(report), 0);
+    const pid_t caller = fork();
+    ASSERT_GE(caller, 0);
+    if (caller == 0) {
+        // The "caller": a pool whose workers report their pids, then it waits to be killed.
+        ::close(report[0]);
+        mproc::Pool pool(2);
+        pool.map(worker_pid, std::vector<int>(8, 0), 1); // the workers are up and serving
+        for (const long pid : descendant_processes()) {  // the fork server and its workers
+            [[maybe_unused]] auto n = ::write(report[1], &pid, sizeof(pid));
+        }
+        ::close(report[1]);
+        pause();
+        _exit(0);
+    }
+    ::close(report[1]);
+    std::vector<long> pids;
+    long pid;
+    while (::read(report[0], &pid, sizeof(pid)) == sizeof(pid)) {
+        pids.push_back(pid);
+    }
+    ::close(report[0]);
+    kill(caller, SIGKILL);
+    waitpid(caller, nullptr, 0);
+    EXPECT_EQ(pids.size(), 3u) << "a fork server and two workers";
+    EXPECT_TRUE(wait_until_gone(pids, 1s)) << "workers outlived their caller";
+}
+
+TEST(ProcessPool, AWorkerRefusesCodeItDoesNotHave) {
+    // A real worker loop on one end of a socket; the test plays the caller with a run request
+    // naming code in a module this binary does not have (as a different binary would).
+    int channel[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel), 0);
+    const pid_t worker = fork();
+    ASSERT_GE(worker, 0);
+    if (worker == 0) {
+        ::close(channel[0]);
+        mproc::detail::run_worker_process(channel[1], 1, {});
+    }
+    ::close(channel[1]);
+    using namespace mproc::detail;
+    FrameKind kind{};
+    std::vector<std::byte> payload;
+    ASSERT_TRUE(receive_frame(channel[0], kind, payload));
+    ASSERT_EQ(kind, FrameKind::hello);
+    WireWriter request;
+    request.write(CodeAddress{this_program_id() ^ 0x5a5a5a5a5a5a5a5aULL, 64});
+    send_frame(channel[0], FrameKind::run, request.data(), request.size());
+    ASSERT_TRUE(receive_frame(channel[0], kind, payload));
+    EXPECT_EQ(kind, FrameKind::failed);
+    WireReader in(payload.data(), payload.size());
+    try {
+        std::rethrow_exception(decode_exception(in, worker, 0));
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("different binary"), std::string::npos) << e.what();
+    }
+    send_frame(channel[0], FrameKind::stop, nullptr, 0);
+    int status = 0;
+    waitpid(worker, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ::close(channel[0]);
+}
+
+} // namespace
