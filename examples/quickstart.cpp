@@ -1,6 +1,7 @@
-// Quick start: a tour of the whole mproc API on mproc::ThreadPool. Every pool class (the
-// process pool and the MPI pool, once they exist) takes the same calls; only the class name
-// changes.
+// Quick start: a tour of the whole mproc API on mproc::ThreadPool. Every pool class takes the
+// same calls; only the class name changes. Replacing `mproc::ThreadPool` by `mproc::Pool` below
+// moves this very code to worker processes (every task here is a plain function or a lambda
+// without captures, over ints: transportable); process_pool.cpp shows what processes add.
 //
 // Build and run:
 //   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release && cmake --build build/release
@@ -49,7 +50,8 @@ void print_vector(const char* label, const std::vector<int>& values) {
 } // namespace
 
 int main() {
-    // A pool of 4 worker threads (mproc::ThreadPool pool; alone starts mproc::cpu_count()).
+    // A pool of 4 worker threads (mproc::ThreadPool pool; alone starts mproc::cpu_count());
+    // mproc::Pool pool(4); would start 4 worker processes instead.
     // Like Python's `with Pool(4) as pool:`, the destructor terminates and joins it.
     mproc::ThreadPool pool(4);
     std::printf("pool with %zu workers (this machine has %zu cores)\n", pool.workers(),
