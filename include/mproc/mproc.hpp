@@ -9,5 +9,6 @@
 #include "mproc/pool_options.hpp"
 #include "mproc/process_pool.hpp"
 #include "mproc/result_stream.hpp"
+#include "mproc/serve_if_worker.hpp"
 #include "mproc/this_worker.hpp"
 #include "mproc/thread_pool.hpp"

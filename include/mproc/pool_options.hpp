@@ -6,6 +6,8 @@
 #include <functional>
 #include <optional>
 
+#include "mproc/initializer.hpp"
+
 namespace mproc {
 
 /// How a process pool starts its workers (Python's start methods / contexts). Ignored by
@@ -35,10 +37,11 @@ struct PoolOptions {
     /// Number of workers; empty means `mproc::cpu_count()`. Must be positive.
     std::optional<std::ptrdiff_t> workers = {};
     /// Runs once in each worker before it takes work, and again in each replacement worker
-    /// (Python's `initializer` with its `initargs` bound into the callable). If it throws, every
+    /// (Python's `initializer` with its `initargs` bound into the callable; for the spawn and
+    /// forkserver start methods it must be transportable, see initializer.hpp). If it throws, every
     /// task that worker takes ends with that exception instead of running, so a broken
     /// initializer shows up in the results rather than as a hang (Python respawns for ever).
-    std::function<void()> initializer = {};
+    Initializer initializer = {};
     /// A worker is retired and replaced after running this many tasks (a task is one chunk, as in
     /// Python); empty means never. Must be positive.
     std::optional<std::ptrdiff_t> max_tasks_per_child = {};
@@ -54,7 +57,7 @@ namespace detail {
 /// Options after validation: the form backends receive.
 struct ValidatedOptions {
     std::size_t workers;
-    std::function<void()> initializer = {};
+    Initializer initializer = {};
     std::size_t max_tasks_per_child; // 0 means never retire
     StartMethod start_method;
 };

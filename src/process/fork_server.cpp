@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mproc/detail/trace.hpp"
+#include "spawn.hpp"
 #include "worker_process.hpp"
 
 namespace mproc::detail {
@@ -32,8 +33,8 @@ struct SpawnRequest {
 }
 
 /// Sends one event, with the channel fd attached for `spawned`.
-void send_event(int control_fd, const ForkServer::Event& event) noexcept {
-    iovec part{const_cast<ForkServer::Event*>(&event), sizeof(event)};
+void send_event(int control_fd, const WorkerLauncher::Event& event) noexcept {
+    iovec part{const_cast<WorkerLauncher::Event*>(&event), sizeof(event)};
     msghdr message{};
     message.msg_iov = &part;
     message.msg_iovlen = 1;
@@ -72,7 +73,9 @@ void send_event(int control_fd, const ForkServer::Event& event) noexcept {
 }
 
 /// The server's loop; never returns.
-[[noreturn]] void serve(int control_fd, const std::function<void()>& initializer) {
+} // namespace
+
+void serve_forks(int control_fd, const std::function<void()>& initializer) {
     sigset_t child_signals;
     sigemptyset(&child_signals);
     sigaddset(&child_signals, SIGCHLD);
@@ -89,7 +92,7 @@ void send_event(int control_fd, const ForkServer::Event& event) noexcept {
                 return;
             }
             std::erase(children, pid);
-            send_event(control_fd, {ForkServer::Event::Kind::exited, status, 0, pid, -1});
+            send_event(control_fd, {WorkerLauncher::Event::Kind::exited, status, 0, pid, -1});
         }
     };
 
@@ -133,8 +136,8 @@ void send_event(int control_fd, const ForkServer::Event& event) noexcept {
         }
         int channel[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
-            send_event(control_fd,
-                       {ForkServer::Event::Kind::spawn_failed, errno, request.worker_id, 0, -1});
+            send_event(control_fd, {WorkerLauncher::Event::Kind::spawn_failed, errno,
+                                    request.worker_id, 0, -1});
             continue;
         }
         const pid_t pid = fork();
@@ -144,18 +147,16 @@ void send_event(int control_fd, const ForkServer::Event& event) noexcept {
         }
         close(channel[1]);
         if (pid < 0) {
-            send_event(control_fd,
-                       {ForkServer::Event::Kind::spawn_failed, errno, request.worker_id, 0, -1});
+            send_event(control_fd, {WorkerLauncher::Event::Kind::spawn_failed, errno,
+                                    request.worker_id, 0, -1});
         } else {
             children.push_back(pid);
-            send_event(control_fd,
-                       {ForkServer::Event::Kind::spawned, 0, request.worker_id, pid, channel[0]});
+            send_event(control_fd, {WorkerLauncher::Event::Kind::spawned, 0, request.worker_id, pid,
+                                    channel[0]});
         }
         close(channel[0]);
     }
 }
-
-} // namespace
 
 void close_inherited_fds(int keep) noexcept {
     // close_range(2) where the kernel has it; otherwise walk /proc/self/fd.
@@ -179,30 +180,43 @@ void close_inherited_fds(int keep) noexcept {
     }
 }
 
-ForkServer::ForkServer(const std::function<void()>& initializer) {
+ForkServer::ForkServer(StartMethod method, const Initializer& initializer) {
     int control[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) != 0) {
         throw_errno("socketpair");
     }
-    std::fflush(nullptr); // or buffered output would be printed again by every copy
-    pid_ = fork();
-    if (pid_ < 0) {
-        const int error = errno;
-        close(control[0]);
-        close(control[1]);
-        throw std::system_error(error, std::generic_category(), "fork");
-    }
-    if (pid_ == 0) {
-        close(control[0]);
-        if (control[1] != 3) {
-            dup2(control[1], 3);
-        }
-        close_inherited_fds(3);
+    if (method == StartMethod::forkserver) {
         try {
-            serve(3, initializer);
+            pid_ = spawn_this_program(control[1], "forkserver " + std::to_string(getpid()),
+                                      initializer);
         } catch (...) {
+            close(control[0]);
+            close(control[1]);
+            throw;
         }
-        _exit(1);
+    } else {
+        std::fflush(nullptr); // or buffered output would be printed again by every copy
+        pid_ = fork();
+        if (pid_ < 0) {
+            const int error = errno;
+            close(control[0]);
+            close(control[1]);
+            throw std::system_error(error, std::generic_category(), "fork");
+        }
+        if (pid_ == 0) {
+            close(control[0]);
+            if (control[1] != 3) {
+                dup2(control[1], 3);
+            }
+            close_inherited_fds(3);
+            try {
+                // An empty Initializer must stay empty: a std::function wrapping it would not be.
+                serve_forks(3, initializer ? std::function<void()>(initializer)
+                                           : std::function<void()>());
+            } catch (...) {
+            }
+            _exit(1);
+        }
     }
     close(control[1]);
     control_fd_ = control[0];
@@ -220,7 +234,7 @@ void ForkServer::request_worker(std::uint64_t worker_id) {
     }
 }
 
-ForkServer::Event ForkServer::read_event() {
+WorkerLauncher::Event ForkServer::read_event() {
     Event event{};
     iovec part{&event, sizeof(event)};
     msghdr message{};

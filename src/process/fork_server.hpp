@@ -12,11 +12,14 @@
 #include <cstdint>
 #include <functional>
 
+#include "mproc/pool_options.hpp"
+
 namespace mproc::detail {
 
-class ForkServer {
+/// Where a process pool's workers come from, and who reports their exits.
+class WorkerLauncher {
   public:
-    /// What the server reports.
+    /// What a launcher reports.
     struct Event {
         enum class Kind : std::uint32_t { spawned = 1, exited = 2, spawn_failed = 3 };
         Kind kind;
@@ -26,31 +29,46 @@ class ForkServer {
         int channel_fd = -1; // spawned: the caller's end of the worker's channel (close-on-exec)
     };
 
-    /// Forks the server from this process now (fork start method): it and its workers are
-    /// copies of the caller as it is at this moment. Throws std::system_error on failure.
-    explicit ForkServer(const std::function<void()>& initializer);
+    virtual ~WorkerLauncher() = default;
+    /// Asks for one more worker; the answer comes later as a `spawned` or `spawn_failed` event.
+    /// Worker id 0 asks instead to kill every worker now (terminate).
+    virtual void request_worker(std::uint64_t worker_id) = 0;
+    /// Reads one event (blocks). Throws std::system_error if the launcher is gone.
+    virtual Event read_event() = 0;
+    /// Readable when an event is waiting.
+    virtual int fd() const noexcept = 0;
+    /// A worker's channel closed: make sure its exit gets reported (and the process reaped).
+    virtual void channel_closed(pid_t /*pid*/) noexcept {}
+    /// Kills what is left of the workers and reaps everything. Idempotent.
+    virtual void shut_down() noexcept = 0;
+};
+
+class ForkServer final : public WorkerLauncher {
+  public:
+    /// Starts the server now: forked from this process (`fork`: it and its workers are copies
+    /// of the caller as it is at this moment) or as a fresh run of the program (`forkserver`).
+    /// Throws std::system_error on failure.
+    ForkServer(StartMethod method, const Initializer& initializer);
     /// Shuts the server down (its workers are killed if still alive) and reaps it.
-    ~ForkServer();
+    ~ForkServer() override;
 
     ForkServer(const ForkServer&) = delete;
     ForkServer& operator=(const ForkServer&) = delete;
 
-    /// Asks for one more worker; the answer comes later as a `spawned` or `spawn_failed` event.
-    /// Worker id 0 asks instead to kill every worker now (terminate).
-    void request_worker(std::uint64_t worker_id);
-    /// Reads one event (blocks). Throws std::system_error if the server is gone.
-    Event read_event();
-    /// The control socket, to poll for events.
-    int fd() const noexcept { return control_fd_; }
-    pid_t pid() const noexcept { return pid_; }
+    void request_worker(std::uint64_t worker_id) override;
+    Event read_event() override;
+    int fd() const noexcept override { return control_fd_; }
     /// Closes the control socket (the server then kills what is left of its workers, reaps them
-    /// and exits) and reaps the server. Idempotent.
-    void shut_down() noexcept;
+    /// and exits) and reaps the server.
+    void shut_down() noexcept override;
 
   private:
     pid_t pid_ = -1;
     int control_fd_ = -1;
 };
+
+/// Makes the calling process a fork server on `control_fd`; never returns.
+[[noreturn]] void serve_forks(int control_fd, const std::function<void()>& initializer);
 
 /// Closes every file descriptor of this process except 0, 1, 2 and `keep` (-1 for none).
 void close_inherited_fds(int keep) noexcept;

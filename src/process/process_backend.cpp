@@ -24,6 +24,7 @@
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/this_worker.hpp"
+#include "spawn.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -63,31 +64,34 @@ std::string describe_exit(int status) {
 class ProcessBackend::Impl {
   public:
     explicit Impl(ValidatedOptions options)
-        : options_(std::move(options)), server_(options_.initializer),
+        : options_(std::move(options)), launcher_(make_launcher(options_)),
           wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
         if (wake_fd_ < 0) {
             throw std::system_error(errno, std::generic_category(), "eventfd");
         }
         try {
             for (std::size_t i = 0; i < options_.workers; ++i) {
-                server_.request_worker(next_worker_id());
+                launcher_->request_worker(next_worker_id());
             }
             // Wait for every first worker, so that a refused fork throws from the constructor.
             for (std::size_t started = 0; started < options_.workers;) {
-                ForkServer::Event event = server_.read_event();
-                if (event.kind == ForkServer::Event::Kind::spawn_failed) {
+                WorkerLauncher::Event event = read_first_event();
+                if (event.kind == WorkerLauncher::Event::Kind::spawn_failed) {
                     throw std::system_error(event.status, std::generic_category(), "fork");
                 }
-                if (event.kind == ForkServer::Event::Kind::spawned) {
+                if (event.kind == WorkerLauncher::Event::Kind::spawned) {
                     adopt_worker(event);
                     ++started;
                 } else {
                     exit_status_[static_cast<pid_t>(event.pid)] = event.status;
                 }
             }
+            if (options_.start_method != StartMethod::fork) {
+                await_first_hellos();
+            }
         } catch (...) {
             ::close(wake_fd_);
-            throw; // the server's destructor kills and reaps whatever was started
+            throw; // the launcher's destructor kills and reaps whatever was started
         }
         io_thread_ = std::thread(&Impl::run_io, this);
     }
@@ -142,6 +146,43 @@ class ProcessBackend::Impl {
     }
 
   private:
+    static std::unique_ptr<WorkerLauncher> make_launcher(const ValidatedOptions& options) {
+        refuse_pool_in_unserved_worker();
+        if (options.start_method == StartMethod::spawn) {
+            return std::make_unique<SpawnLauncher>(options.initializer);
+        }
+        return std::make_unique<ForkServer>(options.start_method, options.initializer);
+    }
+
+    static constexpr const char* unserved_worker_hint =
+        "mproc: a worker process of the pool ended before it started serving; with the spawn and "
+        "forkserver start methods, main() must call mproc::serve_if_worker(argc, argv) first";
+
+    WorkerLauncher::Event read_first_event() {
+        try {
+            return launcher_->read_event();
+        } catch (const std::system_error&) {
+            if (options_.start_method == StartMethod::forkserver) {
+                throw Error(unserved_worker_hint); // the re-executed server never served
+            }
+            throw;
+        }
+    }
+
+    /// A re-executed worker proves it runs the worker loop by saying hello; one that runs the
+    /// program's own main instead never will.
+    void await_first_hellos() {
+        for (const auto& worker : workers_) {
+            FrameKind kind{};
+            pollfd channel{worker->fd, POLLIN, 0};
+            if (::poll(&channel, 1, 60'000) <= 0 || !receive_frame(worker->fd, kind, response_) ||
+                kind != FrameKind::hello) {
+                throw Error(unserved_worker_hint);
+            }
+            worker->ready = true;
+        }
+    }
+
     static std::exception_ptr terminated_error() {
         return std::make_exception_ptr(
             PoolTerminated("mproc: the pool was terminated before this task finished"));
@@ -159,7 +200,7 @@ class ProcessBackend::Impl {
         [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
     }
 
-    void adopt_worker(const ForkServer::Event& event) {
+    void adopt_worker(const WorkerLauncher::Event& event) {
         auto worker = std::make_unique<WorkerProcess>();
         worker->id = event.worker_id;
         worker->pid = static_cast<pid_t>(event.pid);
@@ -182,13 +223,13 @@ class ProcessBackend::Impl {
                 closed = closed_;
             }
             if (terminating && !kill_requested_) {
-                // The server kills its children: it alone knows which pids are still theirs.
+                // The launcher kills the workers: it alone knows which pids are still theirs.
                 kill_requested_ = true;
-                if (server_alive_) {
+                if (launcher_alive_) {
                     try {
-                        server_.request_worker(0);
+                        launcher_->request_worker(0);
                     } catch (const std::system_error&) {
-                        server_alive_ = false;
+                        launcher_alive_ = false;
                     }
                 }
             }
@@ -203,8 +244,8 @@ class ProcessBackend::Impl {
             }
             watched.clear();
             watched.push_back({wake_fd_, POLLIN, 0});
-            if (server_alive_) {
-                watched.push_back({server_.fd(), POLLIN, 0});
+            if (launcher_alive_) {
+                watched.push_back({launcher_->fd(), POLLIN, 0});
             }
             for (const auto& worker : workers_) {
                 watched.push_back({worker->fd, POLLIN, 0});
@@ -217,8 +258,8 @@ class ProcessBackend::Impl {
                 std::uint64_t count;
                 [[maybe_unused]] const ssize_t n = ::read(wake_fd_, &count, sizeof(count));
             }
-            if (server_alive_ && watched[next++].revents != 0) {
-                handle_server_event();
+            if (launcher_alive_ && watched[next++].revents != 0) {
+                handle_launcher_event();
             }
             // Collect first: handling a worker may remove it from workers_.
             std::vector<WorkerProcess*> readable;
@@ -232,7 +273,7 @@ class ProcessBackend::Impl {
             }
         }
         MPROC_TRACE_EVENT("process backend: every worker is gone");
-        server_.shut_down();
+        launcher_->shut_down();
     }
 
     /// Gives every idle worker a chunk, while there are chunks.
@@ -304,28 +345,28 @@ class ProcessBackend::Impl {
         }
     }
 
-    void handle_server_event() {
-        ForkServer::Event event;
+    void handle_launcher_event() {
+        WorkerLauncher::Event event;
         try {
-            event = server_.read_event();
+            event = launcher_->read_event();
         } catch (const std::system_error&) {
             // The server died (killed from outside): its workers die with it (they asked the
             // kernel to be killed when their parent goes), and no replacement can come.
-            server_alive_ = false;
+            launcher_alive_ = false;
             pending_spawns_ = 0;
             fail_queue_if_no_worker_left();
             return;
         }
         switch (event.kind) {
-        case ForkServer::Event::Kind::spawned:
+        case WorkerLauncher::Event::Kind::spawned:
             --pending_spawns_;
             adopt_worker(event);
             break;
-        case ForkServer::Event::Kind::spawn_failed:
+        case WorkerLauncher::Event::Kind::spawn_failed:
             --pending_spawns_;
             fail_queue_if_no_worker_left();
             break;
-        case ForkServer::Event::Kind::exited:
+        case WorkerLauncher::Event::Kind::exited:
             exit_status_[static_cast<pid_t>(event.pid)] = event.status;
             break;
         }
@@ -384,6 +425,7 @@ class ProcessBackend::Impl {
     /// The worker's channel closed (it exited, was killed, or sent garbage): end its chunk,
     /// forget it, and start a replacement if work may still need one.
     void lose(WorkerProcess& worker, std::exception_ptr error) {
+        launcher_->channel_closed(worker.pid);
         bool terminating;
         bool closed;
         bool queue_empty;
@@ -404,14 +446,14 @@ class ProcessBackend::Impl {
             }
             chunk->job->cancel_chunk(*chunk, reason);
         }
-        const bool replace = !terminating && !(closed && queue_empty) && server_alive_;
+        const bool replace = !terminating && !(closed && queue_empty) && launcher_alive_;
         std::erase_if(workers_, [&](const auto& candidate) { return candidate.get() == &worker; });
         if (replace) {
             try {
-                server_.request_worker(next_worker_id());
+                launcher_->request_worker(next_worker_id());
                 ++pending_spawns_;
             } catch (const std::system_error&) {
-                server_alive_ = false;
+                launcher_alive_ = false;
             }
         }
         fail_queue_if_no_worker_left();
@@ -420,12 +462,12 @@ class ProcessBackend::Impl {
     std::string lost_message(const WorkerProcess& worker) {
         std::string message =
             "mproc: worker process " + std::to_string(worker.pid) + " died while running a task";
-        // The exit status arrives from the fork server, possibly just after the end of stream.
-        if (server_alive_) {
+        // The exit status comes from the launcher, possibly just after the end of stream.
+        if (launcher_alive_) {
             for (int attempt = 0; attempt < 50 && !exit_status_.contains(worker.pid); ++attempt) {
-                pollfd server{server_.fd(), POLLIN, 0};
+                pollfd server{launcher_->fd(), POLLIN, 0};
                 if (::poll(&server, 1, 2) > 0) {
-                    handle_server_event();
+                    handle_launcher_event();
                 }
             }
         }
@@ -453,7 +495,7 @@ class ProcessBackend::Impl {
     }
 
     const ValidatedOptions options_;
-    ForkServer server_;
+    const std::unique_ptr<WorkerLauncher> launcher_; // fork server, or spawner
     const int wake_fd_;
 
     std::mutex mutex_; // guards the three below; the rest belongs to the I/O thread
@@ -464,7 +506,7 @@ class ProcessBackend::Impl {
     std::vector<std::unique_ptr<WorkerProcess>> workers_;
     std::size_t pending_spawns_ = 0;
     bool kill_requested_ = false;
-    bool server_alive_ = true;
+    bool launcher_alive_ = true;
     std::unordered_map<pid_t, int> exit_status_;
     WireWriter request_;
     std::vector<std::byte> response_;

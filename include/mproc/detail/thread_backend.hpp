@@ -50,7 +50,7 @@ class ThreadBackend {
     bool retire(std::size_t slot);
 
     const std::size_t worker_count_;
-    const std::function<void()> initializer_;
+    const Initializer initializer_;
     const std::size_t max_tasks_per_child_;
 
     std::mutex mutex_;

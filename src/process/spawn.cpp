@@ -1,0 +1,266 @@
+#include "spawn.hpp"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <vector>
+
+#include "fork_server.hpp"
+#include "mproc/serve_if_worker.hpp"
+#include "worker_process.hpp"
+
+extern char** environ;
+
+namespace mproc::detail {
+namespace {
+
+constexpr const char* role_variable = "MPROC_SPAWNED";
+constexpr const char* initializer_variable = "MPROC_INITIALIZER";
+
+std::string to_hex(const std::vector<std::byte>& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string text;
+    for (const std::byte b : bytes) {
+        text += digits[std::to_integer<unsigned>(b) >> 4];
+        text += digits[std::to_integer<unsigned>(b) & 15];
+    }
+    return text;
+}
+
+std::vector<std::byte> from_hex(const char* text) {
+    std::vector<std::byte> bytes;
+    for (; text[0] != '\0' && text[1] != '\0'; text += 2) {
+        bytes.push_back(static_cast<std::byte>(std::stoi(std::string(text, 2), nullptr, 16)));
+    }
+    return bytes;
+}
+
+/// This program's own argv, as the kernel recorded it.
+std::vector<std::string> own_arguments() {
+    std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+    std::vector<std::string> arguments;
+    std::string argument;
+    while (std::getline(cmdline, argument, '\0')) {
+        arguments.push_back(argument);
+    }
+    return arguments;
+}
+
+} // namespace
+
+std::function<void()> initializer_from_portable(std::vector<std::byte> portable) {
+    if (portable.empty()) {
+        return {};
+    }
+    WireReader in(portable.data(), portable.size());
+    const auto address = in.read<CodeAddress>();
+    const void* code = resolve_code_address(address);
+    if (code == nullptr) {
+        throw Error("mproc: the initializer names code this program does not have");
+    }
+    return [entry = reinterpret_cast<PortableInitializerEntry>(code), bytes = std::move(portable)] {
+        WireReader reader(bytes.data(), bytes.size());
+        reader.read<CodeAddress>();
+        entry(reader);
+    };
+}
+
+pid_t spawn_this_program(int channel_fd, const std::string& role, const Initializer& initializer) {
+    if (initializer && initializer.portable().empty()) {
+        throw std::invalid_argument(
+            "mproc: initializer cannot be sent to a re-executed worker (spawn/forkserver start "
+            "methods): use a function pointer, a lambda without captures, or a serializable "
+            "function object");
+    }
+    std::vector<std::string> environment;
+    for (char** variable = environ; *variable != nullptr; ++variable) {
+        const std::string entry(*variable);
+        if (entry.rfind(role_variable, 0) != 0 && entry.rfind(initializer_variable, 0) != 0) {
+            environment.push_back(entry);
+        }
+    }
+    environment.push_back(std::string(role_variable) + "=" + role);
+    environment.push_back(std::string(initializer_variable) + "=" + to_hex(initializer.portable()));
+    std::vector<std::string> arguments = own_arguments();
+    std::vector<char*> argv;
+    for (auto& argument : arguments)
+        argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& entry : environment)
+        envp.push_back(entry.data());
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, channel_fd, 3); // clears close-on-exec on 3
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    pid_t pid = -1;
+    const int error =
+        posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (error != 0) {
+        throw std::system_error(error, std::generic_category(), "posix_spawn");
+    }
+    return pid;
+}
+
+void refuse_pool_in_unserved_worker() noexcept {
+    if (std::getenv(role_variable) != nullptr) {
+        std::fputs("mproc: this process was started as a pool worker (spawn/forkserver start "
+                   "method) but main() did not call mproc::serve_if_worker(argc, argv) first\n",
+                   stderr);
+        _exit(70);
+    }
+}
+
+} // namespace mproc::detail
+
+namespace mproc {
+
+void serve_if_worker(int& /*argc*/, char**& /*argv*/) {
+    using namespace detail;
+    const char* role = std::getenv(role_variable);
+    if (role == nullptr) {
+        return;
+    }
+    std::istringstream fields(role);
+    std::string kind;
+    long parent = 0;
+    std::uint64_t worker_id = 0;
+    fields >> kind >> parent;
+    if (kind == "worker") {
+        fields >> worker_id;
+    }
+    std::function<void()> initializer;
+    try {
+        const char* portable = std::getenv(initializer_variable);
+        initializer = initializer_from_portable(from_hex(portable ? portable : ""));
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "%s\n", error.what());
+        _exit(71);
+    }
+    unsetenv(role_variable);
+    unsetenv(initializer_variable);
+    if (kind == "worker") {
+        // Die with the caller even while busy. (A fork server needs no such signal: it is never
+        // busy, and sees the caller go as the end of its control socket.)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != static_cast<pid_t>(parent)) {
+            _exit(1);
+        }
+        run_worker_process(3, worker_id, initializer);
+    }
+    if (kind == "forkserver") {
+        serve_forks(3, initializer);
+    }
+    std::fprintf(stderr, "mproc: unknown %s role '%s'\n", role_variable, kind.c_str());
+    _exit(72);
+}
+
+} // namespace mproc
+
+namespace mproc::detail {
+
+SpawnLauncher::SpawnLauncher(Initializer initializer)
+    : initializer_(std::move(initializer)), events_ready_(eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE)) {
+    if (events_ready_ < 0) {
+        throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
+}
+
+SpawnLauncher::~SpawnLauncher() {
+    shut_down();
+    for (const Event& event : events_) {
+        if (event.channel_fd >= 0) {
+            ::close(event.channel_fd);
+        }
+    }
+    ::close(events_ready_);
+}
+
+void SpawnLauncher::report(const Event& event) {
+    events_.push_back(event);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(events_ready_, &one, sizeof(one));
+}
+
+void SpawnLauncher::request_worker(std::uint64_t worker_id) {
+    if (worker_id == 0) {
+        for (const pid_t pid : live_) {
+            kill(pid, SIGKILL); // still our unreaped children: the pids cannot have been reused
+        }
+        return;
+    }
+    int channel[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
+        report({Event::Kind::spawn_failed, errno, worker_id, 0, -1});
+        return;
+    }
+    try {
+        const pid_t pid = spawn_this_program(
+            channel[1], "worker " + std::to_string(getpid()) + " " + std::to_string(worker_id),
+            initializer_);
+        ::close(channel[1]);
+        live_.push_back(pid);
+        report({Event::Kind::spawned, 0, worker_id, pid, channel[0]});
+    } catch (const std::system_error& error) {
+        ::close(channel[0]);
+        ::close(channel[1]);
+        report({Event::Kind::spawn_failed, error.code().value(), worker_id, 0, -1});
+    }
+}
+
+WorkerLauncher::Event SpawnLauncher::read_event() {
+    std::uint64_t count;
+    [[maybe_unused]] const ssize_t n = ::read(events_ready_, &count, sizeof(count));
+    Event event = events_.front();
+    events_.pop_front();
+    return event;
+}
+
+void SpawnLauncher::channel_closed(pid_t pid) noexcept {
+    if (std::erase(live_, pid) == 0) {
+        return;
+    }
+    // A worker closes its channel as it exits: give it a moment, then make sure.
+    int status = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            report({Event::Kind::exited, status, 0, pid, -1});
+            return;
+        }
+        usleep(1000);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    report({Event::Kind::exited, status, 0, pid, -1});
+}
+
+void SpawnLauncher::shut_down() noexcept {
+    for (const pid_t pid : live_) {
+        kill(pid, SIGKILL);
+    }
+    for (const pid_t pid : live_) {
+        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+    live_.clear();
+}
+
+} // namespace mproc::detail

@@ -1,0 +1,54 @@
+#pragma once
+// Starting a fresh run of this program as a worker or fork server (spawn / forkserver), and the
+// environment protocol between the two.
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "mproc/initializer.hpp"
+
+namespace mproc::detail {
+
+/// Starts /proc/self/exe with the caller's arguments and environment, plus MPROC_SPAWNED=`role`
+/// and the portable initializer, with `channel_fd` as its fd 3 and no other descriptor but
+/// stdio. The child is a direct child of the calling thread. Throws std::system_error, or
+/// std::invalid_argument when the initializer is not transportable.
+pid_t spawn_this_program(int channel_fd, const std::string& role, const Initializer& initializer);
+
+/// Called where a pool starts: in a process spawned as a worker whose main did not call
+/// serve_if_worker, a pool would spawn workers of its own without end; print why and exit.
+void refuse_pool_in_unserved_worker() noexcept;
+
+} // namespace mproc::detail
+
+#include <deque>
+#include <vector>
+
+#include "fork_server.hpp"
+
+namespace mproc::detail {
+
+/// The `spawn` start method: every worker is a fresh run of the program, a direct child of the
+/// caller, reaped here when its channel closes.
+class SpawnLauncher final : public WorkerLauncher {
+  public:
+    explicit SpawnLauncher(Initializer initializer);
+    ~SpawnLauncher() override;
+
+    void request_worker(std::uint64_t worker_id) override;
+    Event read_event() override;
+    int fd() const noexcept override { return events_ready_; }
+    void channel_closed(pid_t pid) noexcept override;
+    void shut_down() noexcept override;
+
+  private:
+    void report(const Event& event);
+
+    const Initializer initializer_;
+    const int events_ready_; // eventfd in semaphore mode: one count per queued event
+    std::deque<Event> events_;
+    std::vector<pid_t> live_;
+};
+
+} // namespace mproc::detail

@@ -1,0 +1,96 @@
+// The three start methods: fork (copies of the caller), forkserver and spawn (fresh runs of this
+// program, which is why this test has its own main with mproc::serve_if_worker first).
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+namespace {
+
+using mproc::StartMethod;
+
+int set_in_caller_only = 0; // set by the test before creating a pool
+int set_by_initializer = 0;
+
+int read_caller_state(int) { return set_in_caller_only; }
+int read_initializer_state(int) { return set_by_initializer; }
+long worker_pid(int) { return static_cast<long>(getpid()); }
+int square(int x) { return x * x; }
+
+class StartMethods : public ::testing::TestWithParam<StartMethod> {};
+
+std::string name_of(const ::testing::TestParamInfo<StartMethod>& info) {
+    switch (info.param) {
+    case StartMethod::fork:
+        return "fork";
+    case StartMethod::forkserver:
+        return "forkserver";
+    case StartMethod::spawn:
+        return "spawn";
+    }
+    return "unknown";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, StartMethods,
+                         ::testing::Values(StartMethod::fork, StartMethod::forkserver,
+                                           StartMethod::spawn),
+                         name_of);
+
+TEST_P(StartMethods, MapRunsInWorkerProcesses) {
+    mproc::Pool pool({.workers = 2, .start_method = GetParam()});
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3, 4}, 1), (std::vector<int>{1, 4, 9, 16}));
+    for (const long pid : pool.map(worker_pid, std::vector<int>(6, 0), 1)) {
+        EXPECT_NE(pid, static_cast<long>(getpid()));
+    }
+}
+
+TEST_P(StartMethods, OnlyForkedWorkersSeeTheCallersState) {
+    set_in_caller_only = 7;
+    mproc::Pool pool({.workers = 1, .start_method = GetParam()});
+    const int seen = pool.apply(read_caller_state, 0);
+    set_in_caller_only = 0;
+    EXPECT_EQ(seen, GetParam() == StartMethod::fork ? 7 : 0);
+}
+
+TEST_P(StartMethods, TheInitializerRunsInEveryWorker) {
+    mproc::Pool pool(
+        {.workers = 2, .initializer = [] { set_by_initializer = 42; }, .start_method = GetParam()});
+    for (const int value : pool.map(read_initializer_state, std::vector<int>(8, 0), 1)) {
+        EXPECT_EQ(value, 42);
+    }
+    EXPECT_EQ(set_by_initializer, 0); // not in the caller
+}
+
+TEST_P(StartMethods, RetiredWorkersAreReplaced) {
+    mproc::Pool pool({.workers = 1, .max_tasks_per_child = 2, .start_method = GetParam()});
+    const auto pids = pool.map(worker_pid, std::vector<int>(6, 0), 1);
+    EXPECT_EQ(std::set<long>(pids.begin(), pids.end()).size(), 3u);
+}
+
+TEST(StartMethodsSpawn, ACapturingInitializerIsRefused) {
+    int seed = 3;
+    EXPECT_THROW(mproc::Pool({.workers = 1,
+                              .initializer = [&seed] { set_by_initializer = seed; },
+                              .start_method = StartMethod::spawn}),
+                 std::invalid_argument);
+    // The fork start method copies the caller, so any initializer works there.
+    mproc::Pool forked({.workers = 1,
+                        .initializer = [&seed] { set_by_initializer = seed; },
+                        .start_method = StartMethod::fork});
+    EXPECT_EQ(forked.apply(read_initializer_state, 0), 3);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    mproc::serve_if_worker(argc, argv); // spawned workers and fork servers stop here
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
