@@ -1,0 +1,456 @@
+// mproc::Pool (worker processes) on the workloads of the process pool's performance targets, with
+// mproc::ThreadPool for reference; bench/python_pool_bench.py runs the same workloads on Python's
+// multiprocessing.Pool and prints the same format. scripts/bench_process.sh runs both and prints
+// them side by side with the targets.
+//
+//   apply            apply(f, 7) round trip, one at a time, on a pool of 2 made once (us/call);
+//                    also its floor, impl "floor_socketpair": the caller itself writes a 24-byte
+//                    frame to a forked echo process over a socketpair and reads the answer (two
+//                    context switches a round trip, where the pool's path has four: caller, I/O
+//                    thread, worker, I/O thread, caller)
+//   map              map(f, 10^6 int64) with the default chunksize, pool of 2 made once (items/s)
+//   imap_unordered   imap_unordered(f, 0..n-1, chunksize 1), every result consumed (us/item)
+//   lifecycle        create a pool of 2, one apply, destroy it (ms)
+//   seed_chunk4      the seed demo's workload: 12 tasks of 175,000,000 steps of `i * i * cycles`,
+//                    imap_unordered with the article's chunksize 4 on a pool of 10 made inside the
+//                    timed region, as the article's `with Pool(10) as pool:` (s)
+//   seed_auto        the same through map with the default (auto) chunksize: 1 here (s)
+//
+// f is `x * x + 1` on int64: the cost measured is the pool's own. Output: one JSON object a line,
+//   {"workload": ..., "impl": "mproc_pool" | "mproc_thread" | "floor_socketpair", "unit": ...,
+//   "better": "lower" |
+//    "higher", "median": ..., "min": ..., "max": ..., "repetitions": ..., "size": ...}
+// The repetitions of the two pools are interleaved (A B B A A B ...), so that a burst of load on
+// a shared machine does not land on one of them only; the median is the figure to quote.
+//
+// Usage: process_bench [--quick] [--repetitions N] [--only workload,workload] [--impl pool|thread]
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mproc/mproc.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// The trivial task of every workload but the seed's.
+std::int64_t square_plus_one(std::int64_t x) { return x * x + 1; }
+
+// ---- the seed demo's task (examples/seed_demo.cpp), trivially copyable
+
+struct SeedTask {
+    std::uint64_t index;
+    std::uint64_t iterations;
+};
+
+std::uint64_t burn(const SeedTask& task) {
+    const std::uint64_t cycles = 1 + task.index * 7 % 100;
+    for (std::uint64_t i = 0; i < task.iterations; ++i) {
+        const std::uint64_t product = i * i * cycles;
+        asm volatile("" : : "r"(product)); // a sink the optimiser cannot see through
+    }
+    return cycles;
+}
+
+// ---- the floor under a round trip through another process
+
+/// A forked process that echoes 24-byte frames (a frame header and an int64, the size of an
+/// apply's request) over a socketpair, until the caller closes its end.
+class EchoProcess {
+  public:
+    static constexpr std::size_t frame = 24;
+
+    EchoProcess() {
+        int ends[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+            std::perror("socketpair");
+            std::exit(1);
+        }
+        pid_ = fork();
+        if (pid_ < 0) {
+            std::perror("fork");
+            std::exit(1);
+        }
+        if (pid_ == 0) { // only system calls from here: the parent has other threads
+            close(ends[0]);
+            char buffer[frame];
+            while (read_exactly(ends[1], buffer) && write(ends[1], buffer, frame) == frame) {
+            }
+            _exit(0);
+        }
+        close(ends[1]);
+        fd_ = ends[0];
+    }
+
+    ~EchoProcess() {
+        close(fd_);
+        waitpid(pid_, nullptr, 0);
+    }
+
+    EchoProcess(const EchoProcess&) = delete;
+    EchoProcess& operator=(const EchoProcess&) = delete;
+
+    std::int64_t round_trip(std::int64_t x) {
+        char buffer[frame] = {};
+        std::memcpy(buffer + 16, &x, sizeof(x));
+        if (write(fd_, buffer, frame) != frame || !read_exactly(fd_, buffer)) {
+            std::abort();
+        }
+        std::memcpy(&x, buffer + 16, sizeof(x));
+        return x;
+    }
+
+  private:
+    static bool read_exactly(int fd, char (&buffer)[frame]) {
+        std::size_t done = 0;
+        while (done < frame) {
+            const ssize_t n = read(fd, buffer + done, frame - done);
+            if (n <= 0) {
+                return false;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+
+    pid_t pid_ = -1;
+    int fd_ = -1;
+};
+
+// ---- sizes and the harness
+
+struct Sizes {
+    int repetitions_fast = 15; // apply, imap_unordered, lifecycle
+    int repetitions_map = 11;
+    int repetitions_seed = 5;
+    std::size_t applies = 2000; // per repetition
+    std::size_t map_items = 1'000'000;
+    std::size_t imap_items = 5000; // per repetition
+    std::size_t lifecycles = 10;   // per repetition
+    std::size_t seed_tasks = 12;
+    std::uint64_t seed_iterations = 175'000'000;
+    std::ptrdiff_t seed_workers = 10;
+    std::ptrdiff_t seed_chunksize = 4;
+};
+
+/// A smoke run: every workload, tiny.
+Sizes quick_sizes() {
+    Sizes s;
+    s.repetitions_fast = s.repetitions_map = s.repetitions_seed = 3;
+    s.applies = 50;
+    s.map_items = 10'000;
+    s.imap_items = 100;
+    s.lifecycles = 2;
+    s.seed_iterations = 1'000'000;
+    return s;
+}
+
+struct Contender {
+    std::string_view impl;
+    /// One timed repetition: returns the figure (in the workload's unit).
+    std::function<double()> measure;
+};
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+/// Runs each contender once untimed, then `repetitions` times interleaved, and prints one line
+/// per contender.
+void run_workload(std::string_view workload, std::string_view unit, std::string_view better,
+                  std::size_t size, int repetitions, std::vector<Contender> contenders) {
+    std::vector<std::vector<double>> figures(contenders.size());
+    for (auto& contender : contenders) {
+        contender.measure(); // warm-up: page faults, lazy binding, first worker hello
+    }
+    for (int rep = 0; rep < repetitions; ++rep) {
+        for (std::size_t k = 0; k < contenders.size(); ++k) {
+            // A B, B A, A B, ...: each contender goes first as often as the other.
+            const std::size_t which = rep % 2 == 0 ? k : contenders.size() - 1 - k;
+            figures[which].push_back(contenders[which].measure());
+        }
+    }
+    for (std::size_t k = 0; k < contenders.size(); ++k) {
+        const auto [low, high] = std::minmax_element(figures[k].begin(), figures[k].end());
+        std::printf("{\"workload\": \"%.*s\", \"impl\": \"%.*s\", \"unit\": \"%.*s\", "
+                    "\"better\": \"%.*s\", \"median\": %.6g, \"min\": %.6g, \"max\": %.6g, "
+                    "\"repetitions\": %d, \"size\": %zu}\n",
+                    static_cast<int>(workload.size()), workload.data(),
+                    static_cast<int>(contenders[k].impl.size()), contenders[k].impl.data(),
+                    static_cast<int>(unit.size()), unit.data(), static_cast<int>(better.size()),
+                    better.data(), median(figures[k]), *low, *high, repetitions, size);
+        std::fflush(stdout);
+    }
+}
+
+// ---- the workloads, for any pool class
+
+template <class PoolClass>
+Contender apply_contender(std::string_view impl, PoolClass& pool, const Sizes& s) {
+    return {impl, [&pool, &s] {
+                std::int64_t sum = 0;
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < s.applies; ++i) {
+                    sum += pool.apply(square_plus_one, static_cast<std::int64_t>(i));
+                }
+                const double elapsed = seconds_since(t0);
+                if (sum == 0) {
+                    std::abort(); // never: keeps the results alive
+                }
+                return elapsed / static_cast<double>(s.applies) * 1e6;
+            }};
+}
+
+Contender floor_contender(EchoProcess& echo, const Sizes& s) {
+    return {"floor_socketpair", [&echo, &s] {
+                std::int64_t sum = 0;
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < s.applies; ++i) {
+                    sum += echo.round_trip(static_cast<std::int64_t>(i) + 1);
+                }
+                const double elapsed = seconds_since(t0);
+                if (sum == 0) {
+                    std::abort();
+                }
+                return elapsed / static_cast<double>(s.applies) * 1e6;
+            }};
+}
+
+template <class PoolClass>
+Contender map_contender(std::string_view impl, PoolClass& pool,
+                        const std::vector<std::int64_t>& items) {
+    return {impl, [&pool, &items] {
+                const auto t0 = Clock::now();
+                const std::vector<std::int64_t> results = pool.map(square_plus_one, items);
+                const double elapsed = seconds_since(t0);
+                if (results.size() != items.size() ||
+                    results.back() != square_plus_one(items.back())) {
+                    std::abort();
+                }
+                return static_cast<double>(items.size()) / elapsed;
+            }};
+}
+
+template <class PoolClass>
+Contender imap_contender(std::string_view impl, PoolClass& pool, const Sizes& s) {
+    return {impl, [&pool, &s] {
+                std::size_t received = 0;
+                const auto t0 = Clock::now();
+                const auto n = static_cast<std::int64_t>(s.imap_items);
+                for (std::int64_t r : pool.imap_unordered(
+                         square_plus_one, std::views::iota(std::int64_t{0}, n), 1)) {
+                    received += r > 0 ? 1 : 0;
+                }
+                const double elapsed = seconds_since(t0);
+                if (received != s.imap_items) {
+                    std::abort();
+                }
+                return elapsed / static_cast<double>(s.imap_items) * 1e6;
+            }};
+}
+
+template <class PoolClass>
+Contender lifecycle_contender(std::string_view impl, const Sizes& s) {
+    return {impl, [&s] {
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < s.lifecycles; ++i) {
+                    PoolClass pool(2);
+                    if (pool.apply(square_plus_one, 7) != 50) {
+                        std::abort();
+                    }
+                } // destroyed: terminate, then join, as Python's `with` block plus a join
+                return seconds_since(t0) / static_cast<double>(s.lifecycles) * 1e3;
+            }};
+}
+
+std::vector<SeedTask> seed_tasks(const Sizes& s) {
+    std::vector<SeedTask> tasks;
+    for (std::size_t i = 0; i < s.seed_tasks; ++i) {
+        tasks.push_back({i, s.seed_iterations});
+    }
+    return tasks;
+}
+
+template <class PoolClass>
+Contender seed_chunk4_contender(std::string_view impl, const Sizes& s) {
+    return {impl, [&s] {
+                const std::vector<SeedTask> tasks = seed_tasks(s);
+                std::uint64_t sum = 0;
+                const auto t0 = Clock::now();
+                {
+                    PoolClass pool(s.seed_workers);
+                    for (std::uint64_t cycles :
+                         pool.imap_unordered(burn, tasks, s.seed_chunksize)) {
+                        sum += cycles;
+                    }
+                }
+                const double elapsed = seconds_since(t0);
+                if (sum == 0) {
+                    std::abort();
+                }
+                return elapsed;
+            }};
+}
+
+template <class PoolClass>
+Contender seed_auto_contender(std::string_view impl, const Sizes& s) {
+    return {impl, [&s] {
+                const std::vector<SeedTask> tasks = seed_tasks(s);
+                const auto t0 = Clock::now();
+                std::vector<std::uint64_t> results;
+                {
+                    PoolClass pool(s.seed_workers);
+                    results = pool.map(burn, tasks);
+                }
+                const double elapsed = seconds_since(t0);
+                if (results.size() != tasks.size()) {
+                    std::abort();
+                }
+                return elapsed;
+            }};
+}
+
+struct Options {
+    Sizes sizes;
+    std::vector<std::string> only; // empty: every workload
+    bool pool = true;
+    bool thread = true;
+};
+
+bool wanted(const Options& o, std::string_view workload) {
+    return o.only.empty() || std::ranges::find(o.only, workload) != o.only.end();
+}
+
+[[noreturn]] void usage(const char* message) {
+    std::fprintf(stderr,
+                 "process_bench: %s\nusage: process_bench [--quick] [--repetitions N] "
+                 "[--only apply,map,imap_unordered,lifecycle,seed_chunk4,seed_auto] "
+                 "[--impl pool|thread]\n",
+                 message);
+    std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    std::optional<int> repetitions;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+        if (arg == "--quick") {
+            o.sizes = quick_sizes();
+        } else if (arg == "--repetitions" && value != nullptr) {
+            repetitions = std::atoi(value);
+            ++i;
+            if (*repetitions <= 0) {
+                usage("--repetitions must be positive");
+            }
+        } else if (arg == "--only" && value != nullptr) {
+            for (auto part : std::string_view(value) | std::views::split(',')) {
+                o.only.emplace_back(part.begin(), part.end());
+            }
+            ++i;
+        } else if (arg == "--impl" && value != nullptr) {
+            o.pool = std::string_view(value) == "pool";
+            o.thread = std::string_view(value) == "thread";
+            if (!o.pool && !o.thread) {
+                usage("--impl is pool or thread");
+            }
+            ++i;
+        } else {
+            usage(("unknown argument " + std::string(arg)).c_str());
+        }
+    }
+    if (repetitions) {
+        o.sizes.repetitions_fast = o.sizes.repetitions_map = o.sizes.repetitions_seed =
+            *repetitions;
+    }
+    return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse(argc, argv);
+    const Sizes& s = o.sizes;
+
+    auto contenders = [&o](auto make_pool, auto make_thread) {
+        std::vector<Contender> list;
+        if (o.pool) {
+            list.push_back(make_pool());
+        }
+        if (o.thread) {
+            list.push_back(make_thread());
+        }
+        return list;
+    };
+
+    {
+        // Pools made once for the steady-state workloads, outside every timed region.
+        mproc::Pool pool(2);
+        mproc::ThreadPool threads(2);
+        if (wanted(o, "apply")) {
+            EchoProcess echo;
+            auto list = contenders([&] { return apply_contender("mproc_pool", pool, s); },
+                                   [&] { return apply_contender("mproc_thread", threads, s); });
+            if (o.pool) {
+                list.push_back(floor_contender(echo, s));
+            }
+            run_workload("apply", "us", "lower", 1, s.repetitions_fast, std::move(list));
+        }
+        if (wanted(o, "map")) {
+            std::vector<std::int64_t> items(s.map_items);
+            std::iota(items.begin(), items.end(), std::int64_t{0});
+            run_workload("map", "items/s", "higher", s.map_items, s.repetitions_map,
+                         contenders([&] { return map_contender("mproc_pool", pool, items); },
+                                    [&] { return map_contender("mproc_thread", threads, items); }));
+        }
+        if (wanted(o, "imap_unordered")) {
+            run_workload("imap_unordered", "us", "lower", s.imap_items, s.repetitions_fast,
+                         contenders([&] { return imap_contender("mproc_pool", pool, s); },
+                                    [&] { return imap_contender("mproc_thread", threads, s); }));
+        }
+    }
+    if (wanted(o, "lifecycle")) {
+        run_workload(
+            "lifecycle", "ms", "lower", 2, s.repetitions_fast,
+            contenders([&] { return lifecycle_contender<mproc::Pool>("mproc_pool", s); },
+                       [&] { return lifecycle_contender<mproc::ThreadPool>("mproc_thread", s); }));
+    }
+    if (wanted(o, "seed_chunk4")) {
+        run_workload("seed_chunk4", "s", "lower", s.seed_tasks, s.repetitions_seed,
+                     contenders([&] { return seed_chunk4_contender<mproc::Pool>("mproc_pool", s); },
+                                [&] {
+                                    return seed_chunk4_contender<mproc::ThreadPool>("mproc_thread",
+                                                                                    s);
+                                }));
+    }
+    if (wanted(o, "seed_auto")) {
+        run_workload(
+            "seed_auto", "s", "lower", s.seed_tasks, s.repetitions_seed,
+            contenders([&] { return seed_auto_contender<mproc::Pool>("mproc_pool", s); },
+                       [&] { return seed_auto_contender<mproc::ThreadPool>("mproc_thread", s); }));
+    }
+}

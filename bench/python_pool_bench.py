@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Python's multiprocessing.Pool on the workloads of bench/process_bench.cpp, same output format.
+
+   apply            pool.apply(f, (7,)) round trip, one at a time, Pool(2) made once (us/call)
+   map              pool.map(f, list(range(10**6))), default chunksize, Pool(2) made once (items/s)
+   imap_unordered   pool.imap_unordered(f, range(n), chunksize=1), every result consumed (us/item)
+   lifecycle        with Pool(2) as pool: pool.apply(f, (7,)); then pool.join() (ms)
+
+f is `x * x + 1`. One JSON object a line:
+  {"workload": ..., "impl": "python", "unit": ..., "better": ..., "median": ..., "min": ...,
+   "max": ..., "repetitions": ..., "size": ..., "start_method": ...}
+The seed workload is not run here: its CPU-bound loop costs Python about 100 times what it costs
+C++, so the figure would say nothing about the pool (the C++ side compares Pool with ThreadPool).
+
+Standard library only. Usage: python_pool_bench.py [--quick] [--repetitions N] [--only a,b]
+"""
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import time
+
+
+def square_plus_one(x):
+    return x * x + 1
+
+
+SIZES = {
+    "repetitions_fast": 15,
+    "repetitions_map": 7,
+    "applies": 500,
+    "map_items": 10**6,
+    "imap_items": 2000,
+    "lifecycles": 5,
+}
+QUICK = {
+    "repetitions_fast": 3,
+    "repetitions_map": 3,
+    "applies": 20,
+    "map_items": 10**4,
+    "imap_items": 50,
+    "lifecycles": 1,
+}
+
+
+def report(workload, unit, better, size, figures):
+    print(
+        json.dumps(
+            {
+                "workload": workload,
+                "impl": "python",
+                "unit": unit,
+                "better": better,
+                "median": statistics.median(figures),
+                "min": min(figures),
+                "max": max(figures),
+                "repetitions": len(figures),
+                "size": size,
+                "start_method": multiprocessing.get_start_method(),
+            }
+        ),
+        flush=True,
+    )
+
+
+def run(measure, repetitions):
+    measure()  # warm-up, untimed
+    return [measure() for _ in range(repetitions)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every workload, tiny (smoke run)")
+    parser.add_argument("--repetitions", type=int, help="timed repetitions of every workload")
+    parser.add_argument("--only", help="comma-separated workloads (default: all)")
+    args = parser.parse_args()
+    s = dict(QUICK if args.quick else SIZES)
+    if args.repetitions is not None:
+        if args.repetitions <= 0:
+            parser.error("--repetitions must be positive")
+        s["repetitions_fast"] = s["repetitions_map"] = args.repetitions
+    only = set(args.only.split(",")) if args.only else None
+
+    def wanted(workload):
+        return only is None or workload in only
+
+    with multiprocessing.Pool(2) as pool:
+        if wanted("apply"):
+
+            def apply():
+                t0 = time.perf_counter()
+                for i in range(s["applies"]):
+                    pool.apply(square_plus_one, (i,))
+                return (time.perf_counter() - t0) / s["applies"] * 1e6
+
+            report("apply", "us", "lower", 1, run(apply, s["repetitions_fast"]))
+
+        if wanted("map"):
+            items = list(range(s["map_items"]))
+
+            def map_items():
+                t0 = time.perf_counter()
+                results = pool.map(square_plus_one, items)
+                elapsed = time.perf_counter() - t0
+                assert len(results) == len(items)
+                return len(items) / elapsed
+
+            report("map", "items/s", "higher", s["map_items"], run(map_items, s["repetitions_map"]))
+
+        if wanted("imap_unordered"):
+
+            def imap_unordered():
+                t0 = time.perf_counter()
+                received = sum(1 for _ in pool.imap_unordered(square_plus_one,
+                                                              range(s["imap_items"]), 1))
+                elapsed = time.perf_counter() - t0
+                assert received == s["imap_items"]
+                return elapsed / s["imap_items"] * 1e6
+
+            report("imap_unordered", "us", "lower", s["imap_items"],
+                   run(imap_unordered, s["repetitions_fast"]))
+
+    if wanted("lifecycle"):
+
+        def lifecycle():
+            t0 = time.perf_counter()
+            for _ in range(s["lifecycles"]):
+                with multiprocessing.Pool(2) as pool:
+                    assert pool.apply(square_plus_one, (7,)) == 50
+                # __exit__ terminates; join as mproc's destructor does, so no worker outlives it
+                pool.join()
+            return (time.perf_counter() - t0) / s["lifecycles"] * 1e3
+
+        report("lifecycle", "ms", "lower", 2, run(lifecycle, s["repetitions_fast"]))
+
+
+if __name__ == "__main__":
+    main()
