@@ -55,7 +55,7 @@ inline constexpr bool item_callable =
 /// queued work (and open `imap` streams) finish; `terminate()` drops queued work; `join()` waits
 /// for the workers after either. The destructor is Python's `with` exit: `terminate()`, then
 /// `join()`.
-template <class Backend>
+template <detail::PoolBackend Backend>
 class BasicPool : private detail::ChunkSink {
   public:
     /// Starts `mproc::cpu_count()` workers.

@@ -7,6 +7,7 @@
 // chunking, ordering, callbacks or result objects.
 
 #include <atomic>
+#include <concepts>
 #include <cstddef>
 #include <exception>
 #include <type_traits>
@@ -140,6 +141,28 @@ class ChunkSink {
 
   protected:
     ~ChunkSink() = default;
+};
+
+struct ValidatedOptions;
+
+/// What BasicPool asks of a backend, and nothing more: run chunks somewhere, settle each one
+/// exactly once (run_chunk/complete_chunk, or cancel_chunk), and follow the lifecycle.
+///  - `Backend(ValidatedOptions)` starts the workers; throws std::system_error if it cannot.
+///  - `crosses_processes`: whether jobs must carry their wire half (encode/complete).
+///  - `submit(chunks, n)` takes the chunks, or returns false once closed.
+///  - `close()`: no more submissions; workers exit when the queued work is done.
+///  - `terminate()`: no more submissions; queued chunks are cancelled with
+///    mproc::PoolTerminated; running ones end as the backend can (threads run to their end).
+///  - `join()`: waits until every worker is gone; needs close() or terminate() first.
+template <class B>
+concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
+    requires(B& backend, Chunk* chunks) {
+    { B::crosses_processes } -> std::convertible_to<bool>;
+    { std::as_const(backend).worker_count() } -> std::same_as<std::size_t>;
+    { backend.submit(chunks, std::size_t{}) } -> std::same_as<bool>;
+    backend.close();
+    backend.terminate();
+    backend.join();
 };
 
 } // namespace mproc::detail

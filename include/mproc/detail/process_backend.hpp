@@ -26,14 +26,11 @@ class ProcessBackend {
 
     std::size_t worker_count() const noexcept { return worker_count_; }
 
-    /// Queues the chunks (or sends them to idle workers at once); false once closed.
+    // The PoolBackend contract (job.hpp). Here terminate() kills busy workers, so their chunks
+    // end with mproc::PoolTerminated too, and join() also reaps the launcher.
     bool submit(Chunk* chunks, std::size_t count);
-    /// No more submissions; workers exit when the queue is empty and they are idle.
     void close();
-    /// No more submissions; queued chunks are cancelled and running ones end with
-    /// mproc::PoolTerminated as their workers are killed.
     void terminate();
-    /// Waits until every worker and the fork server are reaped.
     void join();
 
   private:

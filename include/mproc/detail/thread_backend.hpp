@@ -30,15 +30,11 @@ class ThreadBackend {
 
     std::size_t worker_count() const noexcept { return worker_count_; }
 
-    /// Queues the chunks; false (nothing queued) once closed.
+    // The PoolBackend contract (job.hpp). Here a running chunk cannot be interrupted:
+    // terminate() lets it finish, and join() waits for it.
     bool submit(Chunk* chunks, std::size_t count);
-    /// No more submissions; workers exit when the queue is empty.
     void close();
-    /// No more submissions; queued chunks are cancelled with mproc::PoolTerminated; workers exit
-    /// after their current chunk.
     void terminate();
-    /// Waits until every worker thread (replacements included) has exited. Needs close() or
-    /// terminate() first.
     void join();
 
   private:
