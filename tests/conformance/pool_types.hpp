@@ -1,9 +1,27 @@
 #pragma once
 // The pool classes the conformance suite runs against. A new backend proves itself by being
-// added here and passing every typed test unchanged.
+// added here and passing every typed test unchanged; so does a new start method.
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include <mproc/mproc.hpp>
 
-using PoolTypes = ::testing::Types<mproc::ThreadPool, mproc::Pool>;
+/// mproc::Pool with the spawn start method: every worker is a fresh run of this test program
+/// (main.cpp calls mproc::serve_if_worker first), so nothing of the caller's memory is shared.
+class SpawnPool : public mproc::Pool {
+  public:
+    SpawnPool() : SpawnPool(mproc::PoolOptions{}) {}
+    explicit SpawnPool(std::ptrdiff_t workers)
+        : SpawnPool(mproc::PoolOptions{.workers = workers}) {}
+    explicit SpawnPool(mproc::PoolOptions options) : mproc::Pool(spawned(std::move(options))) {}
+
+  private:
+    static mproc::PoolOptions spawned(mproc::PoolOptions options) {
+        options.start_method = mproc::StartMethod::spawn;
+        return options;
+    }
+};
+
+using PoolTypes = ::testing::Types<mproc::ThreadPool, mproc::Pool, SpawnPool>;
