@@ -79,13 +79,17 @@ std::function<void()> initializer_from_portable(std::vector<std::byte> portable)
     };
 }
 
-pid_t spawn_this_program(int channel_fd, const std::string& role, const Initializer& initializer) {
+void require_portable(const Initializer& initializer) {
     if (initializer && initializer.portable().empty()) {
         throw std::invalid_argument(
             "mproc: initializer cannot be sent to a re-executed worker (spawn/forkserver start "
             "methods): use a function pointer, a lambda without captures, or a serializable "
             "function object");
     }
+}
+
+pid_t spawn_this_program(int channel_fd, const std::string& role, const Initializer& initializer) {
+    require_portable(initializer);
     std::vector<std::string> environment;
     for (char** variable = environ; *variable != nullptr; ++variable) {
         const std::string entry(*variable);
@@ -181,6 +185,13 @@ SpawnLauncher::SpawnLauncher(Initializer initializer)
     if (events_ready_ < 0) {
         throw std::system_error(errno, std::generic_category(), "eventfd");
     }
+    try {
+        require_portable(initializer_); // here, so the pool's constructor throws it
+    } catch (...) {
+        ::close(events_ready_);
+        throw;
+    }
+    spawner_ = std::thread(&SpawnLauncher::run_spawner, this);
 }
 
 SpawnLauncher::~SpawnLauncher() {
@@ -194,18 +205,45 @@ SpawnLauncher::~SpawnLauncher() {
 }
 
 void SpawnLauncher::report(const Event& event) {
-    events_.push_back(event);
+    {
+        std::lock_guard lock(mutex_);
+        events_.push_back(event);
+    }
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(events_ready_, &one, sizeof(one));
 }
 
 void SpawnLauncher::request_worker(std::uint64_t worker_id) {
-    if (worker_id == 0) {
-        for (const pid_t pid : live_) {
-            kill(pid, SIGKILL); // still our unreaped children: the pids cannot have been reused
-        }
-        return;
+    {
+        std::lock_guard lock(mutex_);
+        requests_.push_back(worker_id);
     }
+    requested_.notify_one();
+}
+
+void SpawnLauncher::run_spawner() {
+    for (;;) {
+        std::uint64_t worker_id;
+        {
+            std::unique_lock lock(mutex_);
+            requested_.wait(lock, [&] { return stopping_ || !requests_.empty(); });
+            if (stopping_) {
+                return;
+            }
+            worker_id = requests_.front();
+            requests_.pop_front();
+            if (worker_id == 0) {
+                for (const pid_t pid : live_) {
+                    kill(pid, SIGKILL); // our unreaped children: the pids cannot be reused yet
+                }
+                continue;
+            }
+        }
+        spawn_worker(worker_id);
+    }
+}
+
+void SpawnLauncher::spawn_worker(std::uint64_t worker_id) {
     int channel[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
         report({Event::Kind::spawn_failed, errno, worker_id, 0, -1});
@@ -216,7 +254,10 @@ void SpawnLauncher::request_worker(std::uint64_t worker_id) {
             channel[1], "worker " + std::to_string(getpid()) + " " + std::to_string(worker_id),
             initializer_);
         ::close(channel[1]);
-        live_.push_back(pid);
+        {
+            std::lock_guard lock(mutex_);
+            live_.push_back(pid);
+        }
         report({Event::Kind::spawned, 0, worker_id, pid, channel[0]});
     } catch (const std::system_error& error) {
         ::close(channel[0]);
@@ -227,15 +268,20 @@ void SpawnLauncher::request_worker(std::uint64_t worker_id) {
 
 WorkerLauncher::Event SpawnLauncher::read_event() {
     std::uint64_t count;
-    [[maybe_unused]] const ssize_t n = ::read(events_ready_, &count, sizeof(count));
+    while (::read(events_ready_, &count, sizeof(count)) < 0 && errno == EINTR) {
+    }
+    std::lock_guard lock(mutex_);
     Event event = events_.front();
     events_.pop_front();
     return event;
 }
 
 void SpawnLauncher::channel_closed(pid_t pid) noexcept {
-    if (std::erase(live_, pid) == 0) {
-        return;
+    {
+        std::lock_guard lock(mutex_);
+        if (std::erase(live_, pid) == 0) {
+            return;
+        }
     }
     // A worker closes its channel as it exits: give it a moment, then make sure.
     int status = 0;
@@ -253,14 +299,26 @@ void SpawnLauncher::channel_closed(pid_t pid) noexcept {
 }
 
 void SpawnLauncher::shut_down() noexcept {
-    for (const pid_t pid : live_) {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    requested_.notify_one();
+    if (spawner_.joinable()) {
+        spawner_.join();
+    }
+    std::vector<pid_t> left;
+    {
+        std::lock_guard lock(mutex_);
+        left.swap(live_);
+    }
+    for (const pid_t pid : left) {
         kill(pid, SIGKILL);
     }
-    for (const pid_t pid : live_) {
+    for (const pid_t pid : left) {
         while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }
     }
-    live_.clear();
 }
 
 } // namespace mproc::detail

@@ -16,13 +16,19 @@ namespace mproc::detail {
 /// std::invalid_argument when the initializer is not transportable.
 pid_t spawn_this_program(int channel_fd, const std::string& role, const Initializer& initializer);
 
+/// Throws std::invalid_argument unless `initializer` is empty or has a portable form.
+void require_portable(const Initializer& initializer);
+
 /// Called where a pool starts: in a process spawned as a worker whose main did not call
 /// serve_if_worker, a pool would spawn workers of its own without end; print why and exit.
 void refuse_pool_in_unserved_worker() noexcept;
 
 } // namespace mproc::detail
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "fork_server.hpp"
@@ -31,6 +37,11 @@ namespace mproc::detail {
 
 /// The `spawn` start method: every worker is a fresh run of the program, a direct child of the
 /// caller, reaped here when its channel closes.
+///
+/// Workers are started by a thread of the launcher's own that lives as long as the pool: a
+/// worker's PR_SET_PDEATHSIG fires when the *thread* that started it ends, so starting them
+/// from the thread that happened to construct the pool would kill them if that thread ended
+/// first.
 class SpawnLauncher final : public WorkerLauncher {
   public:
     explicit SpawnLauncher(Initializer initializer);
@@ -43,12 +54,20 @@ class SpawnLauncher final : public WorkerLauncher {
     void shut_down() noexcept override;
 
   private:
+    void run_spawner();
+    void spawn_worker(std::uint64_t worker_id);
     void report(const Event& event);
 
     const Initializer initializer_;
     const int events_ready_; // eventfd in semaphore mode: one count per queued event
+
+    std::mutex mutex_; // guards everything below
+    std::condition_variable requested_;
+    std::deque<std::uint64_t> requests_; // worker ids to start; 0 = kill every worker
+    bool stopping_ = false;
     std::deque<Event> events_;
     std::vector<pid_t> live_;
+    std::thread spawner_;
 };
 
 } // namespace mproc::detail

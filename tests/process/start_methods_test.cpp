@@ -5,9 +5,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -72,6 +75,19 @@ TEST_P(StartMethods, RetiredWorkersAreReplaced) {
     mproc::Pool pool({.workers = 1, .max_tasks_per_child = 2, .start_method = GetParam()});
     const auto pids = pool.map(worker_pid, std::vector<int>(6, 0), 1);
     EXPECT_EQ(std::set<long>(pids.begin(), pids.end()).size(), 3u);
+}
+
+TEST_P(StartMethods, WorkersOutliveTheThreadThatCreatedThePool) {
+    // Workers die with whoever started them (PR_SET_PDEATHSIG follows a thread, not a process):
+    // that must be the pool's own machinery, not the thread that happened to construct it.
+    std::unique_ptr<mproc::Pool> pool;
+    std::thread([&] {
+        pool = std::make_unique<mproc::Pool>(
+            mproc::PoolOptions{.workers = 2, .start_method = GetParam()});
+    }).join();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto pids = pool->map(worker_pid, std::vector<int>(20, 0), 1);
+    EXPECT_LE(std::set<long>(pids.begin(), pids.end()).size(), 2u) << "workers were replaced";
 }
 
 TEST(StartMethodsSpawn, ACapturingInitializerIsRefused) {
