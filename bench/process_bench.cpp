@@ -4,11 +4,19 @@
 // them side by side with the targets.
 //
 //   apply            apply(f, 7) round trip, one at a time, on a pool of 2 made once (us/call);
-//                    also its floor, impl "floor_socketpair": the caller itself writes a 24-byte
-//                    frame to a forked echo process over a socketpair and reads the answer (two
-//                    context switches a round trip, where the pool's path has four: caller, I/O
-//                    thread, worker, I/O thread, caller)
-//   map              map(f, 10^6 int64) with the default chunksize, pool of 2 made once (items/s)
+//                    also two floors, round trips to a forked process with no pool around them
+//                    (two hand-offs each, where the pool's path has four: caller, I/O thread,
+//                    worker, I/O thread, caller):
+//                      floor_socketpair  the caller itself writes a 24-byte frame to an echo
+//                                        process over a socketpair and reads the answer;
+//                      floor_futex_shm   the caller and the process take turns on a word of
+//                                        shared memory, sleeping on it with futex(2) (what a
+//                                        ThreadPool hand-off costs, across processes)
+//   map              map(f, 10^6 int64) with the default chunksize, pool of 2 made once (items/s);
+//                    also its floor, impl "floor_socket_blocks": the same chunks sent to 2 forked
+//                    processes over socketpairs as raw blocks of int64 (one copy in, one out, no
+//                    per-item encoding), one thread of the caller per process, one chunk in flight
+//                    per process
 //   imap_unordered   imap_unordered(f, 0..n-1, chunksize 1), every result consumed (us/item)
 //   lifecycle        create a pool of 2, one apply, destroy it (ms)
 //   seed_chunk4      the seed demo's workload: 12 tasks of 175,000,000 steps of `i * i * cycles`,
@@ -17,7 +25,7 @@
 //   seed_auto        the same through map with the default (auto) chunksize: 1 here (s)
 //
 // f is `x * x + 1` on int64: the cost measured is the pool's own. Output: one JSON object a line,
-//   {"workload": ..., "impl": "mproc_pool" | "mproc_thread" | "floor_socketpair", "unit": ...,
+//   {"workload": ..., "impl": "mproc_pool" | "mproc_thread" | "floor_...", "unit": ...,
 //   "better": "lower" |
 //    "higher", "median": ..., "min": ..., "max": ..., "repetitions": ..., "size": ...}
 // The repetitions of the two pools are interleaved (A B B A A B ...), so that a burst of load on
@@ -25,11 +33,15 @@
 //
 // Usage: process_bench [--quick] [--repetitions N] [--only workload,workload] [--impl pool|thread]
 
+#include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -41,6 +53,7 @@
 #include <ranges>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -75,6 +88,17 @@ std::uint64_t burn(const SeedTask& task) {
 
 // ---- the floor under a round trip through another process
 
+/// In a forked child: moves `fd` to 3 and closes every other descriptor above stderr, so that the
+/// child holds no copy of another channel's end (which would keep that channel from ever seeing
+/// its end of stream). Returns 3.
+int keep_only(int fd) {
+    if (fd != 3 && dup2(fd, 3) < 0) {
+        _exit(1);
+    }
+    close_range(4, ~0U, 0);
+    return 3;
+}
+
 /// A forked process that echoes 24-byte frames (a frame header and an int64, the size of an
 /// apply's request) over a socketpair, until the caller closes its end.
 class EchoProcess {
@@ -93,9 +117,9 @@ class EchoProcess {
             std::exit(1);
         }
         if (pid_ == 0) { // only system calls from here: the parent has other threads
-            close(ends[0]);
+            const int fd = keep_only(ends[1]);
             char buffer[frame];
-            while (read_exactly(ends[1], buffer) && write(ends[1], buffer, frame) == frame) {
+            while (read_exactly(fd, buffer) && write(fd, buffer, frame) == frame) {
             }
             _exit(0);
         }
@@ -136,6 +160,187 @@ class EchoProcess {
 
     pid_t pid_ = -1;
     int fd_ = -1;
+};
+
+/// A forked process that answers through a word of shared memory: the caller stores a request
+/// (an odd number) and wakes it with futex(2); it stores the answer (the next even number) and
+/// wakes the caller. Zero ends it.
+class FutexPartner {
+  public:
+    FutexPartner() {
+        void* memory = mmap(nullptr, sizeof(std::atomic<std::uint32_t>), PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) {
+            std::perror("mmap");
+            std::exit(1);
+        }
+        word_ = new (memory) std::atomic<std::uint32_t>(2);
+        pid_ = fork();
+        if (pid_ < 0) {
+            std::perror("fork");
+            std::exit(1);
+        }
+        if (pid_ == 0) { // only atomics and system calls from here: the parent has other threads
+            std::uint32_t last = 2;
+            for (;;) {
+                const std::uint32_t request = wait_while(last);
+                if (request == 0) {
+                    _exit(0);
+                }
+                last = request + 1;
+                word_->store(last, std::memory_order_release);
+                wake();
+            }
+        }
+    }
+
+    ~FutexPartner() {
+        word_->store(0, std::memory_order_release);
+        wake();
+        waitpid(pid_, nullptr, 0);
+        munmap(word_, sizeof(*word_));
+    }
+
+    FutexPartner(const FutexPartner&) = delete;
+    FutexPartner& operator=(const FutexPartner&) = delete;
+
+    void round_trip() {
+        const std::uint32_t request = word_->load(std::memory_order_relaxed) + 1; // odd
+        word_->store(request, std::memory_order_release);
+        wake();
+        wait_while(request);
+    }
+
+  private:
+    /// Sleeps until the word is no longer `value`; returns the new value.
+    std::uint32_t wait_while(std::uint32_t value) {
+        for (;;) {
+            const std::uint32_t now = word_->load(std::memory_order_acquire);
+            if (now != value) {
+                return now;
+            }
+            syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word_), FUTEX_WAIT, value, nullptr,
+                    nullptr, 0);
+        }
+    }
+
+    void wake() {
+        syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word_), FUTEX_WAKE, 1, nullptr, nullptr,
+                0);
+    }
+
+    std::atomic<std::uint32_t>* word_ = nullptr;
+    pid_t pid_ = -1;
+};
+
+/// Reads or writes exactly `size` bytes; false at end of stream or on an error.
+bool transfer_exactly(int fd, void* data, std::size_t size, bool receive) {
+    auto* at = static_cast<char*>(data);
+    while (size > 0) {
+        const ssize_t n = receive ? read(fd, at, size) : write(fd, at, size);
+        if (n <= 0) {
+            return false;
+        }
+        at += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+/// Forked processes that map `x * x + 1` over blocks of int64: the caller sends a count and the
+/// items as raw bytes, the process answers with the results as raw bytes. A count of 0 ends it.
+class BlockMapProcesses {
+  public:
+    explicit BlockMapProcesses(std::size_t n) {
+        for (std::size_t k = 0; k < n; ++k) {
+            int ends[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+                std::perror("socketpair");
+                std::exit(1);
+            }
+            const pid_t pid = fork();
+            if (pid < 0) {
+                std::perror("fork");
+                std::exit(1);
+            }
+            if (pid == 0) { // the parent has other threads: no allocation after the first block
+                serve(keep_only(ends[1]));
+            }
+            close(ends[1]);
+            fds_.push_back(ends[0]);
+            pids_.push_back(pid);
+        }
+    }
+
+    ~BlockMapProcesses() {
+        for (std::size_t k = 0; k < fds_.size(); ++k) {
+            const std::uint64_t stop = 0;
+            transfer_exactly(fds_[k], const_cast<std::uint64_t*>(&stop), sizeof(stop), false);
+            close(fds_[k]);
+            waitpid(pids_[k], nullptr, 0);
+        }
+    }
+
+    BlockMapProcesses(const BlockMapProcesses&) = delete;
+    BlockMapProcesses& operator=(const BlockMapProcesses&) = delete;
+
+    /// map with Python's chunk rule; chunk i goes to process i % n, one caller thread each.
+    std::vector<std::int64_t> map(const std::vector<std::int64_t>& items) {
+        std::vector<std::int64_t> results(items.size());
+        const std::size_t n = fds_.size();
+        const std::size_t chunk = (items.size() + 4 * n - 1) / (4 * n);
+        std::vector<std::thread> threads;
+        for (std::size_t k = 0; k < n; ++k) {
+            threads.emplace_back([&, k] {
+                for (std::size_t first = k * chunk; first < items.size(); first += n * chunk) {
+                    const std::uint64_t count = std::min(chunk, items.size() - first);
+                    const std::size_t bytes = count * sizeof(std::int64_t);
+                    if (!transfer_exactly(fds_[k], const_cast<std::uint64_t*>(&count),
+                                          sizeof(count), false) ||
+                        !transfer_exactly(fds_[k], const_cast<std::int64_t*>(&items[first]), bytes,
+                                          false) ||
+                        !transfer_exactly(fds_[k], &results[first], bytes, true)) {
+                        std::abort();
+                    }
+                }
+            });
+        }
+        for (auto& thread : threads) {
+            thread.join();
+        }
+        return results;
+    }
+
+  private:
+    [[noreturn]] static void serve(int fd) {
+        std::int64_t* block = nullptr;
+        std::size_t capacity = 0;
+        std::uint64_t count = 0;
+        while (transfer_exactly(fd, &count, sizeof(count), true) && count != 0) {
+            if (count > capacity) {
+                void* memory = mmap(nullptr, count * sizeof(std::int64_t), PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (memory == MAP_FAILED) {
+                    _exit(1);
+                }
+                block = static_cast<std::int64_t*>(memory); // the old one is left: a bench
+                capacity = count;
+            }
+            if (!transfer_exactly(fd, block, count * sizeof(std::int64_t), true)) {
+                break;
+            }
+            for (std::uint64_t i = 0; i < count; ++i) {
+                block[i] = square_plus_one(block[i]);
+            }
+            if (!transfer_exactly(fd, block, count * sizeof(std::int64_t), false)) {
+                break;
+            }
+        }
+        _exit(0);
+    }
+
+    std::vector<int> fds_;
+    std::vector<pid_t> pids_;
 };
 
 // ---- sizes and the harness
@@ -239,6 +444,16 @@ Contender floor_contender(EchoProcess& echo, const Sizes& s) {
             }};
 }
 
+Contender futex_floor_contender(FutexPartner& partner, const Sizes& s) {
+    return {"floor_futex_shm", [&partner, &s] {
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < s.applies; ++i) {
+                    partner.round_trip();
+                }
+                return seconds_since(t0) / static_cast<double>(s.applies) * 1e6;
+            }};
+}
+
 template <class PoolClass>
 Contender map_contender(std::string_view impl, PoolClass& pool,
                         const std::vector<std::int64_t>& items) {
@@ -248,6 +463,19 @@ Contender map_contender(std::string_view impl, PoolClass& pool,
                 const double elapsed = seconds_since(t0);
                 if (results.size() != items.size() ||
                     results.back() != square_plus_one(items.back())) {
+                    std::abort();
+                }
+                return static_cast<double>(items.size()) / elapsed;
+            }};
+}
+
+Contender block_map_contender(BlockMapProcesses& processes,
+                              const std::vector<std::int64_t>& items) {
+    return {"floor_socket_blocks", [&processes, &items] {
+                const auto t0 = Clock::now();
+                const std::vector<std::int64_t> results = processes.map(items);
+                const double elapsed = seconds_since(t0);
+                if (results.back() != square_plus_one(items.back())) {
                     std::abort();
                 }
                 return static_cast<double>(items.size()) / elapsed;
@@ -413,19 +641,26 @@ int main(int argc, char** argv) {
         mproc::ThreadPool threads(2);
         if (wanted(o, "apply")) {
             EchoProcess echo;
+            FutexPartner partner;
             auto list = contenders([&] { return apply_contender("mproc_pool", pool, s); },
                                    [&] { return apply_contender("mproc_thread", threads, s); });
             if (o.pool) {
                 list.push_back(floor_contender(echo, s));
+                list.push_back(futex_floor_contender(partner, s));
             }
             run_workload("apply", "us", "lower", 1, s.repetitions_fast, std::move(list));
         }
         if (wanted(o, "map")) {
             std::vector<std::int64_t> items(s.map_items);
             std::iota(items.begin(), items.end(), std::int64_t{0});
+            BlockMapProcesses processes(2);
+            auto list = contenders([&] { return map_contender("mproc_pool", pool, items); },
+                                   [&] { return map_contender("mproc_thread", threads, items); });
+            if (o.pool) {
+                list.push_back(block_map_contender(processes, items));
+            }
             run_workload("map", "items/s", "higher", s.map_items, s.repetitions_map,
-                         contenders([&] { return map_contender("mproc_pool", pool, items); },
-                                    [&] { return map_contender("mproc_thread", threads, items); }));
+                         std::move(list));
         }
         if (wanted(o, "imap_unordered")) {
             run_workload("imap_unordered", "us", "lower", s.imap_items, s.repetitions_fast,

@@ -133,7 +133,19 @@ for n, row in enumerate(table):
     if n == 0:
         print("  ".join("-" * width for width in widths))
 
-if ("apply", "floor_socketpair") in per_run:
-    print(f"\napply's floor, the caller writing to and reading from a forked echo process over a "
-          f"socketpair itself (no I/O thread): {shown('apply', 'floor_socketpair', 1)} us")
+# Floors: the same work with no pool around it (see bench/process_bench.cpp), what a design
+# change could approach.
+floors = [
+    ("apply", "floor_socketpair", 1, "us",
+     "apply floor: the caller itself writes to and reads from a forked process over a socketpair"),
+    ("apply", "floor_futex_shm", 1, "us",
+     "apply floor: the caller and a forked process take turns on a shared-memory futex word"),
+    ("map", "floor_socket_blocks", 1e-6, "M items/s",
+     "map floor: raw int64 blocks to 2 forked processes over socketpairs, no per-item encoding"),
+]
+if any(key in per_run for key in ((w, i) for w, i, *_ in floors)):
+    print()
+for workload, impl, scale, unit, text in floors:
+    if (workload, impl) in per_run:
+        print(f"{text}: {shown(workload, impl, scale)} {unit}")
 PY
