@@ -8,6 +8,7 @@
 #   scripts/bench_process.sh --runs 5   more runs (each run prints medians over repetitions; the
 #                                       table shows the median of the runs' medians and their range)
 #   scripts/bench_process.sh --quick    a smoke run: every workload, tiny, targets not meaningful
+#   scripts/bench_process.sh --table    only print the table again from the last results
 #
 # Every run's JSON lines are kept in build/bench/process_bench.jsonl. Both programs use 2 workers
 # (10 for the seed workload), whatever the machine: the targets were set on a 2-core machine.
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 runs=3
 quick=()
+table_only=0
 while (($#)); do
     case "$1" in
     --runs)
@@ -26,33 +28,39 @@ while (($#)); do
         quick=(--quick)
         shift
         ;;
+    --table)
+        table_only=1
+        shift
+        ;;
     *)
-        echo "usage: scripts/bench_process.sh [--runs N] [--quick]" >&2
+        echo "usage: scripts/bench_process.sh [--runs N] [--quick] [--table]" >&2
         exit 2
         ;;
     esac
 done
 
-scripts/setup.sh
-cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_TESTS=OFF \
-    -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build/bench --target process_bench -j "$(nproc)" >/dev/null
-
 results=build/bench/process_bench.jsonl
-: >"$results"
-# Python and mproc take turns workload by workload, so that a burst of load on a shared machine
-# hits both sides of a ratio rather than one.
-for ((run = 1; run <= runs; ++run)); do
-    echo "run $run of $runs" >&2
-    for workload in apply map imap_unordered lifecycle; do
-        python3 bench/python_pool_bench.py "${quick[@]}" --only "$workload" |
-            sed "s/^{/{\"run\": $run, /" >>"$results"
-        build/bench/bench/process_bench "${quick[@]}" --only "$workload" |
+if ((!table_only)); then
+    scripts/setup.sh
+    cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_TESTS=OFF \
+        -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCHMARKS=ON >/dev/null
+    cmake --build build/bench --target process_bench -j "$(nproc)" >/dev/null
+
+    : >"$results"
+    # Python and mproc take turns workload by workload, so that a burst of load on a shared machine
+    # hits both sides of a ratio rather than one.
+    for ((run = 1; run <= runs; ++run)); do
+        echo "run $run of $runs" >&2
+        for workload in apply map imap_unordered lifecycle; do
+            python3 bench/python_pool_bench.py "${quick[@]}" --only "$workload" |
+                sed "s/^{/{\"run\": $run, /" >>"$results"
+            build/bench/bench/process_bench "${quick[@]}" --only "$workload" |
+                sed "s/^{/{\"run\": $run, /" >>"$results"
+        done
+        build/bench/bench/process_bench "${quick[@]}" --only seed_chunk4,seed_auto |
             sed "s/^{/{\"run\": $run, /" >>"$results"
     done
-    build/bench/bench/process_bench "${quick[@]}" --only seed_chunk4,seed_auto |
-        sed "s/^{/{\"run\": $run, /" >>"$results"
-done
+fi
 
 python3 - "$results" "$(nproc)" <<'PY'
 import json
@@ -62,10 +70,12 @@ from collections import defaultdict
 
 path, cores = sys.argv[1], sys.argv[2]
 per_run = defaultdict(list)  # (workload, impl) -> the median of each run
+by_run = defaultdict(dict)  # (workload, run) -> impl -> that run's median
 units = {}
 for line in open(path):
     r = json.loads(line)
     per_run[(r["workload"], r["impl"])].append(r["median"])
+    by_run[(r["workload"], r["run"])][r["impl"]] = r["median"]
     units[r["workload"]] = r["unit"]
 runs = max(len(v) for v in per_run.values())
 
@@ -82,9 +92,27 @@ rows = [
 ]
 
 
-def figure(workload, impl):
-    values = per_run.get((workload, impl))
-    return statistics.median(values) if values else None
+def ratios(workload, compare):
+    """The ratio in each run, Python and mproc having run back to back: how many times Pool
+    beats Python (time: Python / Pool; rate: Pool / Python), or Pool's time / ThreadPool's."""
+    found = []
+    for (w, _), figures in sorted(by_run.items()):
+        pool = figures.get("mproc_pool")
+        other = figures.get("python" if compare == "python" else "mproc_thread")
+        if w != workload or pool is None or other is None:
+            continue
+        if compare == "thread":
+            found.append(pool / other)
+        else:
+            found.append(pool / other if units[workload].endswith("/s") else other / pool)
+    return found
+
+
+def ratio_text(values, suffix, digits):
+    text = f"{statistics.median(values):.{digits}f}x {suffix}"
+    if len(values) > 1:
+        text += f" [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+    return text
 
 
 def shown(workload, impl, scale):
@@ -98,34 +126,25 @@ def shown(workload, impl, scale):
 
 
 print(f"\nmedians of {runs} run(s), each the median of its repetitions; [range over runs]; "
-      f"{cores} cores; 2 workers (10 for seed)")
+      f"{cores} cores; 2 workers (10 for seed); 'Pool vs': the median of the runs' own ratios")
 header = ("workload", "unit", "Python", "mproc Pool", "mproc ThreadPool", "Pool vs", "target",
           "met")
 table = [header]
 for workload, label, scale, unit, compare, target in rows:
     if not any(key[0] == workload for key in per_run):
         continue
-    pool = figure(workload, "mproc_pool")
+    found = ratios(workload, compare)
     if compare == "python":
-        python = figure(workload, "python")
-        if python is None or pool is None:
-            ratio_text, met = "-", "-"
-        else:
-            ratio = pool / python if units[workload].endswith("/s") else python / pool
-            ratio_text, met = f"{ratio:.1f}x Python", "met" if ratio >= target else "MISSED"
         target_text = f">= {target}x"
+        text = ratio_text(found, "Python", 1) if found else "-"
+        met = "-" if not found else "met" if statistics.median(found) >= target else "MISSED"
     else:
-        thread = figure(workload, "mproc_thread")
-        if thread is None or pool is None:
-            ratio_text, met = "-", "-"
-        else:
-            ratio = pool / thread
-            ratio_text = f"{ratio:.3f}x Thread"
-            met = "met" if ratio <= target else "MISSED"
         target_text = f"<= {target}x Thread"
+        text = ratio_text(found, "Thread", 3) if found else "-"
+        met = "-" if not found else "met" if statistics.median(found) <= target else "MISSED"
     table.append((label, unit, shown(workload, "python", scale),
                   shown(workload, "mproc_pool", scale), shown(workload, "mproc_thread", scale),
-                  ratio_text, target_text, met))
+                  text, target_text, met))
 
 widths = [max(len(row[i]) for row in table) for i in range(len(header))]
 for n, row in enumerate(table):
