@@ -412,7 +412,10 @@ class ProcessBackend::Impl {
             } catch (...) {
                 reason = std::current_exception();
             }
-            chunk->job->cancel_chunk(*chunk, reason);
+            // Moved, not copied: the caller must hold the last reference, or this thread could
+            // destroy the exception while the caller reads it (ThreadSanitizer cannot see the
+            // reference count inside libstdc++ and reports it).
+            chunk->job->cancel_chunk(*chunk, std::move(reason));
         }
         if (options_.max_tasks_per_child != 0 &&
             worker.tasks_done >= options_.max_tasks_per_child) {
@@ -444,7 +447,7 @@ class ProcessBackend::Impl {
             if (!reason) {
                 reason = std::make_exception_ptr(WorkerLost(lost_message(worker)));
             }
-            chunk->job->cancel_chunk(*chunk, reason);
+            chunk->job->cancel_chunk(*chunk, std::move(reason)); // moved: see handle_worker
         }
         const bool replace = !terminating && !(closed && queue_empty) && launcher_alive_;
         std::erase_if(workers_, [&](const auto& candidate) { return candidate.get() == &worker; });

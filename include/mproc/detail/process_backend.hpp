@@ -1,7 +1,8 @@
 #pragma once
-// The process backend: chunks run in worker processes forked from a fork server. The caller's
-// side is one I/O thread that reads results (and runs callbacks, as Python's result-handler
-// thread does); a submitting thread hands a chunk straight to an idle worker.
+// The process backend: chunks run in worker processes (forked from a fork server, or spawned).
+// On the caller's side, submitting threads only queue chunks and wake one I/O thread, which
+// hands them to idle workers, reads results and runs callbacks (as Python's result-handler
+// thread does).
 
 #include <cstddef>
 #include <memory>

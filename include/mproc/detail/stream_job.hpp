@@ -119,6 +119,9 @@ class StreamJob : public Job, public Feeder {
         for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
             errors_[i] = reason;
         }
+        // Dropped before the consumer can see the chunk, so the consumer holds the last
+        // references (see ProcessBackend's handle_worker).
+        reason = nullptr;
         clear_arguments(chunk);
         chunk_settled(chunk);
     }
