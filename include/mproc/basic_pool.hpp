@@ -32,8 +32,8 @@
 
 namespace mproc {
 
-/// Chunks an `imap` keeps in flight or waiting for the consumer, per worker: the memory bound
-/// of a stream is this times the workers times the chunksize, in items.
+/// The default `imap` buffersize, per worker: chunks in flight or waiting for the consumer. The
+/// memory bound of a stream is its buffersize times its chunksize, in items.
 inline constexpr std::size_t stream_chunks_per_worker = 4;
 
 namespace detail {
@@ -206,17 +206,30 @@ class BasicPool : private detail::ChunkSink {
     /// Lazily maps `f` over `input` and streams the results in input order (see
     /// `ResultStream`). An lvalue input is referenced, not copied: it must outlive the stream.
     /// An rvalue input is moved into the stream.
+    ///
+    /// The input is read only as workers need it. `buffersize` (Python's name) bounds the
+    /// chunks submitted whose results have not all been taken yet; the input is not read
+    /// further until the consumer takes results (backpressure), so at most
+    /// `buffersize * chunksize` items have been read and not yet consumed. Default:
+    /// `stream_chunks_per_worker * workers()`. It must be at least 1; below `workers()` some
+    /// workers idle.
     template <class F, std::ranges::input_range Input>
-    auto imap(F&& f, Input&& input, std::ptrdiff_t chunksize = 1) {
+    auto imap(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
+              std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
         return start_stream<detail::Unpack::no>(detail::Order::input, std::forward<F>(f),
-                                                std::forward<Input>(input), chunksize);
+                                                std::forward<Input>(input), chunksize, buffersize);
     }
     /// As `imap`, but each result comes as soon as it is ready (completion order).
     template <class F, std::ranges::input_range Input>
-    auto imap_unordered(F&& f, Input&& input, std::ptrdiff_t chunksize = 1) {
+    auto imap_unordered(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
+                        std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
         return start_stream<detail::Unpack::no>(detail::Order::completion, std::forward<F>(f),
-                                                std::forward<Input>(input), chunksize);
+                                                std::forward<Input>(input), chunksize, buffersize);
     }
+
+    /// The `buffersize` an `imap` call without one gets: a few chunks per worker, so every
+    /// worker has its next chunk ready while the consumer catches up.
+    std::size_t default_buffersize() const noexcept { return stream_chunks_per_worker * workers(); }
 
     // ---- lifecycle ------------------------------------------------------------------------------
 
@@ -403,7 +416,8 @@ class BasicPool : private detail::ChunkSink {
     }
 
     template <detail::Unpack unpack, class F, class Input>
-    auto start_stream(detail::Order order, F&& f, Input&& input, std::ptrdiff_t chunksize) {
+    auto start_stream(detail::Order order, F&& f, Input&& input, std::ptrdiff_t chunksize,
+                      std::optional<std::ptrdiff_t> buffersize) {
         static_assert(std::ranges::viewable_range<Input>,
                       "mproc: imap needs an input range that std::views::all accepts");
         static_assert(detail::item_callable<F, Input, unpack>,
@@ -412,10 +426,12 @@ class BasicPool : private detail::ChunkSink {
         using Job = detail::IMapJob<std::decay_t<F>, View, unpack, wire>;
         using Result = detail::imap_item_result_t<std::decay_t<F>, View, unpack>;
         const std::size_t size = detail::checked_chunksize(chunksize);
+        const std::size_t window =
+            buffersize ? detail::checked_buffersize(*buffersize) : default_buffersize();
         throw_unless_running();
-        auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,
-                                         stream_chunks_per_worker * workers(), std::forward<F>(f),
-                                         std::views::all(std::forward<Input>(input)));
+        auto job =
+            detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size, window,
+                                  std::forward<F>(f), std::views::all(std::forward<Input>(input)));
         {
             std::lock_guard lock(lifecycle_mutex_);
             if (state_ != State::running) {

@@ -156,6 +156,7 @@ class Generator {
         using difference_type = std::ptrdiff_t;
         iterator() = default;
         int operator*() const {
+            ++source_->items_read_;
             if (source_->next_ == source_->throw_at_) {
                 throw std::out_of_range("input failed at " + std::to_string(source_->next_));
             }
@@ -180,9 +181,12 @@ class Generator {
 
     /// The item the next read would yield: how far the input has been read.
     int position() const { return next_; }
+    /// How many items have been read (dereferenced) so far.
+    int items_read() const { return items_read_; }
 
   private:
     int next_;
+    int items_read_ = 0;
     int last_;
     int throw_at_;
 };

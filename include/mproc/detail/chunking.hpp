@@ -24,4 +24,12 @@ inline std::size_t checked_chunksize(std::ptrdiff_t chunksize) {
     return static_cast<std::size_t>(chunksize);
 }
 
+/// An imap buffersize the caller chose: at least one chunk must be able to be in flight.
+inline std::size_t checked_buffersize(std::ptrdiff_t buffersize) {
+    if (buffersize <= 0) {
+        throw_invalid_argument("buffersize", "must be positive", buffersize);
+    }
+    return static_cast<std::size_t>(buffersize);
+}
+
 } // namespace mproc::detail

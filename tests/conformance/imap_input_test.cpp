@@ -1,0 +1,142 @@
+// imap's input side: any input range, read only as workers need it, never further ahead of the
+// consumer than `buffersize` chunks (backpressure).
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <ranges>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "conformance.hpp"
+
+namespace {
+
+using namespace conformance;
+
+int length(const std::string& word) { return static_cast<int>(word.size()); }
+
+template <class Pool>
+class IMapInputTest : public PoolTest {};
+TYPED_TEST_SUITE(IMapInputTest, PoolTypes);
+
+/// The read-ahead bound, checked at every step of a whole run: at most `buffersize * chunksize`
+/// items have been read and not yet handed to the consumer. The window is filled when the call
+/// starts, so right after it the input has been read exactly that far.
+TYPED_TEST(IMapInputTest, BuffersizeBoundsTheItemsReadAheadOfTheConsumer) {
+    TypeParam pool(2);
+    for (bool unordered : {false, true}) {
+        for (std::ptrdiff_t chunksize : {1, 3}) {
+            for (std::ptrdiff_t buffersize : {1, 2, 5}) {
+                SCOPED_TRACE(testing::Message() << "unordered " << unordered << ", chunksize "
+                                                << chunksize << ", buffersize " << buffersize);
+                const int bound = static_cast<int>(chunksize * buffersize);
+                Generator input(0, 100);
+                auto stream = unordered ? pool.imap_unordered(square, input, chunksize, buffersize)
+                                        : pool.imap(square, input, chunksize, buffersize);
+                EXPECT_EQ(input.items_read(), bound);
+                // After the consumer receives its k-th result (k from 0), the input may have
+                // been read up to item k + bound - 1.
+                int most_ahead = 0;
+                std::vector<int> out;
+                while (std::optional<int> value = stream.next(long_wait)) {
+                    const int k = static_cast<int>(out.size());
+                    most_ahead = std::max(most_ahead, input.items_read() - k);
+                    out.push_back(*value);
+                }
+                EXPECT_EQ(most_ahead, bound);
+                if (unordered) {
+                    std::sort(out.begin(), out.end());
+                }
+                EXPECT_EQ(out, expected_map(square, range_vector(0, 100)));
+            }
+        }
+    }
+}
+
+TYPED_TEST(IMapInputTest, TheDefaultBuffersizeIsAFewChunksPerWorker) {
+    TypeParam pool(3);
+    EXPECT_EQ(pool.default_buffersize(), mproc::stream_chunks_per_worker * 3);
+    Generator input(0, 1'000'000);
+    auto stream = pool.imap(square, input, 2);
+    EXPECT_EQ(input.items_read(), static_cast<int>(pool.default_buffersize() * 2));
+}
+
+/// The consumer stops taking results: every chunk in the window finishes, yet the input is not
+/// read further until the consumer takes the next result.
+TYPED_TEST(IMapInputTest, ASlowConsumerStopsTheInputFromBeingRead) {
+    TypeParam pool(2);
+    Generator input(0, 1'000'000);
+    auto stream = pool.imap_unordered(square, input, 1, 4);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(stream.next(long_wait).has_value());
+    }
+    const int read = input.items_read();
+    EXPECT_LE(read, 3 + 4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // the window's tasks all end
+    EXPECT_EQ(input.items_read(), read);
+    ASSERT_TRUE(stream.next(long_wait).has_value());
+    EXPECT_LE(input.items_read(), 4 + 4);
+}
+
+TYPED_TEST(IMapInputTest, ABuffersizeBelowOneIsRefused) {
+    TypeParam pool(2);
+    for (std::ptrdiff_t buffersize : {0, -1}) {
+        EXPECT_TRUE(throws_with<std::invalid_argument>(
+            [&] { pool.imap(square, range_vector(0, 3), 1, buffersize); }, "buffersize"));
+        EXPECT_TRUE(throws_with<std::invalid_argument>(
+            [&] { pool.imap_unordered(square, range_vector(0, 3), 1, buffersize); }, "buffersize"));
+    }
+    EXPECT_EQ(pool.apply(square, 3), 9); // the pool is untouched
+}
+
+/// Words read from a stream as they are needed: `std::views::istream` is a single-pass input
+/// range whose iterator cannot be copied.
+TYPED_TEST(IMapInputTest, AnIstreamAsInput) {
+    TypeParam pool(2);
+    std::istringstream text("one three fifteen a bb");
+    auto stream = pool.imap(length, std::views::istream<std::string>(text), 2);
+    EXPECT_EQ(drain(stream), (std::vector<int>{3, 5, 7, 1, 2}));
+
+    std::istringstream numbers("4 5 6");
+    auto squares = pool.imap(square, std::views::istream<int>(numbers), 1, 1);
+    EXPECT_EQ(drain(squares), (std::vector<int>{16, 25, 36}));
+}
+
+/// A pipeline of views over an endless source, composed lazily; the first results suffice.
+TYPED_TEST(IMapInputTest, AComposedViewOverAnEndlessSource) {
+    TypeParam pool(2);
+    auto odd = [](int x) { return x % 2 == 1; };
+    auto input = std::views::iota(0) | std::views::filter(odd) | std::views::take(1000);
+    std::vector<int> out;
+    for (int r : pool.imap(negate, input, 4)) {
+        out.push_back(r);
+        if (out.size() == 5) {
+            break;
+        }
+    }
+    EXPECT_EQ(out, (std::vector<int>{-1, -3, -5, -7, -9}));
+}
+
+/// CPython issue 155477: `close()` then `join()` after a buffered `imap` was only partly
+/// consumed hangs for ever there. Here `join()` ends the stream's feeding; the stream delivers
+/// what was submitted, then `PoolNotRunning`.
+TYPED_TEST(IMapInputTest, CloseAndJoinAfterPartialConsumptionDoNotHang) {
+    TypeParam pool(2);
+    auto stream = pool.imap(square, range_vector(0, 1000), 1, 2);
+    EXPECT_EQ(stream.next(long_wait), std::optional<int>(0));
+    pool.close();
+    pool.join();
+    int delivered = 0;
+    EXPECT_TRUE(throws<mproc::PoolNotRunning>([&] {
+        while (stream.next(long_wait)) {
+            ++delivered;
+        }
+    }));
+    EXPECT_LE(delivered, 2);
+    EXPECT_EQ(stream.next(long_wait), std::nullopt);
+}
+
+} // namespace
