@@ -8,6 +8,7 @@
 #include "mproc/errors.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/process_pool.hpp"
+#include "mproc/progress.hpp"
 #include "mproc/result_stream.hpp"
 #include "mproc/serve_if_worker.hpp"
 #include "mproc/this_worker.hpp"

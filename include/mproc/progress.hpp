@@ -1,0 +1,183 @@
+#pragma once
+/// @file progress.hpp
+/// `mproc::progress`: a tqdm-like progress bar for `imap`/`imap_unordered` streams, and
+/// `mproc::ProgressBar` to count anything else.
+///
+/// @code
+///   for (auto r : mproc::progress(pool.imap_unordered(f, inputs), {.total = inputs.size()}))
+///       use(r);
+/// @endcode
+///
+/// On a terminal it redraws one line in place:
+///   `tasks:  45%|#########           | 45/100 [00:03<00:04, 13.2 it/s]`
+/// Elsewhere (a log file, a pipe, CI) it prints a plain line now and then:
+///   `tasks: 45/100 (45%) 13.2 it/s elapsed 00:03 eta 00:04`
+/// Without a total it shows the count and the rate only.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <exception>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "mproc/result_stream.hpp"
+
+namespace mproc {
+
+struct ProgressOptions {
+    /// How many items to expect; without it the bar shows count and rate only.
+    std::optional<std::size_t> total{};
+    /// Printed before the figures, e.g. "tasks".
+    std::string label{};
+    /// Where to draw. Standard error by default, as tqdm does, so results on standard output
+    /// stay clean.
+    std::FILE* out = stderr;
+    enum class Style {
+        automatic, ///< `terminal` if `out` is a terminal, else `lines`
+        terminal,  ///< one line redrawn in place (carriage return, clear to end of line)
+        lines,     ///< a plain line per report, for logs and pipes
+    };
+    Style style = Style::automatic;
+    /// The least time between two reports; default 100 ms on a terminal, 1 s for lines.
+    /// Zero reports every update. The final report is always drawn.
+    std::optional<std::chrono::milliseconds> interval{};
+};
+
+namespace detail {
+/// One report's figures, separate from the clock and the output so they can be tested alone.
+struct ProgressSnapshot {
+    std::size_t count = 0;
+    std::optional<std::size_t> total{};
+    std::chrono::duration<double> elapsed{0};
+};
+/// The report line without any terminal control characters. `bar_width` 0: the plain form
+/// (for `lines`); otherwise the terminal form with a bar of that many cells.
+std::string format_progress(const std::string& label, const ProgressSnapshot& snapshot,
+                            std::size_t bar_width);
+} // namespace detail
+
+/// Counts items and draws the count, percent, rate and ETA. `update` may be called from any
+/// thread (callbacks included); drawing is rate-limited by `ProgressOptions::interval`.
+class ProgressBar {
+  public:
+    explicit ProgressBar(ProgressOptions options = {});
+    ~ProgressBar();
+    ProgressBar(const ProgressBar&) = delete;
+    ProgressBar& operator=(const ProgressBar&) = delete;
+
+    /// `n` more items are done.
+    void update(std::size_t n = 1);
+    /// Draws the final report (ending the terminal line). Idempotent; the destructor calls it.
+    void finish();
+    std::size_t count() const;
+
+  private:
+    using Clock = std::chrono::steady_clock;
+    void draw_locked(bool final);
+
+    const ProgressOptions options_;
+    const bool terminal_;
+    const Clock::duration interval_;
+    const Clock::time_point start_;
+    mutable std::mutex mutex_;
+    std::size_t count_ = 0;
+    Clock::time_point last_draw_;
+    std::optional<std::size_t> drawn_count_; // the count the last report showed
+    bool finished_ = false;
+};
+
+/// An `imap`/`imap_unordered` stream that moves a `ProgressBar` on as its results are taken.
+/// Every item counts, a failed one too (its exception still reaches the consumer). The bar is
+/// finished when the stream ends or the wrapper is destroyed (leaving a loop early).
+template <class T>
+class ProgressStream {
+  public:
+    class iterator {
+      public:
+        using value_type = T;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        T& operator*() const { return *inner_; }
+        T* operator->() const { return &**this; }
+        iterator& operator++() {
+            owner_->bar_.update();
+            ++inner_;
+            owner_->finish_if(inner_ == std::default_sentinel);
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) {
+            return it.inner_ == std::default_sentinel;
+        }
+
+      private:
+        friend class ProgressStream;
+        iterator(ProgressStream* owner, typename ResultStream<T>::iterator inner)
+            : owner_(owner), inner_(std::move(inner)) {}
+        ProgressStream* owner_ = nullptr;
+        typename ResultStream<T>::iterator inner_;
+    };
+
+    ProgressStream(ResultStream<T> stream, ProgressOptions options)
+        : stream_(std::move(stream)), bar_(std::move(options)) {}
+
+    iterator begin() {
+        auto inner = stream_.begin();
+        finish_if(inner == std::default_sentinel);
+        return iterator(this, std::move(inner));
+    }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+    /// As `ResultStream::next()`, counting the item (a failed one too).
+    std::optional<T> next() {
+        return counted([&] { return stream_.next(); });
+    }
+    template <class Rep, class Period>
+    std::optional<T> next(std::chrono::duration<Rep, Period> timeout) {
+        return counted([&] { return stream_.next(timeout); });
+    }
+
+    ProgressBar& bar() noexcept { return bar_; }
+
+  private:
+    template <class Fetch>
+    std::optional<T> counted(Fetch fetch) {
+        std::optional<T> value;
+        try {
+            value = fetch();
+        } catch (const TimeoutError&) {
+            throw; // nothing arrived: nothing to count
+        } catch (...) {
+            bar_.update(); // the item's own error
+            throw;
+        }
+        if (value) {
+            bar_.update();
+        } else {
+            bar_.finish();
+        }
+        return value;
+    }
+    void finish_if(bool ended) {
+        if (ended) {
+            bar_.finish();
+        }
+    }
+
+    ResultStream<T> stream_;
+    ProgressBar bar_;
+};
+
+/// Wraps an `imap`/`imap_unordered` stream in a progress bar.
+template <class T>
+ProgressStream<T> progress(ResultStream<T> stream, ProgressOptions options = {}) {
+    return ProgressStream<T>(std::move(stream), std::move(options));
+}
+
+} // namespace mproc
