@@ -23,6 +23,7 @@
 #include <exception>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <ranges>
 #include <string>
@@ -81,6 +82,7 @@ struct Parameters {
     std::int64_t iterations = 175'000'000;
     std::uint64_t seed = 0;
     std::string pool = "process"; // the article's multiprocessing.Pool
+    bool progress = false;        // a bar on stderr instead of a `Cycles:` line per result
 };
 
 /// The tasks of one sample, produced lazily like the article's `range(task_count)`.
@@ -107,15 +109,32 @@ void print_cycles(std::uint64_t cycles) {
     std::fflush(stdout); // each result shows the moment it arrives
 }
 
+/// The bar of one sample (--progress).
+mproc::ProgressOptions progress_options(const Parameters& p, std::int64_t sample) {
+    std::fflush(stdout); // the bar (stderr) comes after what was printed before it
+    return {.total = static_cast<std::size_t>(p.tasks),
+            .label = "sample " + std::to_string(sample + 1) + "/" + std::to_string(p.samples)};
+}
+
 /// (a) The article's single-process run: the tasks one after another, in this thread.
 double single_process_test(const Parameters& p) {
     std::printf("Starting single process test\n");
     std::vector<double> samples;
     for (std::int64_t sample = 0; sample < p.samples; ++sample) {
         const auto t0 = Clock::now();
-        for (const Task& task : make_tasks(p, sample)) {
-            print_cycles(do_work(task));
+        std::optional<mproc::ProgressBar> bar;
+        if (p.progress) {
+            bar.emplace(progress_options(p, sample));
         }
+        for (const Task& task : make_tasks(p, sample)) {
+            const std::uint64_t cycles = do_work(task);
+            if (bar) {
+                bar->update();
+            } else {
+                print_cycles(cycles);
+            }
+        }
+        bar.reset(); // its last report before the elapsed time
         samples.push_back(seconds_since(t0));
         std::printf("Elapsed: %.6f\n", samples.back());
     }
@@ -138,9 +157,16 @@ double pool_test(const Parameters& p, std::string_view pool_name) {
         const auto t0 = Clock::now();
         {
             PoolClass pool(p.workers);
-            for (std::uint64_t cycles :
-                 pool.imap_unordered(do_work, make_tasks(p, sample), p.chunksize)) {
-                print_cycles(cycles);
+            auto results = pool.imap_unordered(do_work, make_tasks(p, sample), p.chunksize);
+            if (p.progress) {
+                for (std::uint64_t cycles :
+                     mproc::progress(std::move(results), progress_options(p, sample))) {
+                    static_cast<void>(cycles);
+                }
+            } else {
+                for (std::uint64_t cycles : results) {
+                    print_cycles(cycles);
+                }
             }
         } // the pool is joined here, inside the timed region, as at the end of Python's `with`
         samples.push_back(seconds_since(t0));
@@ -257,6 +283,8 @@ int main(int argc, char** argv) {
                    "thread (mproc::ThreadPool) or mpi (mproc::MpiPool)")
         ->capture_default_str()
         ->check(CLI::IsMember({"process", "thread", "mpi"}));
+    app.add_flag("--progress", p.progress,
+                 "Show a progress bar (count, rate, ETA) on stderr instead of a line per result");
     CLI11_PARSE(app, argc, argv);
 
     try {
