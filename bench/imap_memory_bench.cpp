@@ -120,15 +120,14 @@ Options parse(int argc, char** argv) {
 template <class Pool>
 int measure(const Options& options) {
     Pool pool(2);
-    const std::ptrdiff_t buffersize =
-        options.buffersize > 0 ? options.buffersize
-                               : static_cast<std::ptrdiff_t>(pool.default_buffersize());
+    const std::ptrdiff_t buffersize = options.buffersize > 0
+                                          ? options.buffersize
+                                          : static_cast<std::ptrdiff_t>(pool.default_buffersize());
     auto stream_of = [&](std::uint64_t items) {
         auto input = std::views::iota(std::uint64_t{0}, items) | std::views::transform(make_record);
         return options.order == "ordered"
                    ? pool.imap(reversed, std::move(input), options.chunksize, buffersize)
-                   : pool.imap_unordered(reversed, std::move(input), options.chunksize,
-                                         buffersize);
+                   : pool.imap_unordered(reversed, std::move(input), options.chunksize, buffersize);
     };
     // Warm up (allocator arenas, worker start-up), then take the baseline.
     for (const Record& record : stream_of(10'000)) {
