@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <cstdio>
@@ -274,6 +275,13 @@ WorkerLauncher::Event SpawnLauncher::read_event() {
     Event event = events_.front();
     events_.pop_front();
     return event;
+}
+
+void SpawnLauncher::kill_worker(pid_t pid) {
+    std::lock_guard lock(mutex_);
+    if (std::find(live_.begin(), live_.end(), pid) != live_.end()) {
+        kill(pid, SIGKILL); // an unreaped child of ours: the pid cannot have been reused
+    }
 }
 
 void SpawnLauncher::channel_closed(pid_t pid) noexcept {

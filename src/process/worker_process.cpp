@@ -6,6 +6,7 @@
 #include <exception>
 #include <vector>
 
+#include "crash_handler.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/remote_exception.hpp"
@@ -50,6 +51,7 @@ FrameKind serve_run(const std::vector<std::byte>& request, WireWriter& response,
 void run_worker_process(int channel_fd, std::uint64_t worker_id,
                         const std::function<void()>& initializer) noexcept {
     become_worker(worker_id);
+    install_crash_handler(channel_fd);
     MPROC_TRACE_EVENT("process worker %llu started (pid %d)",
                       static_cast<unsigned long long>(worker_id), static_cast<int>(getpid()));
     std::exception_ptr initializer_error;

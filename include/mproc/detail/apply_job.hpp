@@ -58,15 +58,21 @@ class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
         }
     }
 
-    void complete_chunk(const Chunk&, WireReader& response, long worker_pid) noexcept override {
+    void complete_chunk(const Chunk&, WireReader& response, long worker_pid,
+                        std::exception_ptr lost) noexcept override {
         if constexpr (wire) {
             std::optional<Result> value;
             std::exception_ptr error;
             try {
-                value = read_outcome<Result>(response, error, worker_pid, 0);
+                if (lost && response.remaining() == 0) {
+                    error = std::move(lost);
+                } else {
+                    value = read_outcome<Result>(response, error, worker_pid, 0);
+                }
             } catch (...) {
                 error = std::current_exception();
             }
+            lost = nullptr; // before finishing: the caller must hold the last reference
             args_.reset();
             this->finish(std::move(value), std::move(error));
             this->release(); // the chunk's reference; must be the last use of this
