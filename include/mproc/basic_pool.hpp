@@ -234,8 +234,8 @@ class BasicPool : private detail::ChunkSink {
     auto map_outcomes(F&& f, Input&& input) {
         std::ptrdiff_t chunksize = 1;
         if constexpr (std::ranges::sized_range<Input>) {
-            chunksize = static_cast<std::ptrdiff_t>(
-                detail::auto_chunksize(std::ranges::size(input), workers()));
+            chunksize = static_cast<std::ptrdiff_t>(std::max<std::size_t>(
+                1, detail::auto_chunksize(std::ranges::size(input), workers())));
         }
         return map_outcomes(std::forward<F>(f), std::forward<Input>(input), chunksize);
     }

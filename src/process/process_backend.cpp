@@ -454,7 +454,12 @@ class ProcessBackend::Impl {
         chunk->retries = 0;
         ++worker.tasks_done;
         if (kind == FrameKind::done) {
-            chunk->job->complete_chunk(*chunk, in, worker.pid, nullptr);
+            if (!chunk->job->complete_chunk(*chunk, in, worker.pid, nullptr)) {
+                // Its task ended with the decoding error; the worker is not believed again.
+                lose(worker, std::make_exception_ptr(
+                                 WireError("mproc: worker sent a response that does not decode")));
+                return;
+            }
         } else {
             std::exception_ptr reason;
             try {
@@ -573,7 +578,8 @@ class ProcessBackend::Impl {
         auto lost = std::make_exception_ptr(WorkerLost(message, std::move(details)));
         if (crash_names_item) {
             WireReader finished(worker.finished_outcomes.data(), worker.finished_outcomes.size());
-            chunk.job->complete_chunk(chunk, finished, worker.pid, std::move(lost));
+            // Whether it decodes or not, the worker is gone already.
+            (void)chunk.job->complete_chunk(chunk, finished, worker.pid, std::move(lost));
         } else {
             chunk.job->cancel_chunk(chunk, std::move(lost));
         }

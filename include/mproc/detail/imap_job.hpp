@@ -66,10 +66,11 @@ class IMapJob final : public StreamJob<imap_stream_item_t<F, View, unpack, outco
         }
     }
 
-    void complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
+    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
                         std::exception_ptr lost) noexcept override {
         if constexpr (wire) {
             std::size_t i = chunk.first;
+            bool decoded = true;
             try {
                 for (; i < chunk.first + chunk.count; ++i) {
                     if (lost && response.remaining() == 0) {
@@ -87,7 +88,14 @@ class IMapJob final : public StreamJob<imap_stream_item_t<F, View, unpack, outco
                         this->store_value(i, std::move(*value));
                     }
                 }
+                if (response.remaining() != 0) {
+                    throw WireError("mproc: worker sent more outcomes than items");
+                }
             } catch (...) {
+                decoded = false;
+                if (i == chunk.first + chunk.count) {
+                    i = chunk.first; // the extra bytes cast doubt on every outcome before them
+                }
                 for (const auto error = std::current_exception(); i < chunk.first + chunk.count;
                      ++i) {
                     this->store_error(i, error);
@@ -96,6 +104,7 @@ class IMapJob final : public StreamJob<imap_stream_item_t<F, View, unpack, outco
             lost = nullptr; // before settling: the consumer must hold the last reference
             clear_arguments(chunk);
             this->chunk_settled(chunk);
+            return decoded;
         } else {
             wire_call_on_in_process_job();
         }

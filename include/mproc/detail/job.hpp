@@ -58,8 +58,9 @@ class Job {
     /// Process backends: reads the worker's response for the chunk and settles it. A response
     /// that does not decode ends the chunk's remaining items with the decoding error. With
     /// `lost` set, the worker died part-way: the response holds the outcomes of the items it
-    /// finished, and every item after them ends with `lost`.
-    virtual void complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
+    /// finished, and every item after them ends with `lost`. Returns false when the response
+    /// did not decode (the chunk is settled all the same): the worker is not to be trusted.
+    virtual bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
                                 std::exception_ptr lost) noexcept = 0;
 
     /// The index, within the caller's call, of item `offset` of `chunk` (what errors report).

@@ -116,9 +116,10 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
         }
     }
 
-    void complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
+    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
                         std::exception_ptr lost) noexcept override {
         if constexpr (wire) {
+            bool decoded = true;
             // The worker stops a chunk at its first failure (as run_chunk does), so fewer
             // outcomes than items is fine after an error and a protocol error otherwise.
             try {
@@ -142,9 +143,11 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
                 }
             } catch (...) {
                 record_failure(std::current_exception());
+                decoded = false;
             }
             lost = nullptr; // before settling: the caller must hold the last reference
             settle_one();
+            return decoded;
         } else {
             wire_call_on_in_process_job();
         }
