@@ -16,6 +16,10 @@
 #include <exception>
 #include <fstream>
 #include <mutex>
+#include <random>
+#include <algorithm>
+#include <cstring>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -43,7 +47,7 @@ enum class Cause : int {
     exit3,     // _exit(3) in the task
     terminate, // std::terminate(): SIGABRT through the terminate handler
     raise,     // a C++ exception (not a crash)
-    count
+    hang,      // sleeps for a minute (for hard timeouts)
 };
 
 volatile std::uintptr_t null_address = 0; // opaque to the optimiser: the write really happens
@@ -65,6 +69,9 @@ volatile std::uintptr_t null_address = 0; // opaque to the optimiser: the write 
         std::terminate();
     case Cause::raise:
         throw std::runtime_error("task raised");
+    case Cause::hang:
+        std::this_thread::sleep_for(60s);
+        break;
     default:
         break;
     }
@@ -80,7 +87,8 @@ int fragile_pair(int value, int cause) { return fragile_task(value * 16 + cause)
 int item_of(int value, Cause cause) { return value * 16 + static_cast<int>(cause); }
 
 const char* cause_name(Cause cause) {
-    static const char* names[] = {"none", "segfault", "abort", "kill", "exit3", "terminate", "raise"};
+    static const char* names[] = {"none",      "segfault", "abort", "kill",
+                                  "exit3",     "terminate", "raise", "hang"};
     return names[static_cast<int>(cause)];
 }
 
@@ -274,6 +282,73 @@ TEST(WorkerCrash, AWorkerKilledFromOutsideEndsItsTaskAndIsReplaced) {
         EXPECT_EQ(e.signal(), SIGKILL);
     }
     EXPECT_EQ(pool.apply(fragile_task, item_of(6, Cause::none)), 36);
+}
+
+// ---- stress: random crashes of every kind, nothing lost, nothing counted twice -----------------
+
+TEST(Stress, TwoThousandTasksWithRandomCrashesEachEndExactlyOnce) {
+    { mproc::Pool warm_up(1); } // first-use allocations happen before the counts below
+    const auto fds_before = open_fds();
+    const auto children_before = child_processes();
+
+    constexpr int tasks = 2000;
+    std::mt19937 random(20261125); // fixed seed: a failure can be replayed
+    std::vector<int> items;
+    std::vector<Cause> planned;
+    for (int i = 0; i < tasks; ++i) {
+        Cause cause = Cause::none;
+        const int roll = static_cast<int>(random() % 1000);
+        if (roll < 100) { // ~10%: a crash, of a random kind
+            cause = crash_causes[random() % std::size(crash_causes)];
+        } else if (roll < 120) { // ~2%: an ordinary exception
+            cause = Cause::raise;
+        } else if (roll < 122) { // a few tasks that never end
+            cause = Cause::hang;
+        }
+        planned.push_back(cause);
+        items.push_back(item_of(i % 1000, cause));
+    }
+
+    std::size_t values = 0;
+    std::size_t errors = 0;
+    const auto started = std::chrono::steady_clock::now();
+    {
+        mproc::Pool pool(4);
+        const auto outcomes = pool.map_outcomes(mproc::with_timeout(fragile_task, 500ms), items, 1);
+        ASSERT_EQ(outcomes.size(), items.size());
+        for (std::size_t i = 0; i < outcomes.size(); ++i) {
+            SCOPED_TRACE("task " + std::to_string(i) + ": " + cause_name(planned[i]));
+            const auto& outcome = outcomes[i];
+            if (outcome) {
+                ++values;
+                EXPECT_EQ(planned[i], Cause::none);
+                EXPECT_EQ(*outcome, (static_cast<int>(i) % 1000) * (static_cast<int>(i) % 1000));
+                continue;
+            }
+            ++errors;
+            try {
+                std::rethrow_exception(outcome.error());
+            } catch (const mproc::WorkerLost& e) {
+                expect_lost_to(e, planned[i], i); // the right task, the right cause
+            } catch (const mproc::TaskTimeout& e) {
+                EXPECT_EQ(planned[i], Cause::hang);
+                EXPECT_EQ(e.task_index(), i);
+            } catch (const std::runtime_error& e) {
+                EXPECT_EQ(planned[i], Cause::raise);
+                EXPECT_STREQ(e.what(), "task raised");
+            }
+        }
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto failures = static_cast<std::size_t>(
+        std::count_if(planned.begin(), planned.end(), [](Cause c) { return c != Cause::none; }));
+    EXPECT_EQ(values + errors, static_cast<std::size_t>(tasks));
+    EXPECT_EQ(errors, failures); // every failure reported once, and nothing else failed
+    EXPECT_GT(failures, 150u);   // the mix really happened
+    EXPECT_EQ(child_processes(), children_before) << "a worker or the fork server is left";
+    EXPECT_EQ(open_fds(), fds_before) << "a descriptor leaked";
+    std::printf("stress: %d tasks, %zu failures planned and reported, %.2f s\n", tasks, failures,
+                seconds);
 }
 
 // ---- retries ----------------------------------------------------------------------------------
