@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "fork_server.hpp"
@@ -69,11 +70,12 @@ std::function<void()> initializer_from_portable(std::vector<std::byte> portable)
     }
     WireReader in(portable.data(), portable.size());
     const auto address = in.read<CodeAddress>();
-    const void* code = resolve_code_address(address);
-    if (code == nullptr) {
+    const PortableInitializerEntry entry =
+        resolve_function<std::remove_pointer_t<PortableInitializerEntry>>(address);
+    if (entry == nullptr) {
         throw Error("mproc: the initializer names code this program does not have");
     }
-    return [entry = reinterpret_cast<PortableInitializerEntry>(code), bytes = std::move(portable)] {
+    return [entry, bytes = std::move(portable)] {
         WireReader reader(bytes.data(), bytes.size());
         reader.read<CodeAddress>();
         entry(reader);

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <type_traits>
 #include <vector>
 
 #include "crash_handler.hpp"
@@ -32,12 +33,12 @@ FrameKind serve_run(const std::vector<std::byte>& request, WireWriter& response,
         }
         WireReader in(request.data(), request.size());
         const auto address = in.read<CodeAddress>();
-        const void* code = resolve_code_address(address);
-        if (code == nullptr) {
+        const WorkerEntry entry = resolve_function<std::remove_pointer_t<WorkerEntry>>(address);
+        if (entry == nullptr) {
             throw Error("mproc: this worker runs a different binary than the caller (it has no "
                         "code at the address of the task's entry); refusing the task");
         }
-        reinterpret_cast<WorkerEntry>(code)(in, response);
+        entry(in, response);
         return FrameKind::done;
     } catch (...) {
         response.clear();

@@ -28,6 +28,8 @@
 
 #include <mproc/mproc.hpp>
 
+#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire.hpp"
 #include "process_table.hpp"
 
 namespace {
@@ -589,6 +591,19 @@ TEST(Garbage, ADoneFrameThatDoesNotDecodeFailsItsTask) {
     EXPECT_THROW(pool.apply(write_on_channel, frame, false), mproc::Error);
     EXPECT_EQ(pool.apply(fragile_task, item_of(4, Cause::none)), 16);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "waited for the liar's task";
+}
+
+TEST(Garbage, AGarbledContainerSizeIsRefusedBeforeAnyAllocation) {
+    // Found by the wire-decoder fuzzer: cereal sizes a container before reading it, so a few
+    // bytes announcing 2^32 characters cost 4 GiB. The checked archive refuses the size.
+    using namespace mproc::detail;
+    WireWriter out;
+    encode_value(out, std::vector<std::string>{"abc"});
+    // value size (8 bytes), element count (8), the string's length (8), its bytes
+    const std::uint64_t huge = std::uint64_t{1} << 32;
+    std::memcpy(out.bytes().data() + 16, &huge, sizeof(huge));
+    WireReader in(out.data(), out.size());
+    EXPECT_THROW(decode_value<std::vector<std::string>>(in), WireError);
 }
 
 // ---- fork safety: replacements come from the fork server, not from this threaded process --
