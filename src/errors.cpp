@@ -19,8 +19,7 @@ WorkerLost::WorkerLost(const std::string& message, Details details)
 
 std::string WorkerLost::backtrace() const { return detail::backtrace_text(details_->backtrace); }
 
-TaskTimeout::TaskTimeout(const std::string& message, long worker_pid,
-                         unsigned long long task_index)
+TaskTimeout::TaskTimeout(const std::string& message, long worker_pid, unsigned long long task_index)
     : Error(message), worker_pid_(worker_pid), task_index_(task_index) {}
 
 } // namespace mproc

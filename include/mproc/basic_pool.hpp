@@ -253,14 +253,14 @@ class BasicPool : private detail::ChunkSink {
     /// threw, the pool was terminated) are still thrown, after the outcomes before them.
     template <class F, std::ranges::input_range Input>
     auto imap_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize = 1) {
-        return start_stream<detail::Unpack::no, true>(
-            detail::Order::input, std::forward<F>(f), std::forward<Input>(input), chunksize);
+        return start_stream<detail::Unpack::no, true>(detail::Order::input, std::forward<F>(f),
+                                                      std::forward<Input>(input), chunksize);
     }
     /// `imap_unordered` whose items are `mproc::Outcome<R>`, as `imap_outcomes`.
     template <class F, std::ranges::input_range Input>
     auto imap_unordered_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize = 1) {
-        return start_stream<detail::Unpack::no, true>(
-            detail::Order::completion, std::forward<F>(f), std::forward<Input>(input), chunksize);
+        return start_stream<detail::Unpack::no, true>(detail::Order::completion, std::forward<F>(f),
+                                                      std::forward<Input>(input), chunksize);
     }
 
     // ---- lifecycle ------------------------------------------------------------------------------
@@ -429,7 +429,8 @@ class BasicPool : private detail::ChunkSink {
     auto start_map_over(F&& f, MapInput input, std::optional<std::size_t> chunksize,
                         Callbacks<S, E> callbacks) {
         using Job = detail::MapJob<detail::callable_t<F>, MapInput, unpack, wire>;
-        using Result = std::vector<detail::map_item_result_t<detail::callable_t<F>, MapInput, unpack>>;
+        using Result =
+            std::vector<detail::map_item_result_t<detail::callable_t<F>, MapInput, unpack>>;
         static_assert(
             detail::ItemCall<detail::callable_t<F>, typename MapInput::value_type, unpack>::valid,
             "mproc: map/starmap need f callable (as a const object) with one input "
@@ -471,10 +472,10 @@ class BasicPool : private detail::ChunkSink {
         const std::size_t size = detail::checked_chunksize(chunksize);
         throw_unless_running();
         const auto time_limit = checked_time_limit(f);
-        auto job = detail::make_job<Job>(
-            static_cast<detail::ChunkSink&>(*this), order, size,
-            stream_chunks_per_worker * workers(), detail::unwrap_callable(std::forward<F>(f)),
-            std::views::all(std::forward<Input>(input)));
+        auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,
+                                         stream_chunks_per_worker * workers(),
+                                         detail::unwrap_callable(std::forward<F>(f)),
+                                         std::views::all(std::forward<Input>(input)));
         job->set_task_timeout(time_limit);
         {
             std::lock_guard lock(lifecycle_mutex_);

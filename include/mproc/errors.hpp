@@ -95,11 +95,11 @@ class WorkerLost : public Error {
     /// What is known about the death; fields stay at their defaults when unknown.
     struct Details {
         long worker_pid = 0;
-        unsigned long long task_index = 0;  // the item (within its call) that was running
-        int signal = 0;                     // the signal that killed the worker, or 0
-        int exit_status = -1;               // its exit status when it exited, or -1
-        unsigned retries = 0;               // how often the task had been re-run before
-        std::vector<StackFrame> backtrace;  // innermost first; empty when none was sent
+        unsigned long long task_index = 0; // the item (within its call) that was running
+        int signal = 0;                    // the signal that killed the worker, or 0
+        int exit_status = -1;              // its exit status when it exited, or -1
+        unsigned retries = 0;              // how often the task had been re-run before
+        std::vector<StackFrame> backtrace; // innermost first; empty when none was sent
     };
 
     /// A loss with nothing more known than `message` (e.g. no worker could be started).
@@ -120,9 +120,7 @@ class WorkerLost : public Error {
     unsigned retries() const noexcept { return details_->retries; }
     /// The worker's native backtrace at the fatal signal, innermost frame first; empty when the
     /// worker could not send one (SIGKILL, `_exit`, the OOM killer).
-    const std::vector<StackFrame>& backtrace_frames() const noexcept {
-        return details_->backtrace;
-    }
+    const std::vector<StackFrame>& backtrace_frames() const noexcept { return details_->backtrace; }
     /// The backtrace as text, one frame a line, symbolised with `addr2line` (function, file and
     /// line) when it is installed and the module has symbols, else "module+0xoffset". Runs
     /// addr2line on every call: meant for reports, not loops. Empty when there is no backtrace.

@@ -49,8 +49,8 @@ int remember_module(dl_phdr_info* info, std::size_t, void*) {
         if (segment.p_type == PT_LOAD) {
             const std::uintptr_t start = module.base + segment.p_vaddr;
             module.low = start < module.low ? start : module.low;
-            module.high = start + segment.p_memsz > module.high ? start + segment.p_memsz
-                                                                : module.high;
+            module.high =
+                start + segment.p_memsz > module.high ? start + segment.p_memsz : module.high;
         }
     }
     const char* name = info->dlpi_name;
@@ -78,7 +78,8 @@ std::byte* put(std::byte* at, const void* data, std::size_t size) noexcept {
 /// The interrupted instruction, where the platform says: frames above it are the handler's.
 std::uintptr_t interrupted_pc(void* context) noexcept {
 #if defined(__x86_64__)
-    return static_cast<std::uintptr_t>(static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RIP]);
+    return static_cast<std::uintptr_t>(
+        static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RIP]);
 #elif defined(__aarch64__)
     return static_cast<std::uintptr_t>(static_cast<ucontext_t*>(context)->uc_mcontext.pc);
 #else
@@ -107,10 +108,9 @@ void on_fatal_signal(int signal, siginfo_t*, void* context) {
             break;
         }
     }
-    const std::uint32_t count =
-        static_cast<std::uint32_t>(depth - first) > max_crash_frames
-            ? max_crash_frames
-            : static_cast<std::uint32_t>(depth - first);
+    const std::uint32_t count = static_cast<std::uint32_t>(depth - first) > max_crash_frames
+                                    ? max_crash_frames
+                                    : static_cast<std::uint32_t>(depth - first);
 
     const RunningItem item = running_item;
     std::byte* at = report;

@@ -47,7 +47,7 @@ struct WorkerProcess {
     std::size_t tasks_done = 0;
     Clock::time_point deadline = Clock::time_point::max(); // of the running chunk
     bool timed_out = false;                                // killed for passing it
-    std::optional<CrashReport> crash;       // its last words, from its fatal-signal handler
+    std::optional<CrashReport> crash;         // its last words, from its fatal-signal handler
     std::vector<std::byte> finished_outcomes; // sent with them: items done before the crash
 
     ~WorkerProcess() {
@@ -344,8 +344,7 @@ class ProcessBackend::Impl {
         worker.running = chunk;
         const auto limit = chunk->job->task_timeout().count() != 0 ? chunk->job->task_timeout()
                                                                    : options_.task_timeout;
-        worker.deadline =
-            limit.count() != 0 ? Clock::now() + limit : Clock::time_point::max();
+        worker.deadline = limit.count() != 0 ? Clock::now() + limit : Clock::time_point::max();
         try {
             send_frame(worker.fd, FrameKind::run, request_.data(), request_.size());
         } catch (const std::system_error&) {
@@ -438,7 +437,8 @@ class ProcessBackend::Impl {
             try {
                 worker.crash = read_crash_report(in);
                 const std::byte* rest = in.take(in.remaining());
-                worker.finished_outcomes.assign(rest, rest + (response_.data() + response_.size() - rest));
+                worker.finished_outcomes.assign(
+                    rest, rest + (response_.data() + response_.size() - rest));
             } catch (...) {
                 lose(worker, std::current_exception());
             }
@@ -557,8 +557,8 @@ class ProcessBackend::Impl {
         }
         message += " while running task " + std::to_string(details.task_index);
         if (!crash_names_item && chunk.count > 1) {
-            message += " or one of the " + std::to_string(chunk.count - 1) +
-                       " after it (its chunk)";
+            message +=
+                " or one of the " + std::to_string(chunk.count - 1) + " after it (its chunk)";
         }
         if (details.retries != 0) {
             message += ", after " + std::to_string(details.retries) + " retries";
@@ -567,8 +567,8 @@ class ProcessBackend::Impl {
             try {
                 std::rethrow_exception(untrusted);
             } catch (const std::exception& e) {
-                message += "; it was killed for sending a malformed frame: " +
-                           std::string(e.what());
+                message +=
+                    "; it was killed for sending a malformed frame: " + std::string(e.what());
             }
         }
         if (worker.crash) {

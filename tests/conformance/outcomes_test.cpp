@@ -109,7 +109,8 @@ TYPED_TEST(OutcomesTest, AnInputErrorIsStillThrownAfterTheOutcomesBeforeIt) {
         ASSERT_TRUE(outcome.has_value());
         EXPECT_EQ(outcome->value(), i * i);
     }
-    EXPECT_TRUE(throws_with<std::out_of_range>([&] { stream.next(long_wait); }, "input failed at 5"));
+    EXPECT_TRUE(
+        throws_with<std::out_of_range>([&] { stream.next(long_wait); }, "input failed at 5"));
     EXPECT_THROW(pool.map_outcomes(square, Generator(0, 10, 5)), std::out_of_range);
 }
 

@@ -9,17 +9,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <mutex>
 #include <random>
-#include <algorithm>
-#include <cstring>
-#include <cstdio>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -89,8 +89,8 @@ int fragile_pair(int value, int cause) { return fragile_task(value * 16 + cause)
 int item_of(int value, Cause cause) { return value * 16 + static_cast<int>(cause); }
 
 const char* cause_name(Cause cause) {
-    static const char* names[] = {"none",      "segfault", "abort", "kill",
-                                  "exit3",     "terminate", "raise", "hang"};
+    static const char* names[] = {"none",  "segfault",  "abort", "kill",
+                                  "exit3", "terminate", "raise", "hang"};
     return names[static_cast<int>(cause)];
 }
 
@@ -123,8 +123,8 @@ void expect_lost_to(const mproc::WorkerLost& e, Cause cause, unsigned long long 
     default:
         ADD_FAILURE() << "not a crash";
     }
-    const bool catchable = cause == Cause::segfault || cause == Cause::abort ||
-                           cause == Cause::terminate;
+    const bool catchable =
+        cause == Cause::segfault || cause == Cause::abort || cause == Cause::terminate;
     EXPECT_EQ(!e.backtrace_frames().empty(), catchable);
 }
 
@@ -246,9 +246,7 @@ TEST(WorkerCrash, TheBacktraceNamesTheCrashingFunction) {
 
 /// Writes this worker's pid to `path`, then sleeps for a minute.
 int report_pid_then_sleep(std::string path) {
-    {
-        std::ofstream(path + ".tmp") << getpid();
-    }
+    { std::ofstream(path + ".tmp") << getpid(); }
     std::rename((path + ".tmp").c_str(), path.c_str());
     std::this_thread::sleep_for(60s);
     return 0;
@@ -341,7 +339,8 @@ TEST(Stress, TwoThousandTasksWithRandomCrashesEachEndExactlyOnce) {
             }
         }
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const auto failures = static_cast<std::size_t>(
         std::count_if(planned.begin(), planned.end(), [](Cause c) { return c != Cause::none; }));
     EXPECT_EQ(values + errors, static_cast<std::size_t>(tasks));
@@ -500,7 +499,7 @@ TEST(InFlight, BreakingOutOfImapLeavesThePoolUsable) {
         std::vector<int> items(50, 300);
         items[0] = item_of(1, Cause::none);
         for (int r : pool.imap(fragile_task, std::vector<int>{item_of(2, Cause::none),
-                                                             item_of(3, Cause::segfault)})) {
+                                                              item_of(3, Cause::segfault)})) {
             EXPECT_EQ(r, 4);
             break; // the crashing item may still be in flight
         }
@@ -622,9 +621,11 @@ TEST(ForkSafety, AReplacementWorkerDoesNotInheritALockAnotherThreadHolds) {
     std::thread holder([&] {
         std::lock_guard lock(shared_with_tasks);
         held = true;
-        while (!release) std::this_thread::sleep_for(1ms);
+        while (!release)
+            std::this_thread::sleep_for(1ms);
     });
-    while (!held) std::this_thread::sleep_for(1ms);
+    while (!held)
+        std::this_thread::sleep_for(1ms);
     // The worker crashes, and is retired: both replacements start while the lock is held here.
     EXPECT_THROW(pool.apply(fragile_task, item_of(1, Cause::segfault)), mproc::WorkerLost);
     std::vector<mproc::AsyncResult<int>> results;

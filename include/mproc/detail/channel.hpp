@@ -12,12 +12,13 @@
 namespace mproc::detail {
 
 enum class FrameKind : std::uint32_t {
-    hello = 1, // worker -> caller, once: program id, pid
-    run = 2,   // caller -> worker: entry address, entry payload
-    stop = 3,  // caller -> worker: exit now
-    done = 4,  // worker -> caller: the entry's response (per-item outcomes)
+    hello = 1,  // worker -> caller, once: program id, pid
+    run = 2,    // caller -> worker: entry address, entry payload
+    stop = 3,   // caller -> worker: exit now
+    done = 4,   // worker -> caller: the entry's response (per-item outcomes)
     failed = 5, // worker -> caller: the whole chunk failed (one encoded exception)
-    crashed = 6 // worker -> caller, from its fatal-signal handler: a crash report (crash_report.hpp)
+    crashed =
+        6 // worker -> caller, from its fatal-signal handler: a crash report (crash_report.hpp)
 };
 
 /// Frames larger than this are refused. Below it, a garbled size still costs no more memory

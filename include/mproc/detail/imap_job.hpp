@@ -19,8 +19,9 @@ using imap_item_result_t = item_result_t<F, std::ranges::range_value_t<View>, un
 /// What the stream yields per item: the result, or (`outcomes`, for imap_outcomes) the result
 /// or its error as an mproc::Outcome.
 template <class F, class View, Unpack unpack, bool outcomes>
-using imap_stream_item_t = std::conditional_t<outcomes, Outcome<imap_item_result_t<F, View, unpack>>,
-                                              imap_item_result_t<F, View, unpack>>;
+using imap_stream_item_t =
+    std::conditional_t<outcomes, Outcome<imap_item_result_t<F, View, unpack>>,
+                       imap_item_result_t<F, View, unpack>>;
 
 /// `View` is `std::views::all` of the caller's input: a reference to an lvalue range (which
 /// must outlive the stream), or the moved-in rvalue range.

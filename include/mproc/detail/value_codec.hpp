@@ -568,11 +568,10 @@ namespace cereal {
 /// mproc uses, so a program's own JSON or XML archives see no change. Found by argument-
 /// dependent lookup through the archive type, as cereal's own overloads are.
 template <class Archive, class T>
-std::enable_if_t<
-    (std::is_same_v<Archive, BinaryOutputArchive> ||
-     std::is_same_v<Archive, BinaryInputArchive> ||
-     std::is_same_v<Archive, mproc::detail::CheckedBinaryInputArchive>)&&mproc::detail::
-        needs_byte_serializer_v<T>>
+std::enable_if_t<(std::is_same_v<Archive, BinaryOutputArchive> ||
+                  std::is_same_v<Archive, BinaryInputArchive> ||
+                  std::is_same_v<Archive, mproc::detail::CheckedBinaryInputArchive>)&&mproc::
+                     detail::needs_byte_serializer_v<T>>
 CEREAL_SERIALIZE_FUNCTION_NAME(Archive& archive, T& value) {
     archive(binary_data(std::addressof(value), sizeof(T)));
 }
