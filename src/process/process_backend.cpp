@@ -231,6 +231,7 @@ class ProcessBackend::Impl {
             // Before its first task (tasks go only to workers that said hello, read later).
             const rlimit limit{options_.worker_memory_limit, options_.worker_memory_limit};
             if (prlimit(pid, RLIMIT_AS, &limit, nullptr) != 0) {
+                workers_.back()->stopping = true; // it must never take a task
                 throw std::system_error(errno, std::generic_category(), "prlimit");
             }
         }
@@ -394,7 +395,7 @@ class ProcessBackend::Impl {
             try {
                 adopt_worker(event);
             } catch (const std::system_error&) {
-                kill_worker(*workers_.back()); // no limit could be set: it never takes a task
+                kill_worker(*workers_.back()); // no limit could be set: replaced when it ends
             }
             break;
         case WorkerLauncher::Event::Kind::spawn_failed:
@@ -436,9 +437,9 @@ class ProcessBackend::Impl {
             // Its end of stream follows; lose() reports the crash with it.
             try {
                 worker.crash = read_crash_report(in);
-                const std::byte* rest = in.take(in.remaining());
-                worker.finished_outcomes.assign(
-                    rest, rest + (response_.data() + response_.size() - rest));
+                const std::size_t size = in.remaining();
+                const std::byte* finished = in.take(size);
+                worker.finished_outcomes.assign(finished, finished + size);
             } catch (...) {
                 lose(worker, std::current_exception());
             }
