@@ -151,8 +151,9 @@ TEST_P(WorkerCrash, EveryCallReportsTheLostTaskAndTheOthersComplete) {
     mproc::Pool pool(2);
     const std::vector<int> good_items{item_of(1, Cause::none), item_of(2, Cause::none),
                                       item_of(3, Cause::none), item_of(4, Cause::none)};
-    std::vector<int> items = good_items;
-    items.insert(items.begin() + 2, item_of(9, cause)); // task index 2 crashes
+    const std::vector<int> items{item_of(1, Cause::none), item_of(2, Cause::none),
+                                 item_of(9, cause), // task index 2 crashes
+                                 item_of(3, Cause::none), item_of(4, Cause::none)};
 
     // apply, apply_async
     expect_lost([&] { pool.apply(fragile_task, item_of(5, cause)); }, cause, 0);
