@@ -52,12 +52,14 @@ enum class Cause : int {
     hang,      // sleeps for a minute (for hard timeouts)
 };
 
-volatile std::uintptr_t null_address = 0; // opaque to the optimiser: the write really happens
+// In the first page, which is never mapped; not null, which UBSan would report (and exit) before
+// the write could fault. Volatile: opaque to the optimiser, so the write really happens.
+volatile std::uintptr_t unmapped_address = 16;
 
 [[gnu::noinline]] void crash_with(Cause cause) {
     switch (cause) {
     case Cause::segfault:
-        *reinterpret_cast<volatile int*>(null_address) = 1;
+        *reinterpret_cast<volatile int*>(unmapped_address) = 1;
         break;
     case Cause::abort:
         std::abort();
