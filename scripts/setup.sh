@@ -11,6 +11,7 @@ packages=(
     libcereal-dev           # serialisation of values crossing a process boundary
     clang-format            # style check in the test command
     python3                 # the Python Pool peer in bench/
+    clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh
 )
 
 missing=()

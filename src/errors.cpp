@@ -1,5 +1,7 @@
 #include "mproc/errors.hpp"
 
+#include "mproc/detail/backtrace_text.hpp"
+
 namespace mproc {
 
 RemoteError::RemoteError(std::string type_name, std::string message, long worker_pid,
@@ -8,6 +10,17 @@ RemoteError::RemoteError(std::string type_name, std::string message, long worker
             ", task " + std::to_string(task_index) + ")"),
       type_name_(std::move(type_name)), message_(std::move(message)), worker_pid_(worker_pid),
       task_index_(task_index) {}
+
+WorkerLost::WorkerLost(const std::string& message)
+    : Error(message), details_(std::make_shared<const Details>()) {}
+
+WorkerLost::WorkerLost(const std::string& message, Details details)
+    : Error(message), details_(std::make_shared<const Details>(std::move(details))) {}
+
+std::string WorkerLost::backtrace() const { return detail::backtrace_text(details_->backtrace); }
+
+TaskTimeout::TaskTimeout(const std::string& message, long worker_pid, unsigned long long task_index)
+    : Error(message), worker_pid_(worker_pid), task_index_(task_index) {}
 
 } // namespace mproc
 

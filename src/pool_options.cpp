@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <stdexcept>
 #include <thread>
 
 #include "mproc/errors.hpp"
@@ -31,6 +32,16 @@ ValidatedOptions validate(PoolOptions options) {
         throw_invalid_argument("max_tasks_per_child", "must be positive",
                                *options.max_tasks_per_child);
     }
+    if (options.task_timeout && options.task_timeout->count() <= 0) {
+        throw_invalid_argument("task_timeout", "must be positive (in nanoseconds)",
+                               static_cast<long long>(options.task_timeout->count()));
+    }
+    if (options.max_retries < 0) {
+        throw_invalid_argument("max_retries", "must not be negative", options.max_retries);
+    }
+    if (options.worker_memory_limit && *options.worker_memory_limit == 0) {
+        throw_invalid_argument("worker_memory_limit", "must be positive", 0);
+    }
     return ValidatedOptions{
         .workers = options.workers ? static_cast<std::size_t>(*options.workers) : cpu_count(),
         .initializer = std::move(options.initializer),
@@ -38,7 +49,21 @@ ValidatedOptions validate(PoolOptions options) {
                                    ? static_cast<std::size_t>(*options.max_tasks_per_child)
                                    : 0,
         .start_method = options.start_method,
+        .task_timeout = options.task_timeout.value_or(std::chrono::nanoseconds{0}),
+        .max_retries = static_cast<std::size_t>(options.max_retries),
+        .worker_memory_limit = options.worker_memory_limit.value_or(0),
     };
+}
+
+void refuse_process_only_options(const ValidatedOptions& options) {
+    if (options.task_timeout.count() != 0) {
+        throw std::invalid_argument("mproc: task_timeout needs a process pool (mproc::Pool): a "
+                                    "thread running a task cannot be killed");
+    }
+    if (options.worker_memory_limit != 0) {
+        throw std::invalid_argument("mproc: worker_memory_limit needs a process pool "
+                                    "(mproc::Pool): threads share their process's memory");
+    }
 }
 
 } // namespace detail

@@ -27,8 +27,10 @@
 #include "mproc/detail/map_job.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/outcome.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/result_stream.hpp"
+#include "mproc/task_timeout.hpp"
 
 namespace mproc {
 
@@ -38,7 +40,7 @@ inline constexpr std::size_t stream_chunks_per_worker = 4;
 
 namespace detail {
 template <class F, class... Args>
-concept apply_callable = std::is_invocable_v < const std::decay_t<F>
+concept apply_callable = std::is_invocable_v < const callable_t<F>
 &, std::decay_t<Args>&&... > ;
 
 template <class F>
@@ -46,7 +48,7 @@ concept not_callbacks = !is_callbacks<std::remove_cvref_t<F>>;
 
 template <class F, class Range, Unpack unpack>
 inline constexpr bool item_callable =
-    ItemCall<std::decay_t<F>, std::ranges::range_value_t<Range>, unpack>::valid;
+    ItemCall<callable_t<F>, std::ranges::range_value_t<Range>, unpack>::valid;
 } // namespace detail
 
 /// A pool of workers behind Python's Pool API. `Backend` decides where chunks run.
@@ -113,10 +115,13 @@ class BasicPool : private detail::ChunkSink {
         static_assert(detail::apply_callable<F, Args...>,
                       "mproc: apply(f, args...) needs f to be callable as a const object with "
                       "the arguments (moved in)");
-        using Job = detail::ApplyJob<wire, std::decay_t<F>, std::decay_t<Args>...>;
+        using Job = detail::ApplyJob<wire, detail::callable_t<F>, std::decay_t<Args>...>;
         using Result = typename Job::Result;
         throw_unless_running();
-        auto job = detail::make_job<Job>(std::forward<F>(f), std::forward<Args>(args)...);
+        const auto time_limit = checked_time_limit(f);
+        auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
+                                         std::forward<Args>(args)...);
+        job->set_task_timeout(time_limit);
         install_callbacks<Result>(*job, std::move(callbacks));
         submit_or_throw(job->chunk(), 1);
         return AsyncResult<Result>(std::move(job));
@@ -230,6 +235,51 @@ class BasicPool : private detail::ChunkSink {
     /// The `buffersize` an `imap` call without one gets: a few chunks per worker, so every
     /// worker has its next chunk ready while the consumer catches up.
     std::size_t default_buffersize() const noexcept { return stream_chunks_per_worker * workers(); }
+
+    // ---- per-item outcomes ----------------------------------------------------------------------
+
+    /// `map` that keeps every good result: a vector, in input order, of one `mproc::Outcome<R>`
+    /// per item, holding its value or its error (a task's exception, `mproc::WorkerLost`,
+    /// `mproc::TaskTimeout`, ...). Never throws for an item; throws for the call itself
+    /// (`mproc::PoolNotRunning`, an exception from reading the input, std::invalid_argument
+    /// for a chunksize <= 0). The chunksize defaults to `map`'s for a sized input, else 1.
+    template <class F, std::ranges::input_range Input>
+    auto map_outcomes(F&& f, Input&& input) {
+        std::ptrdiff_t chunksize = 1;
+        if constexpr (std::ranges::sized_range<Input>) {
+            chunksize = static_cast<std::ptrdiff_t>(std::max<std::size_t>(
+                1, detail::auto_chunksize(std::ranges::size(input), workers())));
+        }
+        return map_outcomes(std::forward<F>(f), std::forward<Input>(input), chunksize);
+    }
+    template <class F, std::ranges::input_range Input>
+    auto map_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize) {
+        auto stream =
+            imap_outcomes(std::forward<F>(f), std::forward<Input>(input), chunksize, std::nullopt);
+        std::vector<typename decltype(stream)::iterator::value_type> outcomes;
+        while (auto outcome = stream.next()) {
+            outcomes.push_back(std::move(*outcome));
+        }
+        return outcomes;
+    }
+    /// `imap` whose items are `mproc::Outcome<R>`: an item's error is its outcome, not an
+    /// exception, so a loop over it never stops early. Errors of the call itself (the input
+    /// threw, the pool was terminated) are still thrown, after the outcomes before them.
+    template <class F, std::ranges::input_range Input>
+    auto imap_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
+                       std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
+        return start_stream<detail::Unpack::no, true>(detail::Order::input, std::forward<F>(f),
+                                                      std::forward<Input>(input), chunksize,
+                                                      buffersize);
+    }
+    /// `imap_unordered` whose items are `mproc::Outcome<R>`, as `imap_outcomes`.
+    template <class F, std::ranges::input_range Input>
+    auto imap_unordered_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
+                                 std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
+        return start_stream<detail::Unpack::no, true>(detail::Order::completion, std::forward<F>(f),
+                                                      std::forward<Input>(input), chunksize,
+                                                      buffersize);
+    }
 
     // ---- lifecycle ------------------------------------------------------------------------------
 
@@ -396,16 +446,20 @@ class BasicPool : private detail::ChunkSink {
     template <detail::Unpack unpack, class F, class MapInput, class S, class E>
     auto start_map_over(F&& f, MapInput input, std::optional<std::size_t> chunksize,
                         Callbacks<S, E> callbacks) {
-        using Job = detail::MapJob<std::decay_t<F>, MapInput, unpack, wire>;
-        using Result = std::vector<detail::map_item_result_t<std::decay_t<F>, MapInput, unpack>>;
+        using Job = detail::MapJob<detail::callable_t<F>, MapInput, unpack, wire>;
+        using Result =
+            std::vector<detail::map_item_result_t<detail::callable_t<F>, MapInput, unpack>>;
         static_assert(
-            detail::ItemCall<std::decay_t<F>, typename MapInput::value_type, unpack>::valid,
+            detail::ItemCall<detail::callable_t<F>, typename MapInput::value_type, unpack>::valid,
             "mproc: map/starmap need f callable (as a const object) with one input "
             "item (map) or with the elements of one tuple-like item (starmap)");
         throw_unless_running();
         const std::size_t n = input.size();
         const std::size_t size = chunksize ? *chunksize : detail::auto_chunksize(n, workers());
-        auto job = detail::make_job<Job>(std::forward<F>(f), std::move(input), size);
+        const auto time_limit = checked_time_limit(f);
+        auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
+                                         std::move(input), size);
+        job->set_task_timeout(time_limit);
         install_callbacks<Result>(*job, std::move(callbacks));
         if (job->chunks().empty()) {
             job->finish_empty(); // Python: empty input gives an empty result, f is not called
@@ -415,7 +469,16 @@ class BasicPool : private detail::ChunkSink {
         return AsyncResult<Result>(std::move(job));
     }
 
-    template <detail::Unpack unpack, class F, class Input>
+    /// A call's own hard time limit (mproc::with_timeout), refused where workers are threads.
+    template <class F>
+    static std::chrono::nanoseconds checked_time_limit(const F& f) noexcept {
+        static_assert(wire || !detail::time_limited_v<F>,
+                      "mproc: with_timeout needs a process pool (mproc::Pool): a thread running "
+                      "a task cannot be killed");
+        return detail::time_limit_of(f);
+    }
+
+    template <detail::Unpack unpack, bool outcomes = false, class F, class Input>
     auto start_stream(detail::Order order, F&& f, Input&& input, std::ptrdiff_t chunksize,
                       std::optional<std::ptrdiff_t> buffersize) {
         static_assert(std::ranges::viewable_range<Input>,
@@ -423,15 +486,17 @@ class BasicPool : private detail::ChunkSink {
         static_assert(detail::item_callable<F, Input, unpack>,
                       "mproc: imap needs f callable (as a const object) with one input item");
         using View = std::views::all_t<Input>;
-        using Job = detail::IMapJob<std::decay_t<F>, View, unpack, wire>;
-        using Result = detail::imap_item_result_t<std::decay_t<F>, View, unpack>;
+        using Job = detail::IMapJob<detail::callable_t<F>, View, unpack, wire, outcomes>;
+        using Result = detail::imap_stream_item_t<detail::callable_t<F>, View, unpack, outcomes>;
         const std::size_t size = detail::checked_chunksize(chunksize);
         const std::size_t window =
             buffersize ? detail::checked_buffersize(*buffersize) : default_buffersize();
         throw_unless_running();
-        auto job =
-            detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size, window,
-                                  std::forward<F>(f), std::views::all(std::forward<Input>(input)));
+        const auto time_limit = checked_time_limit(f);
+        auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,
+                                         window, detail::unwrap_callable(std::forward<F>(f)),
+                                         std::views::all(std::forward<Input>(input)));
+        job->set_task_timeout(time_limit);
         {
             std::lock_guard lock(lifecycle_mutex_);
             if (state_ != State::running) {

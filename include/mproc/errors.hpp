@@ -3,8 +3,11 @@
 /// The exceptions mproc itself throws. Exceptions thrown by tasks are not wrapped: on the thread
 /// pool the caller receives the very same exception object the task threw.
 
+#include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mproc {
 
@@ -74,10 +77,74 @@ class RemoteError : public Error {
     unsigned long long task_index_;
 };
 
-/// The worker process running a task died (signal or exit) before reporting its result.
+/// One frame of a worker's native backtrace: the module (shared object or executable, by path)
+/// and the code's offset from where that module was loaded, which is what `addr2line -e module`
+/// takes. An empty module means the address was outside every module the worker knew of; the
+/// offset is then the raw address.
+struct StackFrame {
+    std::string module;
+    std::uintptr_t offset = 0;
+};
+
+/// The worker process running a task died (a signal, or an exit) before reporting its result.
+/// Process pools only. Where the worker died of a fatal signal it could catch (SIGSEGV,
+/// SIGABRT from abort() or std::terminate, SIGBUS, SIGFPE, SIGILL, ...), it sent its native
+/// backtrace first: `backtrace()` prints it, symbolised.
 class WorkerLost : public Error {
   public:
-    using Error::Error;
+    /// What is known about the death; fields stay at their defaults when unknown.
+    struct Details {
+        long worker_pid = 0;
+        unsigned long long task_index = 0; // the item (within its call) that was running
+        int signal = 0;                    // the signal that killed the worker, or 0
+        int exit_status = -1;              // its exit status when it exited, or -1
+        unsigned retries = 0;              // how often the task had been re-run before
+        std::vector<StackFrame> backtrace; // innermost first; empty when none was sent
+    };
+
+    /// A loss with nothing more known than `message` (e.g. no worker could be started).
+    explicit WorkerLost(const std::string& message);
+    WorkerLost(const std::string& message, Details details);
+
+    /// The worker process that died (0 when unknown).
+    long worker_pid() const noexcept { return details_->worker_pid; }
+    /// The index of the task (the item within its call; 0 for apply) the worker was running.
+    /// With chunksize > 1 and no backtrace, the worker may have been running any item of the
+    /// chunk: this is then the chunk's first item.
+    unsigned long long task_index() const noexcept { return details_->task_index; }
+    /// The signal that killed the worker (SIGSEGV, SIGKILL, ...), or 0 if it exited.
+    int signal() const noexcept { return details_->signal; }
+    /// The worker's exit status if it exited (e.g. 3 for `_exit(3)`), or -1.
+    int exit_status() const noexcept { return details_->exit_status; }
+    /// How many times the task had already been re-run (`PoolOptions::max_retries`).
+    unsigned retries() const noexcept { return details_->retries; }
+    /// The worker's native backtrace at the fatal signal, innermost frame first; empty when the
+    /// worker could not send one (SIGKILL, `_exit`, the OOM killer).
+    const std::vector<StackFrame>& backtrace_frames() const noexcept { return details_->backtrace; }
+    /// The backtrace as text, one frame a line, symbolised with `addr2line` (function, file and
+    /// line) when it is installed and the module has symbols, else "module+0xoffset". Runs
+    /// addr2line on every call: meant for reports, not loops. Empty when there is no backtrace.
+    std::string backtrace() const;
+
+  private:
+    std::shared_ptr<const Details> details_; // shared: exceptions are copied when thrown
+};
+
+/// A task ran past its hard time limit (`PoolOptions::task_timeout`, or `mproc::with_timeout`
+/// for one call): its worker process was killed and replaced. Process pools only. Unlike
+/// `TimeoutError` from `get(timeout)`, which only stops waiting, the task itself is gone.
+class TaskTimeout : public Error {
+  public:
+    TaskTimeout(const std::string& message, long worker_pid, unsigned long long task_index);
+
+    /// The worker process that was killed.
+    long worker_pid() const noexcept { return worker_pid_; }
+    /// The index of the task (its chunk's first item, for chunksize > 1).
+    unsigned long long task_index() const noexcept { return task_index_; }
+
+  private:
+    long worker_pid_;
+    unsigned long long task_index_;
 };
 
 namespace detail {

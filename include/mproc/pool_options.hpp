@@ -2,6 +2,7 @@
 /// @file pool_options.hpp
 /// How a pool is built: Python's `Pool(processes, initializer, initargs, maxtasksperchild)`.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <optional>
@@ -47,6 +48,22 @@ struct PoolOptions {
     std::optional<std::ptrdiff_t> max_tasks_per_child = {};
     /// Process pools only: how workers are started.
     StartMethod start_method = StartMethod::fork;
+    /// Process pools only (ThreadPool throws std::invalid_argument: a thread cannot be killed):
+    /// a hard limit on each task's run time (a task is one chunk). A task still running when it
+    /// passes has its worker killed and ends with `mproc::TaskTimeout`; a replacement worker
+    /// starts. Empty means no limit; `mproc::with_timeout` sets one for a single call.
+    std::optional<std::chrono::nanoseconds> task_timeout = {};
+    /// Process pools only: a task whose worker died (mproc::WorkerLost) is run again, on a new
+    /// worker, up to this many times before its WorkerLost is reported. A retried chunk runs
+    /// whole again. Timeouts are not retried. Must not be negative.
+    std::ptrdiff_t max_retries = 0;
+    /// Process pools only (ThreadPool throws std::invalid_argument): the address-space limit
+    /// of each worker process, in bytes (RLIMIT_AS, set before the worker takes its first task;
+    /// it counts what the worker inherited from the caller too). A task that exceeds it fails
+    /// with std::bad_alloc carried back, or with mproc::WorkerLost if the worker died of it.
+    /// Empty means no limit. Incompatible with AddressSanitizer and ThreadSanitizer, which
+    /// reserve terabytes of address space.
+    std::optional<std::size_t> worker_memory_limit = {};
 };
 
 /// Number of CPUs this process may run on (its affinity mask, so it honours `taskset` and
@@ -60,7 +77,14 @@ struct ValidatedOptions {
     Initializer initializer = {};
     std::size_t max_tasks_per_child; // 0 means never retire
     StartMethod start_method;
+    std::chrono::nanoseconds task_timeout{0}; // 0 means none
+    std::size_t max_retries = 0;
+    std::size_t worker_memory_limit = 0; // 0 means none
 };
+
+/// For pools whose workers are threads: throws std::invalid_argument if `options` asks for what
+/// only worker processes can do (a hard task timeout, a memory limit).
+void refuse_process_only_options(const ValidatedOptions& options);
 
 /// Checks `options` and fills in defaults; throws std::invalid_argument naming the parameter.
 ValidatedOptions validate(PoolOptions options);

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -11,12 +12,6 @@
 
 namespace mproc::detail {
 namespace {
-
-struct FrameHeader {
-    std::uint32_t kind;
-    std::uint32_t reserved;
-    std::uint64_t size;
-};
 
 /// Reads exactly `size` bytes; returns the count read before end of stream.
 std::size_t receive_exactly(int fd, std::byte* out, std::size_t size) {
@@ -31,28 +26,34 @@ std::size_t receive_exactly(int fd, std::byte* out, std::size_t size) {
             if (errno == ECONNRESET) {
                 return done; // the peer died: same as end of stream
             }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // The receive timeout (SO_RCVTIMEO) passed in the middle of a frame: a peer
+                // that stops half-way through a frame is not trusted to finish it.
+                throw WireError("mproc: truncated frame (the sender stalled in the middle)");
+            }
             throw std::system_error(errno, std::generic_category(), "recv");
         }
     }
     return done;
 }
 
-} // namespace
-
-void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size) {
-    FrameHeader header{static_cast<std::uint32_t>(kind), 0, size};
-    iovec parts[2] = {{&header, sizeof(header)}, {const_cast<std::byte*>(payload), size}};
+/// Sends every byte of `parts` (which it modifies); returns 0 or the errno that stopped it.
+/// Async-signal-safe.
+int send_all(int fd, iovec* parts, std::size_t count) noexcept {
     msghdr message{};
     message.msg_iov = parts;
-    message.msg_iovlen = size == 0 ? 1 : 2;
-    std::size_t left = sizeof(header) + size;
+    message.msg_iovlen = count;
+    std::size_t left = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        left += parts[i].iov_len;
+    }
     while (left > 0) {
         const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            throw std::system_error(errno, std::generic_category(), "sendmsg");
+            return errno;
         }
         left -= static_cast<std::size_t>(n);
         // Partial write: skip what went out and send the rest.
@@ -67,6 +68,44 @@ void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t si
             message.msg_iov[0].iov_len -= sent;
         }
     }
+    return 0;
+}
+
+} // namespace
+
+void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size) {
+    FrameHeader header{static_cast<std::uint32_t>(kind), 0, size};
+    iovec parts[2] = {{&header, sizeof(header)}, {const_cast<std::byte*>(payload), size}};
+    if (const int error = send_all(fd, parts, size == 0 ? 1 : 2)) {
+        throw std::system_error(error, std::generic_category(), "sendmsg");
+    }
+}
+
+bool send_frame_from_signal_handler(int fd, FrameKind kind, const iovec* parts,
+                                    std::size_t count) noexcept {
+    constexpr std::size_t max_parts = 8;
+    if (count + 1 > max_parts) {
+        return false;
+    }
+    FrameHeader header{static_cast<std::uint32_t>(kind), 0, 0};
+    iovec all[max_parts];
+    all[0] = {&header, sizeof(header)};
+    for (std::size_t i = 0; i < count; ++i) {
+        header.size += parts[i].iov_len;
+        all[i + 1] = parts[i];
+    }
+    return send_all(fd, all, count + 1) == 0;
+}
+
+FrameKind checked_frame_kind(const FrameHeader& header) {
+    if (header.kind < static_cast<std::uint32_t>(FrameKind::hello) ||
+        header.kind > static_cast<std::uint32_t>(FrameKind::crashed)) {
+        throw WireError("mproc: unknown frame kind " + std::to_string(header.kind));
+    }
+    if (header.size > max_frame_payload) {
+        throw WireError("mproc: frame of " + std::to_string(header.size) + " bytes refused");
+    }
+    return static_cast<FrameKind>(header.kind);
 }
 
 bool receive_frame(int fd, FrameKind& kind, std::vector<std::byte>& payload) {
@@ -79,17 +118,22 @@ bool receive_frame(int fd, FrameKind& kind, std::vector<std::byte>& payload) {
     if (got < sizeof(header)) {
         throw WireError("mproc: truncated frame header");
     }
-    if (header.kind < static_cast<std::uint32_t>(FrameKind::hello) ||
-        header.kind > static_cast<std::uint32_t>(FrameKind::failed)) {
-        throw WireError("mproc: unknown frame kind " + std::to_string(header.kind));
+    kind = checked_frame_kind(header);
+    // Grow with what arrives (at most doubling), so a garbled size costs no more memory than
+    // the bytes actually sent.
+    constexpr std::size_t first_step = std::size_t{1} << 20;
+    std::size_t have = 0;
+    if (header.size == 0) {
+        payload.clear();
     }
-    if (header.size > max_frame_payload) {
-        throw WireError("mproc: frame of " + std::to_string(header.size) + " bytes refused");
-    }
-    kind = static_cast<FrameKind>(header.kind);
-    payload.resize(header.size);
-    if (receive_exactly(fd, payload.data(), header.size) < header.size) {
-        throw WireError("mproc: truncated frame payload");
+    while (have < header.size) {
+        const std::size_t want =
+            std::min<std::uint64_t>(header.size, std::max(first_step, 2 * have));
+        payload.resize(want);
+        if (receive_exactly(fd, payload.data() + have, want - have) < want - have) {
+            throw WireError("mproc: truncated frame payload");
+        }
+        have = want;
     }
     return true;
 }

@@ -24,12 +24,22 @@
 namespace mproc::detail {
 namespace {
 
+/// Worker id 0 is not a worker to start: it asks to kill `kill_pid`, or every worker if 0.
 struct SpawnRequest {
     std::uint64_t worker_id;
+    std::int64_t kill_pid = 0;
 };
 
 [[noreturn]] void throw_errno(const char* call) {
     throw std::system_error(errno, std::generic_category(), call);
+}
+
+void send_request(int control_fd, const SpawnRequest& request) {
+    while (send(control_fd, &request, sizeof(request), MSG_NOSIGNAL) < 0) {
+        if (errno != EINTR) {
+            throw_errno("send");
+        }
+    }
 }
 
 /// Sends one event, with the channel fd attached for `spawned`.
@@ -113,9 +123,12 @@ void serve_forks(int control_fd, const std::function<void()>& initializer) {
         SpawnRequest request{};
         const ssize_t n = recv(control_fd, &request, sizeof(request), 0);
         if (n > 0 && request.worker_id == 0) {
-            // terminate(): kill every worker now; they are reaped and reported as usual.
+            // Kill one worker (overdue, or untrusted) or, for terminate(), all of them now; they
+            // are reaped and reported as usual. Only unreaped children: their pids are ours.
             for (const pid_t child : children) {
-                kill(child, SIGKILL);
+                if (request.kill_pid == 0 || request.kill_pid == child) {
+                    kill(child, SIGKILL);
+                }
             }
             continue;
         }
@@ -226,13 +239,10 @@ ForkServer::ForkServer(StartMethod method, const Initializer& initializer) {
 ForkServer::~ForkServer() { shut_down(); }
 
 void ForkServer::request_worker(std::uint64_t worker_id) {
-    const SpawnRequest request{worker_id};
-    while (send(control_fd_, &request, sizeof(request), MSG_NOSIGNAL) < 0) {
-        if (errno != EINTR) {
-            throw_errno("send");
-        }
-    }
+    send_request(control_fd_, SpawnRequest{worker_id});
 }
+
+void ForkServer::kill_worker(pid_t pid) { send_request(control_fd_, SpawnRequest{0, pid}); }
 
 WorkerLauncher::Event ForkServer::read_event() {
     Event event{};

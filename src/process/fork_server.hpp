@@ -37,6 +37,9 @@ class WorkerLauncher {
     virtual Event read_event() = 0;
     /// Readable when an event is waiting.
     virtual int fd() const noexcept = 0;
+    /// Kills one worker now (SIGKILL), if it is still one of ours: a task past its time limit,
+    /// or a worker that sent garbage. Its exit is reported as usual.
+    virtual void kill_worker(pid_t pid) = 0;
     /// A worker's channel closed: make sure its exit gets reported (and the process reaped).
     virtual void channel_closed(pid_t /*pid*/) noexcept {}
     /// Kills what is left of the workers and reaps everything. Idempotent.
@@ -56,6 +59,7 @@ class ForkServer final : public WorkerLauncher {
     ForkServer& operator=(const ForkServer&) = delete;
 
     void request_worker(std::uint64_t worker_id) override;
+    void kill_worker(pid_t pid) override;
     Event read_event() override;
     int fd() const noexcept override { return control_fd_; }
     /// Closes the control socket (the server then kills what is left of its workers, reaps them

@@ -3,14 +3,19 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -20,6 +25,8 @@
 #include "fork_server.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/code_address.hpp"
+#include "mproc/detail/crash_report.hpp"
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/remote_exception.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
@@ -38,6 +45,10 @@ struct WorkerProcess {
     bool stopping = false;    // told to stop (retired, or the pool is closing)
     Chunk* running = nullptr; // the chunk it holds, if any
     std::size_t tasks_done = 0;
+    Clock::time_point deadline = Clock::time_point::max(); // of the running chunk
+    bool timed_out = false;                                // killed for passing it
+    std::optional<CrashReport> crash;         // its last words, from its fatal-signal handler
+    std::vector<std::byte> finished_outcomes; // sent with them: items done before the crash
 
     ~WorkerProcess() {
         if (fd >= 0) {
@@ -45,6 +56,10 @@ struct WorkerProcess {
         }
     }
 };
+
+/// How long the I/O thread waits for the rest of a frame a worker has started to send: a worker
+/// sends each frame in one go, so one that stops half-way is broken (or hostile).
+constexpr timeval frame_stall_limit{5, 0};
 
 std::string describe_exit(int status) {
     if (WIFSIGNALED(status)) {
@@ -190,6 +205,7 @@ class ProcessBackend::Impl {
 
     static void cancel_all(std::deque<Chunk*>& chunks, const std::exception_ptr& reason) {
         for (Chunk* chunk : chunks) {
+            chunk->retries = 0;
             chunk->job->cancel_chunk(*chunk, reason);
         }
         chunks.clear();
@@ -207,7 +223,18 @@ class ProcessBackend::Impl {
         worker->fd = event.channel_fd;
         MPROC_TRACE_EVENT("process worker %llu spawned as pid %d",
                           static_cast<unsigned long long>(worker->id), worker->pid);
+        setsockopt(worker->fd, SOL_SOCKET, SO_RCVTIMEO, &frame_stall_limit,
+                   sizeof(frame_stall_limit));
+        const pid_t pid = worker->pid;
         workers_.push_back(std::move(worker));
+        if (options_.worker_memory_limit != 0) {
+            // Before its first task (tasks go only to workers that said hello, read later).
+            const rlimit limit{options_.worker_memory_limit, options_.worker_memory_limit};
+            if (prlimit(pid, RLIMIT_AS, &limit, nullptr) != 0) {
+                workers_.back()->stopping = true; // it must never take a task
+                throw std::system_error(errno, std::generic_category(), "prlimit");
+            }
+        }
     }
 
     // ---- the I/O thread ------------------------------------------------------------------
@@ -250,8 +277,10 @@ class ProcessBackend::Impl {
             for (const auto& worker : workers_) {
                 watched.push_back({worker->fd, POLLIN, 0});
             }
-            if (::poll(watched.data(), watched.size(), -1) < 0) {
-                continue; // EINTR
+            const int polled = ::poll(watched.data(), watched.size(), poll_timeout_ms());
+            kill_overdue_workers();
+            if (polled <= 0) {
+                continue; // a deadline passed, or EINTR
             }
             std::size_t next = 0;
             if (watched[next++].revents != 0) {
@@ -303,17 +332,20 @@ class ProcessBackend::Impl {
     /// the worker is still idle.
     bool send_chunk(WorkerProcess& worker, Chunk* chunk) {
         if (!chunk->job->wanted()) {
-            chunk->job->cancel_chunk(*chunk, unwanted_chunk_reason());
+            settle_cancelled(*chunk, unwanted_chunk_reason());
             return false;
         }
         request_.clear();
         try {
             chunk->job->encode_chunk(*chunk, request_);
         } catch (...) {
-            chunk->job->cancel_chunk(*chunk, std::current_exception()); // e.g. cereal refused
+            settle_cancelled(*chunk, std::current_exception()); // e.g. cereal refused
             return false;
         }
         worker.running = chunk;
+        const auto limit = chunk->job->task_timeout().count() != 0 ? chunk->job->task_timeout()
+                                                                   : options_.task_timeout;
+        worker.deadline = limit.count() != 0 ? Clock::now() + limit : Clock::time_point::max();
         try {
             send_frame(worker.fd, FrameKind::run, request_.data(), request_.size());
         } catch (const std::system_error&) {
@@ -360,7 +392,11 @@ class ProcessBackend::Impl {
         switch (event.kind) {
         case WorkerLauncher::Event::Kind::spawned:
             --pending_spawns_;
-            adopt_worker(event);
+            try {
+                adopt_worker(event);
+            } catch (const std::system_error&) {
+                kill_worker(*workers_.back()); // no limit could be set: replaced when it ends
+            }
             break;
         case WorkerLauncher::Event::Kind::spawn_failed:
             --pending_spawns_;
@@ -397,14 +433,34 @@ class ProcessBackend::Impl {
             }
             return;
         }
-        if ((kind != FrameKind::done && kind != FrameKind::failed) || worker.running == nullptr) {
+        if (kind == FrameKind::crashed && !worker.crash) {
+            // Its end of stream follows; lose() reports the crash with it.
+            try {
+                worker.crash = read_crash_report(in);
+                const std::size_t size = in.remaining();
+                const std::byte* finished = in.take(size);
+                worker.finished_outcomes.assign(finished, finished + size);
+            } catch (...) {
+                lose(worker, std::current_exception());
+            }
+            return;
+        }
+        if ((kind != FrameKind::done && kind != FrameKind::failed) || worker.running == nullptr ||
+            worker.crash) {
             lose(worker, std::make_exception_ptr(WireError("mproc: unexpected frame from worker")));
             return;
         }
         Chunk* chunk = std::exchange(worker.running, nullptr);
+        worker.deadline = Clock::time_point::max();
+        chunk->retries = 0;
         ++worker.tasks_done;
         if (kind == FrameKind::done) {
-            chunk->job->complete_chunk(*chunk, in, worker.pid);
+            if (!chunk->job->complete_chunk(*chunk, in, worker.pid, nullptr)) {
+                // Its task ended with the decoding error; the worker is not believed again.
+                lose(worker, std::make_exception_ptr(
+                                 WireError("mproc: worker sent a response that does not decode")));
+                return;
+            }
         } else {
             std::exception_ptr reason;
             try {
@@ -425,29 +481,42 @@ class ProcessBackend::Impl {
         }
     }
 
-    /// The worker's channel closed (it exited, was killed, or sent garbage): end its chunk,
-    /// forget it, and start a replacement if work may still need one.
-    void lose(WorkerProcess& worker, std::exception_ptr error) {
+    /// The worker's channel closed (it exited, was killed, or sent garbage, `untrusted`): end or
+    /// re-queue its chunk, forget it, and start a replacement if work may still need one.
+    void lose(WorkerProcess& worker, std::exception_ptr untrusted) {
+        if (untrusted) {
+            kill_worker(worker); // it may still be alive, and is never to be believed again
+        }
         launcher_->channel_closed(worker.pid);
         bool terminating;
-        bool closed;
-        bool queue_empty;
         {
             std::lock_guard lock(mutex_);
             terminating = terminating_;
-            closed = closed_;
-            queue_empty = queue_.empty();
         }
         if (!worker.stopping || worker.running != nullptr) {
             MPROC_TRACE_EVENT("process worker %llu (pid %d) lost",
                               static_cast<unsigned long long>(worker.id), worker.pid);
         }
         if (Chunk* chunk = std::exchange(worker.running, nullptr)) {
-            std::exception_ptr reason = terminating ? terminated_error() : error;
-            if (!reason) {
-                reason = std::make_exception_ptr(WorkerLost(lost_message(worker)));
+            if (terminating) {
+                settle_cancelled(*chunk, terminated_error());
+            } else if (worker.timed_out) {
+                settle_cancelled(*chunk, timeout_error(worker, *chunk));
+            } else if (chunk->retries < options_.max_retries && launcher_alive_) {
+                ++chunk->retries; // run whole again, on another worker
+                MPROC_TRACE_EVENT("process backend: chunk re-queued (retry %u)", chunk->retries);
+                std::lock_guard lock(mutex_);
+                queue_.push_front(chunk);
+            } else {
+                settle_lost(worker, *chunk, untrusted);
             }
-            chunk->job->cancel_chunk(*chunk, std::move(reason)); // moved: see handle_worker
+        }
+        bool closed;
+        bool queue_empty;
+        {
+            std::lock_guard lock(mutex_);
+            closed = closed_;
+            queue_empty = queue_.empty();
         }
         const bool replace = !terminating && !(closed && queue_empty) && launcher_alive_;
         std::erase_if(workers_, [&](const auto& candidate) { return candidate.get() == &worker; });
@@ -462,23 +531,128 @@ class ProcessBackend::Impl {
         fail_queue_if_no_worker_left();
     }
 
-    std::string lost_message(const WorkerProcess& worker) {
-        std::string message =
-            "mproc: worker process " + std::to_string(worker.pid) + " died while running a task";
-        // The exit status comes from the launcher, possibly just after the end of stream.
+    static void settle_cancelled(Chunk& chunk, std::exception_ptr reason) {
+        chunk.retries = 0;
+        chunk.job->cancel_chunk(chunk, std::move(reason)); // moved: see handle_worker
+    }
+
+    /// Ends a chunk whose worker died: the items it finished keep their outcomes (when its crash
+    /// report sent them), the others end with WorkerLost.
+    void settle_lost(WorkerProcess& worker, Chunk& chunk, const std::exception_ptr& untrusted) {
+        WorkerLost::Details details;
+        details.worker_pid = worker.pid;
+        details.retries = chunk.retries;
+        const bool crash_names_item = worker.crash && worker.crash->item < chunk.count;
+        const std::size_t offset = crash_names_item ? worker.crash->item : 0;
+        details.task_index = chunk.job->task_index(chunk, offset);
+        std::string message = "mproc: worker process " + std::to_string(worker.pid) + " died";
+        if (const std::optional<int> status = exit_status_of(worker.pid)) {
+            message += " (" + describe_exit(*status) + ")";
+            if (WIFSIGNALED(*status)) {
+                details.signal = WTERMSIG(*status);
+            } else if (WIFEXITED(*status)) {
+                details.exit_status = WEXITSTATUS(*status);
+            }
+        } else if (worker.crash) {
+            details.signal = worker.crash->signal;
+        }
+        message += " while running task " + std::to_string(details.task_index);
+        if (!crash_names_item && chunk.count > 1) {
+            message +=
+                " or one of the " + std::to_string(chunk.count - 1) + " after it (its chunk)";
+        }
+        if (details.retries != 0) {
+            message += ", after " + std::to_string(details.retries) + " retries";
+        }
+        if (untrusted) {
+            try {
+                std::rethrow_exception(untrusted);
+            } catch (const std::exception& e) {
+                message +=
+                    "; it was killed for sending a malformed frame: " + std::string(e.what());
+            }
+        }
+        if (worker.crash) {
+            details.backtrace = std::move(worker.crash->frames);
+        }
+        chunk.retries = 0;
+        auto lost = std::make_exception_ptr(WorkerLost(message, std::move(details)));
+        if (crash_names_item) {
+            WireReader finished(worker.finished_outcomes.data(), worker.finished_outcomes.size());
+            // Whether it decodes or not, the worker is gone already.
+            (void)chunk.job->complete_chunk(chunk, finished, worker.pid, std::move(lost));
+        } else {
+            chunk.job->cancel_chunk(chunk, std::move(lost));
+        }
+    }
+
+    std::exception_ptr timeout_error(const WorkerProcess& worker, const Chunk& chunk) {
+        const std::size_t index = chunk.job->task_index(chunk, 0);
+        return std::make_exception_ptr(TaskTimeout(
+            "mproc: task " + std::to_string(index) +
+                (chunk.count > 1 ? " (a chunk of " + std::to_string(chunk.count) + ")" : "") +
+                " ran past its time limit; its worker process " + std::to_string(worker.pid) +
+                " was killed",
+            worker.pid, index));
+    }
+
+    /// The worker's wait status, from the launcher, which may report it just after the end of
+    /// stream; empty if it does not come within a moment.
+    std::optional<int> exit_status_of(pid_t pid) {
         if (launcher_alive_) {
-            for (int attempt = 0; attempt < 50 && !exit_status_.contains(worker.pid); ++attempt) {
+            for (int attempt = 0; attempt < 50 && !exit_status_.contains(pid); ++attempt) {
                 pollfd server{launcher_->fd(), POLLIN, 0};
                 if (::poll(&server, 1, 2) > 0) {
                     handle_launcher_event();
                 }
             }
         }
-        if (auto status = exit_status_.find(worker.pid); status != exit_status_.end()) {
-            message += " (" + describe_exit(status->second) + ")";
-            exit_status_.erase(status);
+        const auto status = exit_status_.find(pid);
+        if (status == exit_status_.end()) {
+            return std::nullopt;
         }
-        return message;
+        const int value = status->second;
+        exit_status_.erase(status);
+        return value;
+    }
+
+    void kill_worker(WorkerProcess& worker) {
+        if (launcher_alive_) {
+            try {
+                launcher_->kill_worker(worker.pid);
+            } catch (const std::system_error&) {
+                launcher_alive_ = false; // and with it, its workers
+            }
+        }
+    }
+
+    /// Milliseconds until the nearest task deadline (rounded up), or -1 for none.
+    int poll_timeout_ms() const {
+        auto nearest = Clock::time_point::max();
+        for (const auto& worker : workers_) {
+            if (worker->running != nullptr && !worker->timed_out) {
+                nearest = std::min(nearest, worker->deadline);
+            }
+        }
+        if (nearest == Clock::time_point::max()) {
+            return -1;
+        }
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now());
+        return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60'000));
+    }
+
+    /// Kills the workers whose task ran past its deadline; their end of stream ends the task
+    /// with TaskTimeout (lose()).
+    void kill_overdue_workers() {
+        const auto now = Clock::now();
+        for (const auto& worker : workers_) {
+            if (worker->running != nullptr && !worker->timed_out && worker->deadline <= now) {
+                MPROC_TRACE_EVENT("process worker %llu (pid %d) past its task's deadline: killed",
+                                  static_cast<unsigned long long>(worker->id), worker->pid);
+                worker->timed_out = true;
+                kill_worker(*worker);
+            }
+        }
     }
 
     /// With no worker and none coming, queued chunks could wait for ever: end them.

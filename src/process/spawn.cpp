@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "fork_server.hpp"
@@ -68,11 +70,12 @@ std::function<void()> initializer_from_portable(std::vector<std::byte> portable)
     }
     WireReader in(portable.data(), portable.size());
     const auto address = in.read<CodeAddress>();
-    const void* code = resolve_code_address(address);
-    if (code == nullptr) {
+    const PortableInitializerEntry entry =
+        resolve_function<std::remove_pointer_t<PortableInitializerEntry>>(address);
+    if (entry == nullptr) {
         throw Error("mproc: the initializer names code this program does not have");
     }
-    return [entry = reinterpret_cast<PortableInitializerEntry>(code), bytes = std::move(portable)] {
+    return [entry, bytes = std::move(portable)] {
         WireReader reader(bytes.data(), bytes.size());
         reader.read<CodeAddress>();
         entry(reader);
@@ -274,6 +277,13 @@ WorkerLauncher::Event SpawnLauncher::read_event() {
     Event event = events_.front();
     events_.pop_front();
     return event;
+}
+
+void SpawnLauncher::kill_worker(pid_t pid) {
+    std::lock_guard lock(mutex_);
+    if (std::find(live_.begin(), live_.end(), pid) != live_.end()) {
+        kill(pid, SIGKILL); // an unreaped child of ours: the pid cannot have been reused
+    }
 }
 
 void SpawnLauncher::channel_closed(pid_t pid) noexcept {

@@ -48,6 +48,7 @@ class SpawnLauncher final : public WorkerLauncher {
     ~SpawnLauncher() override;
 
     void request_worker(std::uint64_t worker_id) override;
+    void kill_worker(pid_t pid) override;
     Event read_event() override;
     int fd() const noexcept override { return events_ready_; }
     void channel_closed(pid_t pid) noexcept override;

@@ -4,8 +4,10 @@
 
 #include <cstdio>
 #include <exception>
+#include <type_traits>
 #include <vector>
 
+#include "crash_handler.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/remote_exception.hpp"
@@ -31,12 +33,12 @@ FrameKind serve_run(const std::vector<std::byte>& request, WireWriter& response,
         }
         WireReader in(request.data(), request.size());
         const auto address = in.read<CodeAddress>();
-        const void* code = resolve_code_address(address);
-        if (code == nullptr) {
+        const WorkerEntry entry = resolve_function<std::remove_pointer_t<WorkerEntry>>(address);
+        if (entry == nullptr) {
             throw Error("mproc: this worker runs a different binary than the caller (it has no "
                         "code at the address of the task's entry); refusing the task");
         }
-        reinterpret_cast<WorkerEntry>(code)(in, response);
+        entry(in, response);
         return FrameKind::done;
     } catch (...) {
         response.clear();
@@ -50,6 +52,7 @@ FrameKind serve_run(const std::vector<std::byte>& request, WireWriter& response,
 void run_worker_process(int channel_fd, std::uint64_t worker_id,
                         const std::function<void()>& initializer) noexcept {
     become_worker(worker_id);
+    install_crash_handler(channel_fd);
     MPROC_TRACE_EVENT("process worker %llu started (pid %d)",
                       static_cast<unsigned long long>(worker_id), static_cast<int>(getpid()));
     std::exception_ptr initializer_error;

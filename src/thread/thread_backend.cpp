@@ -11,6 +11,7 @@ namespace mproc::detail {
 ThreadBackend::ThreadBackend(ValidatedOptions options)
     : worker_count_(options.workers), initializer_(std::move(options.initializer)),
       max_tasks_per_child_(options.max_tasks_per_child), threads_(options.workers) {
+    refuse_process_only_options(options);
     try {
         std::lock_guard lock(mutex_);
         for (std::size_t slot = 0; slot < worker_count_; ++slot) {

@@ -58,18 +58,30 @@ class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
         }
     }
 
-    void complete_chunk(const Chunk&, WireReader& response, long worker_pid) noexcept override {
+    bool complete_chunk(const Chunk&, WireReader& response, long worker_pid,
+                        std::exception_ptr lost) noexcept override {
         if constexpr (wire) {
             std::optional<Result> value;
             std::exception_ptr error;
+            bool decoded = true;
             try {
-                value = read_outcome<Result>(response, error, worker_pid, 0);
+                if (lost && response.remaining() == 0) {
+                    error = std::move(lost);
+                } else {
+                    value = read_outcome<Result>(response, error, worker_pid, 0);
+                    if (response.remaining() != 0) {
+                        throw WireError("mproc: worker sent more than one outcome");
+                    }
+                }
             } catch (...) {
                 error = std::current_exception();
+                decoded = false;
             }
+            lost = nullptr; // before finishing: the caller must hold the last reference
             args_.reset();
             this->finish(std::move(value), std::move(error));
             this->release(); // the chunk's reference; must be the last use of this
+            return decoded;
         } else {
             wire_call_on_in_process_job();
         }

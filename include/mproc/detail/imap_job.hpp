@@ -16,14 +16,21 @@ namespace mproc::detail {
 template <class F, class View, Unpack unpack>
 using imap_item_result_t = item_result_t<F, std::ranges::range_value_t<View>, unpack>;
 
+/// What the stream yields per item: the result, or (`outcomes`, for imap_outcomes) the result
+/// or its error as an mproc::Outcome.
+template <class F, class View, Unpack unpack, bool outcomes>
+using imap_stream_item_t =
+    std::conditional_t<outcomes, Outcome<imap_item_result_t<F, View, unpack>>,
+                       imap_item_result_t<F, View, unpack>>;
+
 /// `View` is `std::views::all` of the caller's input: a reference to an lvalue range (which
 /// must outlive the stream), or the moved-in rvalue range.
 /// `wire`: the job also runs in worker processes (encode_chunk/complete_chunk are real).
-template <class F, class View, Unpack unpack, bool wire>
-class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
+template <class F, class View, Unpack unpack, bool wire, bool outcomes = false>
+class IMapJob final : public StreamJob<imap_stream_item_t<F, View, unpack, outcomes>> {
     using Item = std::ranges::range_value_t<View>;
     using Call = ItemCall<F, Item, unpack>;
-    using Base = StreamJob<imap_item_result_t<F, View, unpack>>;
+    using Base = StreamJob<imap_stream_item_t<F, View, unpack, outcomes>>;
 
   public:
     template <class G>
@@ -60,12 +67,19 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
         }
     }
 
-    void complete_chunk(const Chunk& chunk, WireReader& response,
-                        long worker_pid) noexcept override {
+    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
+                        std::exception_ptr lost) noexcept override {
         if constexpr (wire) {
             std::size_t i = chunk.first;
+            bool decoded = true;
             try {
                 for (; i < chunk.first + chunk.count; ++i) {
+                    if (lost && response.remaining() == 0) {
+                        for (; i < chunk.first + chunk.count; ++i) {
+                            this->store_error(i, lost);
+                        }
+                        break;
+                    }
                     std::exception_ptr error;
                     auto value =
                         read_outcome<Value>(response, error, worker_pid, this->input_index(i));
@@ -75,14 +89,23 @@ class IMapJob final : public StreamJob<imap_item_result_t<F, View, unpack>> {
                         this->store_value(i, std::move(*value));
                     }
                 }
+                if (response.remaining() != 0) {
+                    throw WireError("mproc: worker sent more outcomes than items");
+                }
             } catch (...) {
+                decoded = false;
+                if (i == chunk.first + chunk.count) {
+                    i = chunk.first; // the extra bytes cast doubt on every outcome before them
+                }
                 for (const auto error = std::current_exception(); i < chunk.first + chunk.count;
                      ++i) {
                     this->store_error(i, error);
                 }
             }
+            lost = nullptr; // before settling: the consumer must hold the last reference
             clear_arguments(chunk);
             this->chunk_settled(chunk);
+            return decoded;
         } else {
             wire_call_on_in_process_job();
         }

@@ -7,8 +7,10 @@
 // chunking, ordering, callbacks or result objects.
 
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <type_traits>
 #include <utility>
@@ -24,6 +26,9 @@ struct Chunk {
     Job* job = nullptr;
     std::size_t first = 0; // index of the first item within the job
     std::size_t count = 0;
+    // How often a backend re-ran it after losing its worker (PoolOptions::max_retries); a job
+    // that reuses a settled chunk for new items resets it.
+    std::uint32_t retries = 0;
 };
 
 /// Base of every call's state. Reference counted: the caller's handle holds one reference and
@@ -51,9 +56,22 @@ class Job {
     virtual void encode_chunk(const Chunk& chunk, WireWriter& request) = 0;
 
     /// Process backends: reads the worker's response for the chunk and settles it. A response
-    /// that does not decode ends the chunk's remaining items with the decoding error.
-    virtual void complete_chunk(const Chunk& chunk, WireReader& response,
-                                long worker_pid) noexcept = 0;
+    /// that does not decode ends the chunk's remaining items with the decoding error. With
+    /// `lost` set, the worker died part-way: the response holds the outcomes of the items it
+    /// finished, and every item after them ends with `lost`. Returns false when the response
+    /// did not decode (the chunk is settled all the same): the worker is not to be trusted.
+    virtual bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
+                                std::exception_ptr lost) noexcept = 0;
+
+    /// The index, within the caller's call, of item `offset` of `chunk` (what errors report).
+    virtual std::size_t task_index(const Chunk& chunk, std::size_t offset) const noexcept {
+        return chunk.first + offset;
+    }
+
+    /// Process backends: the hard time limit of each of this call's chunks, zero for the pool's
+    /// own (`mproc::with_timeout`). Set by the front end before the first chunk is submitted.
+    std::chrono::nanoseconds task_timeout() const noexcept { return task_timeout_; }
+    void set_task_timeout(std::chrono::nanoseconds limit) noexcept { task_timeout_ = limit; }
 
     void acquire(std::size_t count = 1) noexcept {
         references_.fetch_add(count, std::memory_order_relaxed);
@@ -70,6 +88,7 @@ class Job {
 
   private:
     std::atomic<std::size_t> references_{1};
+    std::chrono::nanoseconds task_timeout_{0};
 };
 
 /// The reason given to a chunk cancelled because its job is no longer wanted.

@@ -116,14 +116,19 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
         }
     }
 
-    void complete_chunk(const Chunk& chunk, WireReader& response,
-                        long worker_pid) noexcept override {
+    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
+                        std::exception_ptr lost) noexcept override {
         if constexpr (wire) {
+            bool decoded = true;
             // The worker stops a chunk at its first failure (as run_chunk does), so fewer
             // outcomes than items is fine after an error and a protocol error otherwise.
             try {
                 std::size_t i = chunk.first;
                 for (; i < chunk.first + chunk.count; ++i) {
+                    if (lost && response.remaining() == 0) {
+                        record_failure(std::move(lost));
+                        break;
+                    }
                     std::exception_ptr error;
                     std::optional<Value> value =
                         read_outcome<Value>(response, error, worker_pid, i);
@@ -138,8 +143,11 @@ class MapJob final : public ResultState<std::vector<map_item_result_t<F, Input, 
                 }
             } catch (...) {
                 record_failure(std::current_exception());
+                decoded = false;
             }
+            lost = nullptr; // before settling: the caller must hold the last reference
             settle_one();
+            return decoded;
         } else {
             wire_call_on_in_process_job();
         }

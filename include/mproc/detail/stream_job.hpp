@@ -19,6 +19,7 @@
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/outcome.hpp"
 
 namespace mproc::detail {
 
@@ -117,7 +118,7 @@ class StreamJob : public Job, public Feeder {
 
     void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept override {
         for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
-            errors_[i] = reason;
+            store_error(i, reason);
         }
         // Dropped before the consumer can see the chunk, so the consumer holds the last
         // references (see ProcessBackend's handle_worker).
@@ -155,8 +156,17 @@ class StreamJob : public Job, public Feeder {
     void store_value(std::size_t position, T&& value) {
         values_[position].emplace(std::move(value));
     }
+    /// An item's error; for a stream of Outcomes (imap_outcomes) it becomes the item's value.
     void store_error(std::size_t position, std::exception_ptr error) noexcept {
-        errors_[position] = std::move(error);
+        if constexpr (is_outcome<T>) {
+            values_[position].emplace(std::move(error));
+        } else {
+            errors_[position] = std::move(error);
+        }
+    }
+
+    std::size_t task_index(const Chunk& chunk, std::size_t offset) const noexcept override {
+        return input_index(chunk.first + offset);
     }
 
     /// Called by the worker after the chunk's items are stored.
@@ -218,6 +228,7 @@ class StreamJob : public Job, public Feeder {
             }
             Chunk& chunk = chunks_[slot];
             chunk.count = 0;
+            chunk.retries = 0;
             first_input_index_[slot] = items_read_;
             bool input_ended = false;
             std::exception_ptr input_error;

@@ -68,6 +68,7 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include "mproc/detail/checked_input_archive.hpp"
 #include "mproc/detail/wire.hpp"
 
 namespace mproc::detail {
@@ -434,7 +435,7 @@ T decode_with_cereal(WireReader& in) {
     const std::byte* data = in.take(static_cast<std::size_t>(size));
     return with_stream(thread_input_stream(), [&](WireInputBuffer& buffer, std::istream& stream) {
         buffer.attach(data, static_cast<std::size_t>(size));
-        cereal::BinaryInputArchive archive(stream);
+        CheckedBinaryInputArchive archive(stream);
         // Loaded into a default-constructed object: the public constructor, or the private one a
         // type with a cereal member may open to cereal::access.
         std::optional<T> public_default;
@@ -567,9 +568,10 @@ namespace cereal {
 /// mproc uses, so a program's own JSON or XML archives see no change. Found by argument-
 /// dependent lookup through the archive type, as cereal's own overloads are.
 template <class Archive, class T>
-std::enable_if_t<
-    (std::is_same_v<Archive, BinaryOutputArchive> ||
-     std::is_same_v<Archive, BinaryInputArchive>)&&mproc::detail::needs_byte_serializer_v<T>>
+std::enable_if_t<(std::is_same_v<Archive, BinaryOutputArchive> ||
+                  std::is_same_v<Archive, BinaryInputArchive> ||
+                  std::is_same_v<Archive, mproc::detail::CheckedBinaryInputArchive>)&&mproc::
+                     detail::needs_byte_serializer_v<T>>
 CEREAL_SERIALIZE_FUNCTION_NAME(Archive& archive, T& value) {
     archive(binary_data(std::addressof(value), sizeof(T)));
 }

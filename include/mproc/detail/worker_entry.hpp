@@ -10,6 +10,7 @@
 // (status 0) or the encoded exception (status 1). A map chunk stops after its first failure, so
 // the caller must accept fewer outcomes than items.
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -29,16 +30,37 @@ using WorkerEntry = void (*)(WireReader& request, WireWriter& response);
 
 enum class OutcomeStatus : std::uint8_t { value = 0, error = 1 };
 
-/// Writes the outcome of running `produce()`: its value, or the exception it (or the value's
-/// encoding) threw. Returns false for an error.
+/// What a worker's fatal-signal handler reports about the chunk it was running (see
+/// crash_handler.hpp): the entries below write it around each item's call; only the handler,
+/// on the same thread, reads it. One per worker process.
+struct RunningItem {
+    static constexpr std::uint64_t none = ~std::uint64_t{0};
+    const std::byte* outcomes = nullptr; // the response so far; null while it may move
+    std::size_t finished_bytes = 0;      // the outcomes of the items before this one
+    std::uint64_t index = none;          // the item within its chunk; none between items
+};
+inline RunningItem running_item;
+
+/// Writes the outcome of running `produce()` for the chunk's item `index`: its value, or the
+/// exception it (or the value's encoding) threw. Returns false for an error.
 template <class Produce>
-bool write_outcome(WireWriter& out, Produce&& produce) noexcept {
+bool write_outcome(WireWriter& out, std::uint64_t index, Produce&& produce) noexcept {
     const std::size_t start = out.size();
     try {
         out.write(OutcomeStatus::value);
-        encode_value(out, produce());
+        // The response does not move while the task runs, so a crash report can send the
+        // outcomes finished before it. The fences keep these stores where they are written.
+        running_item = {out.data(), start, index};
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        auto&& value = produce();
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        running_item.outcomes = nullptr; // encoding may grow (move) the response
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        encode_value(out, value);
+        running_item.index = RunningItem::none;
         return true;
     } catch (...) {
+        running_item.index = RunningItem::none;
         out.bytes().resize(start); // drop a half-written value
         try {
             out.write(OutcomeStatus::error);
@@ -73,7 +95,7 @@ void items_entry(WireReader& in, WireWriter& out) {
     for (std::uint64_t i = 0; i < count; ++i) {
         const Item item = decode_value<Item>(in);
         const bool ok =
-            write_outcome(out, [&] { return ItemCall<F, Item, unpack>::call(f, item); });
+            write_outcome(out, i, [&] { return ItemCall<F, Item, unpack>::call(f, item); });
         if (!ok && stop_at_first_failure) {
             return;
         }
@@ -85,7 +107,7 @@ template <class F, class... Args>
 void apply_entry(WireReader& in, WireWriter& out) {
     const F f = decode_callable<F>(in);
     std::tuple<Args...> args{decode_value<Args>(in)...};
-    write_outcome(out, [&] {
+    write_outcome(out, 0, [&] {
         return std::apply([&](Args&... a) { return call_storing(f, std::move(a)...); }, args);
     });
 }

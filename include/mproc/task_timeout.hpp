@@ -1,0 +1,81 @@
+#pragma once
+/// @file task_timeout.hpp
+/// `mproc::with_timeout(f, limit)`: a hard time limit for the tasks of one call (process pools),
+/// on top of or instead of the pool's `PoolOptions::task_timeout`.
+///
+/// A task still running when its limit passes has its worker process killed and ends with
+/// `mproc::TaskTimeout`; the pool starts a replacement worker and goes on. A task is one chunk
+/// (as in Python): with chunksize > 1 the limit covers the whole chunk. `ThreadPool` refuses it
+/// at compile time: a thread cannot be killed.
+///
+/// Example:
+/// @code
+///   auto trees = pool.map_outcomes(mproc::with_timeout(parse, std::chrono::seconds(5)), files);
+/// @endcode
+
+#include <chrono>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace mproc {
+
+/// A callable with the hard time limit of its tasks; made by `with_timeout`.
+template <class F>
+struct TimeLimited {
+    F function;
+    std::chrono::nanoseconds limit;
+};
+
+/// `f` with a hard time limit for each of its tasks. Throws std::invalid_argument unless
+/// `limit` is positive.
+template <class F, class Rep, class Period>
+TimeLimited<std::decay_t<F>> with_timeout(F&& f, std::chrono::duration<Rep, Period> limit) {
+    const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(limit);
+    if (nanoseconds <= std::chrono::nanoseconds::zero()) {
+        throw std::invalid_argument("mproc: with_timeout's limit must be positive");
+    }
+    return {std::forward<F>(f), nanoseconds};
+}
+
+namespace detail {
+template <class F>
+struct CallableOf {
+    using type = F;
+    static constexpr bool time_limited = false;
+};
+template <class F>
+struct CallableOf<TimeLimited<F>> {
+    using type = F;
+    static constexpr bool time_limited = true;
+};
+
+/// The callable a call runs: `F` itself, or the function inside `with_timeout`.
+template <class F>
+using callable_t = typename CallableOf<std::decay_t<F>>::type;
+
+template <class F>
+inline constexpr bool time_limited_v = CallableOf<std::decay_t<F>>::time_limited;
+
+/// The callable to store in the call's job (moved out of a TimeLimited rvalue).
+template <class F>
+decltype(auto) unwrap_callable(F&& f) {
+    if constexpr (time_limited_v<F>) {
+        return (std::forward<F>(f).function);
+    } else {
+        return std::forward<F>(f);
+    }
+}
+
+/// The call's own time limit, zero for none.
+template <class F>
+std::chrono::nanoseconds time_limit_of(const F& f) noexcept {
+    if constexpr (time_limited_v<F>) {
+        return f.limit;
+    } else {
+        return std::chrono::nanoseconds::zero();
+    }
+}
+} // namespace detail
+
+} // namespace mproc

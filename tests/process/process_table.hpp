@@ -1,0 +1,102 @@
+#pragma once
+// What a test needs to know about processes and descriptors: children, descendants, whether a
+// pid still runs, which descriptors are open. Read from /proc, so it sees zombies too.
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace process_table {
+
+/// Descriptors open in this process, other than the one used to list them.
+inline std::vector<int> open_fds() {
+    std::vector<int> fds;
+    DIR* dir = opendir("/proc/self/fd");
+    while (dirent* entry = readdir(dir)) {
+        const int fd = std::atoi(entry->d_name);
+        if (entry->d_name[0] != '.' && fd != dirfd(dir)) {
+            fds.push_back(fd);
+        }
+    }
+    closedir(dir);
+    return fds;
+}
+
+/// (pid, parent pid) of every process (from /proc/*/stat), zombies included.
+inline std::vector<std::pair<long, long>> all_processes() {
+    std::vector<std::pair<long, long>> table;
+    DIR* proc = opendir("/proc");
+    while (dirent* entry = readdir(proc)) {
+        const long pid = std::atol(entry->d_name);
+        if (pid <= 0) continue;
+        std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        const auto close_paren = line.rfind(')');
+        if (close_paren == std::string::npos) continue;
+        char state = 0;
+        long parent = 0;
+        if (std::sscanf(line.c_str() + close_paren + 1, " %c %ld", &state, &parent) == 2) {
+            table.emplace_back(pid, parent);
+        }
+    }
+    closedir(proc);
+    return table;
+}
+
+/// Direct children of this process, zombies included.
+inline std::vector<long> child_processes() {
+    std::vector<long> children;
+    for (const auto& [pid, parent] : all_processes()) {
+        if (parent == getpid()) children.push_back(pid);
+    }
+    return children;
+}
+
+/// Every process below `root` (children, their children, ...).
+inline std::vector<long> descendant_processes(long root = static_cast<long>(getpid())) {
+    const auto table = all_processes();
+    std::vector<long> found{root};
+    for (std::size_t i = 0; i < found.size(); ++i) {
+        for (const auto& [pid, parent] : table) {
+            if (parent == found[i]) found.push_back(pid);
+        }
+    }
+    found.erase(found.begin());
+    return found;
+}
+
+/// Whether `pid` is a live process (a zombie has exited: it only waits to be reaped, and an
+/// orphan is reaped by whatever adopted it, possibly later).
+inline bool process_exists(long pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    const auto close_paren = line.rfind(')');
+    return close_paren != std::string::npos && line.size() > close_paren + 2 &&
+           line[close_paren + 2] != 'Z' && line[close_paren + 2] != 'X';
+}
+
+/// Waits until none of `pids` is a live process; false if some still is after `limit`.
+inline bool wait_until_gone(const std::vector<long>& pids, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        bool any = false;
+        for (const long pid : pids) {
+            any = any || process_exists(pid);
+        }
+        if (!any) return true;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+} // namespace process_table
