@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -120,6 +122,8 @@ class MapJob final : public ResultState<typename Slots::Result> {
     using Item = typename Input::value_type;
     using Value = map_item_result_t<F, Input, unpack>;
     using Call = ItemCall<F, Item, unpack>;
+    /// Items and results cross as bytes: chunks travel as blocks (block_items_entry).
+    static constexpr bool block = block_transport_v<Item> && block_transport_v<Value>;
 
   public:
     template <class G, class... SlotArgs>
@@ -158,7 +162,20 @@ class MapJob final : public ResultState<typename Slots::Result> {
     }
 
     void encode_chunk(const Chunk& chunk, WireWriter& request) override {
-        if constexpr (wire) {
+        if constexpr (wire && block) {
+            write_entry<&block_items_entry<F, Item, unpack>>(request);
+            encode_callable(request, f_);
+            request.write<std::uint64_t>(chunk.count);
+            std::byte* items = request.grow(chunk.count * sizeof(Item));
+            if constexpr (Input::contiguous) {
+                std::memcpy(items, std::addressof(input_[chunk.first]), chunk.count * sizeof(Item));
+            } else {
+                for (std::size_t i = 0; i < chunk.count; ++i) {
+                    const Item item = input_[chunk.first + i];
+                    std::memcpy(items + i * sizeof(Item), std::addressof(item), sizeof(Item));
+                }
+            }
+        } else if constexpr (wire) {
             write_entry<&items_entry<F, Item, unpack, true>>(request);
             encode_callable(request, f_);
             request.write<std::uint64_t>(chunk.count);
@@ -172,7 +189,30 @@ class MapJob final : public ResultState<typename Slots::Result> {
 
     void complete_chunk(const Chunk& chunk, WireReader& response,
                         long worker_pid) noexcept override {
-        if constexpr (wire) {
+        if constexpr (wire && block) {
+            try {
+                const auto done = response.read<std::uint64_t>();
+                if (done > chunk.count) {
+                    throw WireError("mproc: worker sent more results than items");
+                }
+                const std::byte* values = response.take(done * sizeof(Value));
+                for (std::size_t i = 0; i < done; ++i) {
+                    Value value;
+                    std::memcpy(static_cast<void*>(std::addressof(value)),
+                                values + i * sizeof(Value), sizeof(Value));
+                    results_.put(chunk.first + i, std::move(value));
+                }
+                if (done < chunk.count) {
+                    record_failure(decode_exception(response, worker_pid, chunk.first + done));
+                }
+                if (response.remaining() != 0) {
+                    throw WireError("mproc: worker sent more than a block of results");
+                }
+            } catch (...) {
+                record_failure(std::current_exception());
+            }
+            settle_one();
+        } else if constexpr (wire) {
             // The worker stops a chunk at its first failure (as run_chunk does), so fewer
             // outcomes than items is fine after an error and a protocol error otherwise.
             try {
