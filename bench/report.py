@@ -124,6 +124,9 @@ targets = [
     ("7", "payload, 1,000 × 1 MiB vectors: Pool::map throughput / memcpy bandwidth",
      per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "memcpy", 1)),
      ">=", 0.5, None),
+    ("7", "payload: Pool::map throughput / one copy into fresh vectors (the floor), for the record",
+     per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "floor_fresh_copy", 1)),
+     None, None, None),
 ]
 for workload in ("tiny_into", "uneven", "seed"):
     targets.append(
@@ -199,13 +202,13 @@ w("`bench/process_bench.cpp` and `bench/python_pool_bench.py` (Python "
   f"{machine['python']}, start method fork), run back to back workload by workload. The floors "
   "are the same work with no pool around it (see process_bench.cpp).\n")
 process_impls = ["python", "mproc_pool", "mproc_thread", "floor_socketpair", "floor_futex_shm",
-                 "floor_socket_blocks", "memcpy"]
+                 "floor_socket_blocks", "memcpy", "floor_fresh_copy"]
 w("| workload | " + " | ".join(process_impls) + " |")
 w("|---" * (len(process_impls) + 1) + "|")
 for workload, label, scale in process_rows:
     cells = []
     for impl in process_impls:
-        k = key(workload, impl, 1 if impl == "memcpy" else 2)
+        k = key(workload, impl, 1 if impl in ("memcpy", "floor_fresh_copy") else 2)
         values = [v * scale for v in figures.get(k, {}).values()]
         cells.append(summary(values))
     w(f"| {label} | " + " | ".join(cells) + " |")
