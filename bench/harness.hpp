@@ -8,7 +8,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <optional>
+#include <ranges>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -73,6 +77,55 @@ inline void run_workload(std::string_view workload, std::string_view unit, std::
 template <class T>
 inline void keep(const T& value) {
     asm volatile("" : : "r"(&value) : "memory");
+}
+
+/// The options every bench program takes: --quick, --repetitions N, --only a,b.
+struct CommonOptions {
+    bool quick = false;
+    std::optional<int> repetitions;
+    std::vector<std::string> only; // empty: every workload
+
+    bool wanted(std::string_view workload) const {
+        return only.empty() || std::ranges::find(only, workload) != only.end();
+    }
+};
+
+/// Prints `message` and the program's usage line, and exits with status 2.
+[[noreturn]] inline void usage_error(const char* usage, const std::string& message) {
+    std::fprintf(stderr, "%s\nusage: %s\n", message.c_str(), usage);
+    std::exit(2);
+}
+
+/// Parses the common options; `extra(name, value)` takes a program's own option (which always
+/// has a value) and returns false for one it does not know.
+template <class Extra>
+CommonOptions parse_options(int argc, char** argv, const char* usage, Extra&& extra) {
+    CommonOptions o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+        if (arg == "--quick") {
+            o.quick = true;
+            continue;
+        }
+        if (value == nullptr) {
+            usage_error(usage, "missing value or unknown argument " + std::string(arg));
+        }
+        ++i;
+        if (arg == "--repetitions") {
+            o.repetitions = std::atoi(value);
+            if (*o.repetitions <= 0) {
+                usage_error(usage, "--repetitions must be positive");
+            }
+        } else if (arg == "--only") {
+            for (auto part : std::string_view(value) | std::views::split(',')) {
+                o.only.emplace_back(part.begin(), part.end());
+            }
+        } else if (!extra(arg, std::string_view(value))) {
+            usage_error(usage, "unknown argument " + std::string(arg));
+        }
+    }
+    return o;
 }
 
 } // namespace bench

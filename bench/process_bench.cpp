@@ -593,59 +593,37 @@ Contender fresh_copy_floor_contender(const std::vector<std::vector<double>>& ite
             }};
 }
 
+constexpr const char* usage =
+    "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,lifecycle,"
+    "seed_chunk4,seed_auto,payload] [--impl pool|thread]";
+
 struct Options {
     Sizes sizes;
-    std::vector<std::string> only; // empty: every workload
+    bench::CommonOptions common;
     bool pool = true;
     bool thread = true;
 };
 
-bool wanted(const Options& o, std::string_view workload) {
-    return o.only.empty() || std::ranges::find(o.only, workload) != o.only.end();
-}
-
-[[noreturn]] void usage(const char* message) {
-    std::fprintf(stderr,
-                 "process_bench: %s\nusage: process_bench [--quick] [--repetitions N] "
-                 "[--only apply,map,imap_unordered,lifecycle,seed_chunk4,seed_auto,payload] "
-                 "[--impl pool|thread]\n",
-                 message);
-    std::exit(2);
-}
-
 Options parse(int argc, char** argv) {
     Options o;
-    std::optional<int> repetitions;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-        if (arg == "--quick") {
-            o.sizes = quick_sizes();
-        } else if (arg == "--repetitions" && value != nullptr) {
-            repetitions = std::atoi(value);
-            ++i;
-            if (*repetitions <= 0) {
-                usage("--repetitions must be positive");
+    o.common =
+        bench::parse_options(argc, argv, usage, [&o](std::string_view arg, std::string_view value) {
+            if (arg != "--impl") {
+                return false;
             }
-        } else if (arg == "--only" && value != nullptr) {
-            for (auto part : std::string_view(value) | std::views::split(',')) {
-                o.only.emplace_back(part.begin(), part.end());
-            }
-            ++i;
-        } else if (arg == "--impl" && value != nullptr) {
-            o.pool = std::string_view(value) == "pool";
-            o.thread = std::string_view(value) == "thread";
+            o.pool = value == "pool";
+            o.thread = value == "thread";
             if (!o.pool && !o.thread) {
-                usage("--impl is pool or thread");
+                bench::usage_error(usage, "--impl is pool or thread");
             }
-            ++i;
-        } else {
-            usage(("unknown argument " + std::string(arg)).c_str());
-        }
+            return true;
+        });
+    if (o.common.quick) {
+        o.sizes = quick_sizes();
     }
-    if (repetitions) {
+    if (o.common.repetitions) {
         o.sizes.repetitions_fast = o.sizes.repetitions_map = o.sizes.repetitions_seed =
-            *repetitions;
+            o.sizes.repetitions_payload = *o.common.repetitions;
     }
     return o;
 }
@@ -677,7 +655,7 @@ int main(int argc, char** argv) {
         // Pools made once for the steady-state workloads, outside every timed region.
         mproc::Pool pool(2);
         mproc::ThreadPool threads(2);
-        if (wanted(o, "apply")) {
+        if (o.common.wanted("apply")) {
             EchoProcess echo;
             FutexPartner partner;
             auto list = with_workers(
@@ -689,7 +667,7 @@ int main(int argc, char** argv) {
             }
             run_workload("apply", "us", "lower", 1, s.repetitions_fast, std::move(list));
         }
-        if (wanted(o, "map")) {
+        if (o.common.wanted("map")) {
             std::vector<std::int64_t> items(s.map_items);
             std::iota(items.begin(), items.end(), std::int64_t{0});
             BlockMapProcesses processes(2);
@@ -702,7 +680,7 @@ int main(int argc, char** argv) {
             run_workload("map", "items/s", "higher", s.map_items, s.repetitions_map,
                          std::move(list));
         }
-        if (wanted(o, "imap_unordered")) {
+        if (o.common.wanted("imap_unordered")) {
             run_workload(
                 "imap_unordered", "us", "lower", s.imap_items, s.repetitions_fast,
                 with_workers(
@@ -710,7 +688,7 @@ int main(int argc, char** argv) {
                                   [&] { return imap_contender("mproc_thread", threads, s); })));
         }
     }
-    if (wanted(o, "lifecycle")) {
+    if (o.common.wanted("lifecycle")) {
         run_workload(
             "lifecycle", "ms", "lower", 2, s.repetitions_fast,
             with_workers(
@@ -718,7 +696,7 @@ int main(int argc, char** argv) {
                        [&] { return lifecycle_contender<mproc::Pool>("mproc_pool", s); },
                        [&] { return lifecycle_contender<mproc::ThreadPool>("mproc_thread", s); })));
     }
-    if (wanted(o, "seed_chunk4")) {
+    if (o.common.wanted("seed_chunk4")) {
         run_workload(
             "seed_chunk4", "s", "lower", s.seed_tasks, s.repetitions_seed,
             with_workers(
@@ -728,7 +706,7 @@ int main(int argc, char** argv) {
                                                                                    s);
                                })));
     }
-    if (wanted(o, "seed_auto")) {
+    if (o.common.wanted("seed_auto")) {
         auto list = with_workers(
             static_cast<std::size_t>(s.seed_workers),
             contenders([&] { return seed_auto_contender<mproc::Pool>("mproc_pool", s); },
@@ -736,7 +714,7 @@ int main(int argc, char** argv) {
         list.push_back(seed_sequential_contender(s));
         run_workload("seed_auto", "s", "lower", s.seed_tasks, s.repetitions_seed, std::move(list));
     }
-    if (wanted(o, "payload")) {
+    if (o.common.wanted("payload")) {
         const std::vector<std::vector<double>> items = payload_items(s);
         mproc::Pool pool(2);
         mproc::ThreadPool threads(2);

@@ -267,55 +267,34 @@ std::vector<Contender> seed_contenders(const Sizes& s, std::size_t workers, tbb:
 
 // ---- options
 
+constexpr const char* usage =
+    "thread_bench [--quick] [--repetitions N] [--only tiny_into,tiny_fresh,forkjoin,imap,uneven,"
+    "seed] [--max-workers N]";
+
 struct Options {
     Sizes sizes;
-    std::vector<std::string> only;
+    bench::CommonOptions common;
     std::size_t max_workers = 0; // 0: the core count
 };
 
-bool wanted(const Options& o, std::string_view workload) {
-    return o.only.empty() || std::ranges::find(o.only, workload) != o.only.end();
-}
-
-[[noreturn]] void usage(const char* message) {
-    std::fprintf(stderr,
-                 "thread_bench: %s\nusage: thread_bench [--quick] [--repetitions N] "
-                 "[--only tiny_into,tiny_fresh,forkjoin,imap,uneven,seed] [--max-workers N]\n",
-                 message);
-    std::exit(2);
-}
-
 Options parse(int argc, char** argv) {
     Options o;
-    std::optional<int> repetitions;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-        if (arg == "--quick") {
-            o.sizes = quick_sizes();
-        } else if (arg == "--repetitions" && value != nullptr) {
-            repetitions = std::atoi(value);
-            ++i;
-            if (*repetitions <= 0) {
-                usage("--repetitions must be positive");
+    o.common =
+        bench::parse_options(argc, argv, usage, [&o](std::string_view arg, std::string_view value) {
+            if (arg != "--max-workers") {
+                return false;
             }
-        } else if (arg == "--only" && value != nullptr) {
-            for (auto part : std::string_view(value) | std::views::split(',')) {
-                o.only.emplace_back(part.begin(), part.end());
-            }
-            ++i;
-        } else if (arg == "--max-workers" && value != nullptr) {
-            o.max_workers = static_cast<std::size_t>(std::atoi(value));
-            ++i;
+            o.max_workers = static_cast<std::size_t>(std::atoi(std::string(value).c_str()));
             if (o.max_workers == 0) {
-                usage("--max-workers must be positive");
+                bench::usage_error(usage, "--max-workers must be positive");
             }
-        } else {
-            usage(("unknown argument " + std::string(arg)).c_str());
-        }
+            return true;
+        });
+    if (o.common.quick) {
+        o.sizes = quick_sizes();
     }
-    if (repetitions) {
-        o.sizes.repetitions = o.sizes.repetitions_seed = *repetitions;
+    if (o.common.repetitions) {
+        o.sizes.repetitions = o.sizes.repetitions_seed = *o.common.repetitions;
     }
     return o;
 }
@@ -351,22 +330,22 @@ int main(int argc, char** argv) {
         mproc::ThreadPool pool(static_cast<std::ptrdiff_t>(workers));
         const Peers peers{workers, &arena, &pool};
         const bool first = workers == 1; // the sequential contender runs once, with 1 worker
-        if (wanted(o, "tiny_into")) {
+        if (o.common.wanted("tiny_into")) {
             run_workload(
                 "tiny_into", "ms", "lower", s.tiny_items, s.repetitions,
                 map_contenders(peers, tiny, tiny_in, tiny_out, false, omp_chunk_tiny, first));
         }
-        if (wanted(o, "tiny_fresh")) {
+        if (o.common.wanted("tiny_fresh")) {
             run_workload(
                 "tiny_fresh", "ms", "lower", s.tiny_items, s.repetitions,
                 map_contenders(peers, tiny, tiny_in, tiny_out, true, omp_chunk_tiny, first));
         }
-        if (wanted(o, "uneven")) {
+        if (o.common.wanted("uneven")) {
             run_workload("uneven", "ms", "lower", s.uneven_items, s.repetitions,
                          map_contenders(peers, uneven_work, costs, uneven_out, false,
                                         omp_chunk_uneven, first));
         }
-        if (wanted(o, "seed")) {
+        if (o.common.wanted("seed")) {
             auto list = seed_contenders(s, workers, arena, first);
             if (workers == cores) {
                 // The article's configuration: a pool of 10 whatever the cores.
@@ -378,7 +357,7 @@ int main(int argc, char** argv) {
         if (workers != cores) {
             continue;
         }
-        if (wanted(o, "forkjoin")) {
+        if (o.common.wanted("forkjoin")) {
             std::vector<std::int64_t> in(workers);
             std::iota(in.begin(), in.end(), std::int64_t{1});
             std::vector<std::int64_t> out(workers);
@@ -402,7 +381,7 @@ int main(int argc, char** argv) {
                 {"mproc_thread_into", rounds([&] { pool.map_into(tiny, in, out); }), workers});
             run_workload("forkjoin", "us", "lower", workers, s.repetitions, std::move(list));
         }
-        if (wanted(o, "imap")) {
+        if (o.common.wanted("imap")) {
             std::vector<Contender> list;
             list.push_back({"mproc_thread",
                             [&] {
