@@ -22,14 +22,17 @@
 //   seed_chunk4      the seed demo's workload: 12 tasks of 175,000,000 steps of `i * i * cycles`,
 //                    imap_unordered with the article's chunksize 4 on a pool of 10 made inside the
 //                    timed region, as the article's `with Pool(10) as pool:` (s)
-//   seed_auto        the same through map with the default (auto) chunksize: 1 here (s)
+//   seed_auto        the same through map with the default (auto) chunksize: 1 here (s); also
+//                    impl "sequential", the same tasks in a loop on the calling thread, which the
+//                    speed-up is measured against
+//   payload          map over 1,000 items of 1 MiB std::vector<double> (1 GiB in, 1 GiB out), f
+//                    returning a copy, pools of 2 made once (GiB of input per second); also
+//                    "memcpy", one thread copying 1 GiB between buffers already touched (the
+//                    bandwidth the target is a fraction of), and "floor_fresh_copy", the items
+//                    copied once into freshly allocated vectors, page faults included
 //
-// f is `x * x + 1` on int64: the cost measured is the pool's own. Output: one JSON object a line,
-//   {"workload": ..., "impl": "mproc_pool" | "mproc_thread" | "floor_...", "unit": ...,
-//   "better": "lower" |
-//    "higher", "median": ..., "min": ..., "max": ..., "repetitions": ..., "size": ...}
-// The repetitions of the two pools are interleaved (A B B A A B ...), so that a burst of load on
-// a shared machine does not land on one of them only; the median is the figure to quote.
+// f is `x * x + 1` on int64: the cost measured is the pool's own. Output: JSON lines (harness.hpp);
+// the contenders of a workload take turns (A B C, C B A, ...). Run through scripts/bench_all.sh.
 //
 // Usage: process_bench [--quick] [--repetitions N] [--only workload,workload] [--impl pool|thread]
 
@@ -48,6 +51,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <ranges>
@@ -57,34 +61,20 @@
 #include <utility>
 #include <vector>
 
+#include "harness.hpp"
 #include "mproc/mproc.hpp"
+#include "workloads.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::Contender;
+using bench::run_workload;
 
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-/// The trivial task of every workload but the seed's.
-std::int64_t square_plus_one(std::int64_t x) { return x * x + 1; }
-
-// ---- the seed demo's task (examples/seed_demo.cpp), trivially copyable
-
-struct SeedTask {
-    std::uint64_t index;
-    std::uint64_t iterations;
-};
-
-std::uint64_t burn(const SeedTask& task) {
-    const std::uint64_t cycles = 1 + task.index * 7 % 100;
-    for (std::uint64_t i = 0; i < task.iterations; ++i) {
-        const std::uint64_t product = i * i * cycles;
-        asm volatile("" : : "r"(product)); // a sink the optimiser cannot see through
-    }
-    return cycles;
-}
+using bench::burn;
+using bench::seconds_since;
+using bench::SeedTask;
+using bench::square_plus_one;
 
 // ---- the floor under a round trip through another process
 
@@ -357,6 +347,9 @@ struct Sizes {
     std::uint64_t seed_iterations = 175'000'000;
     std::ptrdiff_t seed_workers = 10;
     std::ptrdiff_t seed_chunksize = 4;
+    int repetitions_payload = 3;
+    std::size_t payload_items = 1000;
+    std::size_t payload_doubles = (std::size_t{1} << 20) / sizeof(double); // 1 MiB an item
 };
 
 /// A smoke run: every workload, tiny.
@@ -368,47 +361,10 @@ Sizes quick_sizes() {
     s.imap_items = 100;
     s.lifecycles = 2;
     s.seed_iterations = 1'000'000;
+    s.repetitions_payload = 2;
+    s.payload_items = 20;
+    s.payload_doubles = 8192;
     return s;
-}
-
-struct Contender {
-    std::string_view impl;
-    /// One timed repetition: returns the figure (in the workload's unit).
-    std::function<double()> measure;
-};
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const std::size_t n = values.size();
-    return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-/// Runs each contender once untimed, then `repetitions` times interleaved, and prints one line
-/// per contender.
-void run_workload(std::string_view workload, std::string_view unit, std::string_view better,
-                  std::size_t size, int repetitions, std::vector<Contender> contenders) {
-    std::vector<std::vector<double>> figures(contenders.size());
-    for (auto& contender : contenders) {
-        contender.measure(); // warm-up: page faults, lazy binding, first worker hello
-    }
-    for (int rep = 0; rep < repetitions; ++rep) {
-        for (std::size_t k = 0; k < contenders.size(); ++k) {
-            // A B, B A, A B, ...: each contender goes first as often as the other.
-            const std::size_t which = rep % 2 == 0 ? k : contenders.size() - 1 - k;
-            figures[which].push_back(contenders[which].measure());
-        }
-    }
-    for (std::size_t k = 0; k < contenders.size(); ++k) {
-        const auto [low, high] = std::minmax_element(figures[k].begin(), figures[k].end());
-        std::printf("{\"workload\": \"%.*s\", \"impl\": \"%.*s\", \"unit\": \"%.*s\", "
-                    "\"better\": \"%.*s\", \"median\": %.6g, \"min\": %.6g, \"max\": %.6g, "
-                    "\"repetitions\": %d, \"size\": %zu}\n",
-                    static_cast<int>(workload.size()), workload.data(),
-                    static_cast<int>(contenders[k].impl.size()), contenders[k].impl.data(),
-                    static_cast<int>(unit.size()), unit.data(), static_cast<int>(better.size()),
-                    better.data(), median(figures[k]), *low, *high, repetitions, size);
-        std::fflush(stdout);
-    }
 }
 
 // ---- the workloads, for any pool class
@@ -515,11 +471,7 @@ Contender lifecycle_contender(std::string_view impl, const Sizes& s) {
 }
 
 std::vector<SeedTask> seed_tasks(const Sizes& s) {
-    std::vector<SeedTask> tasks;
-    for (std::size_t i = 0; i < s.seed_tasks; ++i) {
-        tasks.push_back({i, s.seed_iterations});
-    }
-    return tasks;
+    return bench::seed_tasks(s.seed_tasks, s.seed_iterations);
 }
 
 template <class PoolClass>
@@ -561,59 +513,117 @@ Contender seed_auto_contender(std::string_view impl, const Sizes& s) {
             }};
 }
 
+/// The seed workload on the calling thread alone: what the pools' speed-up is measured against.
+Contender seed_sequential_contender(const Sizes& s) {
+    return {"sequential", [&s] {
+                const std::vector<SeedTask> tasks = seed_tasks(s);
+                std::uint64_t sum = 0;
+                const auto t0 = Clock::now();
+                for (const SeedTask& task : tasks) {
+                    sum += burn(task);
+                }
+                const double elapsed = seconds_since(t0);
+                if (sum == 0) {
+                    std::abort();
+                }
+                return elapsed;
+            }};
+}
+
+/// The payload workload's task: a copy of its 1 MiB item, changed in one place so that the copy
+/// cannot be elided (the result has to be sent back anyway).
+std::vector<double> touch_payload(const std::vector<double>& item) {
+    std::vector<double> result(item);
+    result[0] += 1;
+    return result;
+}
+
+std::vector<std::vector<double>> payload_items(const Sizes& s) {
+    std::vector<std::vector<double>> items(s.payload_items);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        items[i].assign(s.payload_doubles, static_cast<double>(i));
+    }
+    return items;
+}
+
+/// map over the payload items: GiB of input per second.
+template <class PoolClass>
+Contender payload_contender(std::string_view impl, PoolClass& pool,
+                            const std::vector<std::vector<double>>& items) {
+    return {impl, [&pool, &items] {
+                const auto t0 = Clock::now();
+                const std::vector<std::vector<double>> results = pool.map(touch_payload, items);
+                const double elapsed = seconds_since(t0);
+                if (results.size() != items.size() || results.back()[0] != items.back()[0] + 1) {
+                    std::abort();
+                }
+                return static_cast<double>(items.size() * items[0].size() * sizeof(double)) /
+                       elapsed / (1 << 30);
+            }};
+}
+
+/// One thread copying the same number of bytes between two buffers already touched: the memory
+/// bandwidth the payload target is a fraction of (GiB/s).
+Contender memcpy_contender(const Sizes& s) {
+    const std::size_t bytes = s.payload_items * s.payload_doubles * sizeof(double);
+    auto from = std::make_shared<std::vector<char>>(bytes, 'x');
+    auto to = std::make_shared<std::vector<char>>(bytes, 'y');
+    return {"memcpy", [from, to, bytes] {
+                const auto t0 = Clock::now();
+                std::memcpy(to->data(), from->data(), bytes);
+                bench::keep(*to);
+                return static_cast<double>(bytes) / seconds_since(t0) / (1 << 30);
+            }};
+}
+
+/// The copy every payload result needs at least once, on one thread: the items copied into
+/// freshly allocated vectors, page faults included (GiB/s). A pool's results land in fresh
+/// memory too, so this, not memcpy between touched buffers, bounds what a caller can receive.
+Contender fresh_copy_floor_contender(const std::vector<std::vector<double>>& items) {
+    return {"floor_fresh_copy", [&items] {
+                const auto t0 = Clock::now();
+                std::vector<std::vector<double>> copies(items.begin(), items.end());
+                bench::keep(copies);
+                const double elapsed = seconds_since(t0);
+                if (copies.back()[0] != items.back()[0]) {
+                    std::abort();
+                }
+                return static_cast<double>(items.size() * items[0].size() * sizeof(double)) /
+                       elapsed / (1 << 30);
+            }};
+}
+
+constexpr const char* usage =
+    "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,lifecycle,"
+    "seed_chunk4,seed_auto,payload] [--impl pool|thread]";
+
 struct Options {
     Sizes sizes;
-    std::vector<std::string> only; // empty: every workload
+    bench::CommonOptions common;
     bool pool = true;
     bool thread = true;
 };
 
-bool wanted(const Options& o, std::string_view workload) {
-    return o.only.empty() || std::ranges::find(o.only, workload) != o.only.end();
-}
-
-[[noreturn]] void usage(const char* message) {
-    std::fprintf(stderr,
-                 "process_bench: %s\nusage: process_bench [--quick] [--repetitions N] "
-                 "[--only apply,map,imap_unordered,lifecycle,seed_chunk4,seed_auto] "
-                 "[--impl pool|thread]\n",
-                 message);
-    std::exit(2);
-}
-
 Options parse(int argc, char** argv) {
     Options o;
-    std::optional<int> repetitions;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-        if (arg == "--quick") {
-            o.sizes = quick_sizes();
-        } else if (arg == "--repetitions" && value != nullptr) {
-            repetitions = std::atoi(value);
-            ++i;
-            if (*repetitions <= 0) {
-                usage("--repetitions must be positive");
+    o.common =
+        bench::parse_options(argc, argv, usage, [&o](std::string_view arg, std::string_view value) {
+            if (arg != "--impl") {
+                return false;
             }
-        } else if (arg == "--only" && value != nullptr) {
-            for (auto part : std::string_view(value) | std::views::split(',')) {
-                o.only.emplace_back(part.begin(), part.end());
-            }
-            ++i;
-        } else if (arg == "--impl" && value != nullptr) {
-            o.pool = std::string_view(value) == "pool";
-            o.thread = std::string_view(value) == "thread";
+            o.pool = value == "pool";
+            o.thread = value == "thread";
             if (!o.pool && !o.thread) {
-                usage("--impl is pool or thread");
+                bench::usage_error(usage, "--impl is pool or thread");
             }
-            ++i;
-        } else {
-            usage(("unknown argument " + std::string(arg)).c_str());
-        }
+            return true;
+        });
+    if (o.common.quick) {
+        o.sizes = quick_sizes();
     }
-    if (repetitions) {
+    if (o.common.repetitions) {
         o.sizes.repetitions_fast = o.sizes.repetitions_map = o.sizes.repetitions_seed =
-            *repetitions;
+            o.sizes.repetitions_payload = *o.common.repetitions;
     }
     return o;
 }
@@ -634,58 +644,86 @@ int main(int argc, char** argv) {
         }
         return list;
     };
+    auto with_workers = [](std::size_t workers, std::vector<Contender> list) {
+        for (Contender& contender : list) {
+            contender.workers = workers;
+        }
+        return list;
+    };
 
     {
         // Pools made once for the steady-state workloads, outside every timed region.
         mproc::Pool pool(2);
         mproc::ThreadPool threads(2);
-        if (wanted(o, "apply")) {
+        if (o.common.wanted("apply")) {
             EchoProcess echo;
             FutexPartner partner;
-            auto list = contenders([&] { return apply_contender("mproc_pool", pool, s); },
-                                   [&] { return apply_contender("mproc_thread", threads, s); });
+            auto list = with_workers(
+                2, contenders([&] { return apply_contender("mproc_pool", pool, s); },
+                              [&] { return apply_contender("mproc_thread", threads, s); }));
             if (o.pool) {
                 list.push_back(floor_contender(echo, s));
                 list.push_back(futex_floor_contender(partner, s));
             }
             run_workload("apply", "us", "lower", 1, s.repetitions_fast, std::move(list));
         }
-        if (wanted(o, "map")) {
+        if (o.common.wanted("map")) {
             std::vector<std::int64_t> items(s.map_items);
             std::iota(items.begin(), items.end(), std::int64_t{0});
             BlockMapProcesses processes(2);
-            auto list = contenders([&] { return map_contender("mproc_pool", pool, items); },
-                                   [&] { return map_contender("mproc_thread", threads, items); });
+            auto list = with_workers(
+                2, contenders([&] { return map_contender("mproc_pool", pool, items); },
+                              [&] { return map_contender("mproc_thread", threads, items); }));
             if (o.pool) {
                 list.push_back(block_map_contender(processes, items));
             }
             run_workload("map", "items/s", "higher", s.map_items, s.repetitions_map,
                          std::move(list));
         }
-        if (wanted(o, "imap_unordered")) {
-            run_workload("imap_unordered", "us", "lower", s.imap_items, s.repetitions_fast,
-                         contenders([&] { return imap_contender("mproc_pool", pool, s); },
-                                    [&] { return imap_contender("mproc_thread", threads, s); }));
+        if (o.common.wanted("imap_unordered")) {
+            run_workload(
+                "imap_unordered", "us", "lower", s.imap_items, s.repetitions_fast,
+                with_workers(
+                    2, contenders([&] { return imap_contender("mproc_pool", pool, s); },
+                                  [&] { return imap_contender("mproc_thread", threads, s); })));
         }
     }
-    if (wanted(o, "lifecycle")) {
+    if (o.common.wanted("lifecycle")) {
         run_workload(
             "lifecycle", "ms", "lower", 2, s.repetitions_fast,
-            contenders([&] { return lifecycle_contender<mproc::Pool>("mproc_pool", s); },
-                       [&] { return lifecycle_contender<mproc::ThreadPool>("mproc_thread", s); }));
+            with_workers(
+                2, contenders(
+                       [&] { return lifecycle_contender<mproc::Pool>("mproc_pool", s); },
+                       [&] { return lifecycle_contender<mproc::ThreadPool>("mproc_thread", s); })));
     }
-    if (wanted(o, "seed_chunk4")) {
-        run_workload("seed_chunk4", "s", "lower", s.seed_tasks, s.repetitions_seed,
-                     contenders([&] { return seed_chunk4_contender<mproc::Pool>("mproc_pool", s); },
-                                [&] {
-                                    return seed_chunk4_contender<mproc::ThreadPool>("mproc_thread",
-                                                                                    s);
-                                }));
-    }
-    if (wanted(o, "seed_auto")) {
+    if (o.common.wanted("seed_chunk4")) {
         run_workload(
-            "seed_auto", "s", "lower", s.seed_tasks, s.repetitions_seed,
+            "seed_chunk4", "s", "lower", s.seed_tasks, s.repetitions_seed,
+            with_workers(
+                10, contenders([&] { return seed_chunk4_contender<mproc::Pool>("mproc_pool", s); },
+                               [&] {
+                                   return seed_chunk4_contender<mproc::ThreadPool>("mproc_thread",
+                                                                                   s);
+                               })));
+    }
+    if (o.common.wanted("seed_auto")) {
+        auto list = with_workers(
+            static_cast<std::size_t>(s.seed_workers),
             contenders([&] { return seed_auto_contender<mproc::Pool>("mproc_pool", s); },
                        [&] { return seed_auto_contender<mproc::ThreadPool>("mproc_thread", s); }));
+        list.push_back(seed_sequential_contender(s));
+        run_workload("seed_auto", "s", "lower", s.seed_tasks, s.repetitions_seed, std::move(list));
+    }
+    if (o.common.wanted("payload")) {
+        const std::vector<std::vector<double>> items = payload_items(s);
+        mproc::Pool pool(2);
+        mproc::ThreadPool threads(2);
+        auto list = with_workers(
+            2, contenders([&] { return payload_contender("mproc_pool", pool, items); },
+                          [&] { return payload_contender("mproc_thread", threads, items); }));
+        list.push_back(memcpy_contender(s));
+        list.push_back(fresh_copy_floor_contender(items));
+        run_workload("payload", "GiB/s", "higher", s.payload_items, s.repetitions_payload,
+                     std::move(list));
     }
 }

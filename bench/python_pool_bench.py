@@ -5,12 +5,14 @@
    map              pool.map(f, list(range(10**6))), default chunksize, Pool(2) made once (items/s)
    imap_unordered   pool.imap_unordered(f, range(n), chunksize=1), every result consumed (us/item)
    lifecycle        with Pool(2) as pool: pool.apply(f, (7,)); then pool.join() (ms)
+   seed             the seed demo's 12 tasks, each 1/50 of the C++ steps (Python's loop is about
+                    100 times slower), sequential ("python_sequential") and through
+                    `with Pool(10) as pool: pool.map(burn, tasks)` ("python") (s): the speed-up,
+                    not the time, is the figure to compare
 
 f is `x * x + 1`. One JSON object a line:
   {"workload": ..., "impl": "python", "unit": ..., "better": ..., "median": ..., "min": ...,
    "max": ..., "repetitions": ..., "size": ..., "start_method": ...}
-The seed workload is not run here: its CPU-bound loop costs Python about 100 times what it costs
-C++, so the figure would say nothing about the pool (the C++ side compares Pool with ThreadPool).
 
 Standard library only. Usage: python_pool_bench.py [--quick] [--repetitions N] [--only a,b]
 """
@@ -33,6 +35,9 @@ SIZES = {
     "map_items": 10**6,
     "imap_items": 2000,
     "lifecycles": 5,
+    "repetitions_seed": 3,
+    "seed_tasks": 12,
+    "seed_iterations": 175_000_000 // 50,
 }
 QUICK = {
     "repetitions_fast": 3,
@@ -41,15 +46,28 @@ QUICK = {
     "map_items": 10**4,
     "imap_items": 50,
     "lifecycles": 1,
+    "repetitions_seed": 2,
+    "seed_tasks": 12,
+    "seed_iterations": 20_000,
 }
 
 
-def report(workload, unit, better, size, figures):
+def burn(task):
+    """The seed demo's task (examples/seed_demo.cpp): `iterations` steps of i * i * cycles."""
+    index, iterations = task
+    cycles = 1 + index * 7 % 100
+    for i in range(iterations):
+        _ = i * i * cycles
+    return cycles
+
+
+def report(workload, unit, better, size, figures, impl="python", workers=2):
     print(
         json.dumps(
             {
                 "workload": workload,
-                "impl": "python",
+                "impl": impl,
+                "workers": workers,
                 "unit": unit,
                 "better": better,
                 "median": statistics.median(figures),
@@ -79,7 +97,7 @@ def main():
     if args.repetitions is not None:
         if args.repetitions <= 0:
             parser.error("--repetitions must be positive")
-        s["repetitions_fast"] = s["repetitions_map"] = args.repetitions
+        s["repetitions_fast"] = s["repetitions_map"] = s["repetitions_seed"] = args.repetitions
     only = set(args.only.split(",")) if args.only else None
 
     def wanted(workload):
@@ -133,6 +151,33 @@ def main():
             return (time.perf_counter() - t0) / s["lifecycles"] * 1e3
 
         report("lifecycle", "ms", "lower", 2, run(lifecycle, s["repetitions_fast"]))
+
+    if wanted("seed"):
+        tasks = [(i, s["seed_iterations"]) for i in range(s["seed_tasks"])]
+
+        def sequential():
+            t0 = time.perf_counter()
+            results = [burn(task) for task in tasks]
+            elapsed = time.perf_counter() - t0
+            assert len(results) == len(tasks)
+            return elapsed
+
+        def pooled():
+            t0 = time.perf_counter()
+            with multiprocessing.Pool(10) as pool:
+                results = pool.map(burn, tasks)
+            elapsed = time.perf_counter() - t0
+            assert len(results) == len(tasks)
+            return elapsed
+
+        sequential_times, pool_times = [], []
+        sequential()  # warm-up, untimed
+        pooled()
+        for _ in range(s["repetitions_seed"]):
+            sequential_times.append(sequential())
+            pool_times.append(pooled())
+        report("seed", "s", "lower", s["seed_tasks"], sequential_times, "python_sequential", 1)
+        report("seed", "s", "lower", s["seed_tasks"], pool_times, "python", 10)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
     cmake g++ make          # toolchain
     libgtest-dev            # tests
-    libbenchmark-dev        # bench/
+    libtbb-dev              # bench/: the oneTBB and std::execution::par peers
+    gnuplot-nox             # bench/: the plots of docs/benchmarks.md
     libcli11-dev            # command-line parsing of the demo
     libcereal-dev           # serialisation of values crossing a process boundary
     clang-format            # style check in the test command

@@ -22,7 +22,7 @@ run_suite() { # name, extra cmake arguments...
 }
 
 CTEST_ARGS=()
-run_suite normal -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite normal -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_BUILD_BENCHMARKS=ON # benchmarks: smoke runs
 # The install test builds a consumer against an installed tree: once is enough.
 CTEST_ARGS=(-LE install)
 run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DMPROC_SANITIZER=address,undefined"

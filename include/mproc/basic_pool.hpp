@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -42,6 +43,16 @@ namespace detail {
 template <class F, class... Args>
 concept apply_callable = std::is_invocable_v < const callable_t<F>
 &, std::decay_t<Args>&&... > ;
+
+/// Storage map_into can write to: contiguous, sized and writable.
+template <class Out>
+concept output_storage = std::ranges::contiguous_range<Out> && std::ranges::sized_range<Out> &&
+    !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<Out>>>;
+
+template <class Out>
+auto storage_span(Out& out) {
+    return std::span<std::remove_reference_t<std::ranges::range_reference_t<Out>>>(out);
+}
 
 template <class F>
 concept not_callbacks = !is_callbacks<std::remove_cvref_t<F>>;
@@ -143,6 +154,25 @@ class BasicPool : private detail::ChunkSink {
     auto map(F&& f, Input&& input, std::ptrdiff_t chunksize) {
         return run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
                                            detail::checked_chunksize(chunksize));
+    }
+
+    /// `map` into storage the caller provides: item i's result is assigned to `out[i]`. Saves
+    /// the allocation of a fresh result and its page faults, which cost more than the mapping
+    /// itself when items are trivial. `out` is any contiguous range (a vector, an array, a
+    /// span) with one element per input item, else std::invalid_argument. Blocks as `map`
+    /// does; on failure throws the first failure, and `out` then holds the results of the items
+    /// that ran.
+    template <class F, std::ranges::input_range Input, detail::output_storage Out>
+    void map_into(F&& f, Input&& input, Out&& out) {
+        run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input), std::nullopt,
+                                    detail::storage_span(out));
+    }
+    /// As above with a chosen chunksize (> 0, else std::invalid_argument).
+    template <class F, std::ranges::input_range Input, detail::output_storage Out>
+    void map_into(F&& f, Input&& input, Out&& out, std::ptrdiff_t chunksize) {
+        run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
+                                    detail::checked_chunksize(chunksize),
+                                    detail::storage_span(out));
     }
 
     /// `map` that returns at once: an `AsyncResult<std::vector<R>>`. The input is copied (moved
@@ -419,46 +449,52 @@ class BasicPool : private detail::ChunkSink {
         }
     }
 
-    template <detail::Unpack unpack, class F, class Input>
-    auto run_map(F&& f, Input&& input, std::optional<std::size_t> chunksize) {
+    /// `out`: none (the result is a fresh vector) or one span (map_into).
+    template <detail::Unpack unpack, class F, class Input, class... Out>
+    auto run_map(F&& f, Input&& input, std::optional<std::size_t> chunksize,
+                 std::span<Out>... out) {
         if constexpr (detail::borrowable_input<std::remove_cvref_t<Input>>) {
             // The caller blocks until every chunk has settled, so workers can read in place.
             using Borrowed = detail::BorrowedInput<std::remove_cvref_t<Input>>;
             return std::move(start_map_over<unpack>(std::forward<F>(f), Borrowed(input), chunksize,
-                                                    Callbacks<NoCallback, NoCallback>{}))
+                                                    Callbacks<NoCallback, NoCallback>{}, out...))
                 .get();
         } else {
             return std::move(start_map<unpack>(std::forward<F>(f), std::forward<Input>(input),
-                                               chunksize, Callbacks<NoCallback, NoCallback>{}))
+                                               chunksize, Callbacks<NoCallback, NoCallback>{},
+                                               out...))
                 .get();
         }
     }
 
-    template <detail::Unpack unpack, class F, class Input, class S, class E>
+    template <detail::Unpack unpack, class F, class Input, class S, class E, class... Out>
     auto start_map(F&& f, Input&& input, std::optional<std::size_t> chunksize,
-                   Callbacks<S, E> callbacks) {
+                   Callbacks<S, E> callbacks, std::span<Out>... out) {
         throw_unless_running(); // before copying the input
         return start_map_over<unpack>(std::forward<F>(f),
                                       detail::materialise(std::forward<Input>(input)), chunksize,
-                                      std::move(callbacks));
+                                      std::move(callbacks), out...);
     }
 
-    template <detail::Unpack unpack, class F, class MapInput, class S, class E>
+    template <detail::Unpack unpack, class F, class MapInput, class S, class E, class... Out>
     auto start_map_over(F&& f, MapInput input, std::optional<std::size_t> chunksize,
-                        Callbacks<S, E> callbacks) {
-        using Job = detail::MapJob<detail::callable_t<F>, MapInput, unpack, wire>;
-        using Result =
-            std::vector<detail::map_item_result_t<detail::callable_t<F>, MapInput, unpack>>;
+                        Callbacks<S, E> callbacks, std::span<Out>... out) {
         static_assert(
             detail::ItemCall<detail::callable_t<F>, typename MapInput::value_type, unpack>::valid,
             "mproc: map/starmap need f callable (as a const object) with one input "
             "item (map) or with the elements of one tuple-like item (starmap)");
+        using Value = detail::map_item_result_t<detail::callable_t<F>, MapInput, unpack>;
+        static_assert((std::is_assignable_v<Out&, Value&&> && ...),
+                      "mproc: map_into needs the result of f assignable to an element of out");
+        using Slots = typename detail::MapSlotsFor<Value, Out...>::type;
+        using Job = detail::MapJob<detail::callable_t<F>, MapInput, unpack, wire, Slots>;
+        using Result = typename Slots::Result;
         throw_unless_running();
         const std::size_t n = input.size();
         const std::size_t size = chunksize ? *chunksize : detail::auto_chunksize(n, workers());
         const auto time_limit = checked_time_limit(f);
         auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
-                                         std::move(input), size);
+                                         std::move(input), size, out...);
         job->set_task_timeout(time_limit);
         install_callbacks<Result>(*job, std::move(callbacks));
         if (job->chunks().empty()) {

@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "mproc/detail/spin_wait.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/this_worker.hpp"
@@ -79,6 +80,12 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
 }
 
 Chunk* ThreadBackend::next_chunk() {
+    spin_until(
+        [this] {
+            return work_queued_.load(std::memory_order_relaxed) ||
+                   closed_flag_.load(std::memory_order_relaxed);
+        },
+        worker_spin_budget);
     std::unique_lock lock(mutex_);
     while (queue_.empty() && !closed_) {
         ++idle_workers_;
@@ -90,6 +97,7 @@ Chunk* ThreadBackend::next_chunk() {
     }
     Chunk* chunk = queue_.front();
     queue_.pop_front();
+    work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
     return chunk;
 }
 
@@ -115,16 +123,20 @@ bool ThreadBackend::submit(Chunk* chunks, std::size_t count) {
         for (std::size_t i = 0; i < count; ++i) {
             queue_.push_back(&chunks[i]);
         }
+        work_queued_.store(true, std::memory_order_relaxed);
         sleepers = idle_workers_;
     }
-    // A wake-up is a system call: make none when no worker sleeps.
+    // A wake-up is a system call: make none when no worker sleeps (spinning workers see the
+    // queue by themselves), and wake no more sleepers than there are chunks.
     if (sleepers == 0) {
         return true;
     }
-    if (count == 1) {
-        work_available_.notify_one();
-    } else {
+    if (count >= sleepers) {
         work_available_.notify_all();
+    } else {
+        for (std::size_t i = 0; i < count; ++i) {
+            work_available_.notify_one();
+        }
     }
     return true;
 }
@@ -136,6 +148,7 @@ void ThreadBackend::close() {
             return;
         }
         closed_ = true;
+        closed_flag_.store(true, std::memory_order_relaxed);
     }
     MPROC_TRACE_EVENT("thread backend closed");
     work_available_.notify_all();
@@ -149,8 +162,10 @@ void ThreadBackend::terminate() {
             return;
         }
         closed_ = true;
+        closed_flag_.store(true, std::memory_order_relaxed);
         terminating_ = true;
         dropped.swap(queue_);
+        work_queued_.store(false, std::memory_order_relaxed);
     }
     MPROC_TRACE_EVENT("thread backend terminating: %zu queued chunks dropped", dropped.size());
     work_available_.notify_all();

@@ -20,6 +20,8 @@ template <class Range>
 class BorrowedInput {
   public:
     using value_type = std::ranges::range_value_t<const Range>;
+    /// Items lie next to each other in memory (a chunk can be copied as one block).
+    static constexpr bool contiguous = std::ranges::contiguous_range<const Range>;
 
     explicit BorrowedInput(const Range& range)
         : begin_(std::ranges::begin(range)), size_(std::ranges::size(range)) {}
@@ -39,6 +41,7 @@ template <class Value>
 class OwnedInput {
   public:
     using value_type = Value;
+    static constexpr bool contiguous = !std::is_same_v<Value, bool>; // vector<bool> packs bits
 
     explicit OwnedInput(std::vector<Value> items) : items_(std::move(items)) {}
 

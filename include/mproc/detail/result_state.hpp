@@ -1,6 +1,7 @@
 #pragma once
 // The state behind an AsyncResult: one value or one error, the callbacks, and the wait.
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/spin_wait.hpp"
 
 namespace mproc::detail {
 
@@ -30,8 +32,14 @@ class ResultState : public Job {
         return ready_;
     }
 
-    /// Waits until ready or `deadline`; returns ready().
+    /// Waits until ready or `deadline`; returns ready(). Polls first for a short while: most
+    /// fork-joins end sooner than a sleep and a wake-up would.
     bool wait_until(Clock::time_point deadline) const {
+        if (deadline - Clock::now() > waiter_spin_budget &&
+            spin_until([this] { return published_.load(std::memory_order_acquire); },
+                       waiter_spin_budget)) {
+            return true;
+        }
         std::unique_lock lock(mutex_);
         if (deadline == Clock::time_point::max()) {
             ready_changed_.wait(lock, [&] { return ready_; });
@@ -81,7 +89,8 @@ class ResultState : public Job {
             std::lock_guard lock(mutex_);
             ready_ = true;
         }
-        ready_changed_.notify_all();
+        published_.store(true, std::memory_order_release);
+        ready_changed_.notify_all(); // no system call when nobody sleeps on it
     }
 
   private:
@@ -109,6 +118,7 @@ class ResultState : public Job {
     mutable std::mutex mutex_;
     mutable std::condition_variable ready_changed_;
     bool ready_ = false;
+    std::atomic<bool> published_{false}; // ready_, for waiters polling without the lock
     std::optional<R> value_;
     std::exception_ptr error_;
     std::function<void(const R&)> on_success_;

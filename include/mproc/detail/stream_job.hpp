@@ -10,6 +10,7 @@
 // Chunk slots form a ring: a slot is free, in flight, done (results waiting), or being
 // consumed. `Chunk::first` is the slot's offset in the item arrays, not a position in the input.
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -18,6 +19,7 @@
 
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/spin_wait.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/outcome.hpp"
 
@@ -67,6 +69,7 @@ class StreamJob : public Job, public Feeder {
                 current_slot_ = no_slot;
             }
             fill_window();
+            const std::size_t events_seen = events_.load(std::memory_order_acquire);
             std::unique_lock lock(mutex_);
             auto next_ready = [&] {
                 if (order_ == Order::input) {
@@ -74,6 +77,14 @@ class StreamJob : public Job, public Feeder {
                 }
                 return !completed_.empty();
             };
+            if (!next_ready() && !idle() && deadline - Clock::now() > waiter_spin_budget) {
+                // Poll briefly before sleeping: a chunk in flight often settles sooner than a
+                // sleep and a wake-up would take.
+                lock.unlock();
+                spin_until([&] { return events_.load(std::memory_order_acquire) != events_seen; },
+                           waiter_spin_budget);
+                lock.lock();
+            }
             const bool ready =
                 deadline == Clock::time_point::max()
                     ? (changed_.wait(lock, [&] { return next_ready() || idle(); }), true)
@@ -180,6 +191,7 @@ class StreamJob : public Job, public Feeder {
                 completed_.push(slot);
             }
         }
+        events_.fetch_add(1, std::memory_order_release);
         changed_.notify_one();
         release(); // the chunk's reference; must be the last use of this
     }
@@ -303,6 +315,7 @@ class StreamJob : public Job, public Feeder {
             feeding_finished_ = true;
             terminal_error_ = std::move(reason);
         }
+        events_.fetch_add(1, std::memory_order_release);
         changed_.notify_one();
         if (sink != nullptr) {
             sink->feeder_finished(*this);
@@ -322,6 +335,7 @@ class StreamJob : public Job, public Feeder {
     // Guards the slot bookkeeping below; workers take it once per chunk.
     std::mutex mutex_;
     std::condition_variable changed_;
+    std::atomic<std::size_t> events_{0}; // bumped by every change changed_ signals, for polling
     std::vector<bool> done_;
     std::size_t in_flight_ = 0;
     bool feeding_finished_ = false;

@@ -1,7 +1,10 @@
 #pragma once
 // The thread backend: worker threads of this process take chunks from one shared queue and run
-// them in place, so arguments and results are never copied or serialised.
+// them in place, so arguments and results are never copied or serialised. An idle worker polls
+// the queue briefly before it sleeps (spin_wait.hpp), so a burst of chunks that follows the last
+// one closely costs no wake-up system call.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -55,6 +58,10 @@ class ThreadBackend {
     std::deque<Chunk*> queue_;
     std::size_t idle_workers_ = 0; // waiting on work_available_: notify only if someone sleeps
     bool closed_ = false;
+    // Mirrors of queue_ being non-empty and of closed_, written under mutex_ and polled without
+    // it by spinning workers.
+    std::atomic<bool> work_queued_{false};
+    std::atomic<bool> closed_flag_{false};
     bool terminating_ = false;
     std::vector<std::thread> threads_; // one slot per worker; a replacement takes its slot
     std::size_t running_workers_ = 0;

@@ -8,13 +8,17 @@
 //
 // Response payload: one outcome per item, in item order: a status byte, then the value
 // (status 0) or the encoded exception (status 1). A map chunk stops after its first failure, so
-// the caller must accept fewer outcomes than items.
+// the caller must accept fewer outcomes than items. map over items and results that cross as
+// bytes uses a block format instead (block_items_entry).
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "mproc/detail/call.hpp"
@@ -97,6 +101,44 @@ void items_entry(WireReader& in, WireWriter& out) {
         const bool ok =
             write_outcome(out, i, [&] { return ItemCall<F, Item, unpack>::call(f, item); });
         if (!ok && stop_at_first_failure) {
+            return;
+        }
+    }
+}
+
+/// Whether values of T cross as their bytes and can be read into a default-constructed T: map
+/// then moves a chunk's items and results as one block each.
+template <class T>
+inline constexpr bool
+    block_transport_v = transport_of<T>() == Transport::bytes&& std::is_default_constructible_v<T>;
+
+/// map over items and results that both cross as bytes. Request = callable, item count, the
+/// items as one block. Response = the number of results, the results as one block, and, when
+/// that number is short of the count, the exception that stopped the chunk (as Python's mapstar
+/// does). No per-item status: at about 1 ns an item, encoding is no longer what a chunk costs.
+template <class F, class Item, Unpack unpack>
+void block_items_entry(WireReader& in, WireWriter& out) {
+    using Value = item_result_t<F, Item, unpack>;
+    const F f = decode_callable<F>(in);
+    const auto count = in.read<std::uint64_t>();
+    if (count > in.remaining() / sizeof(Item)) {
+        throw WireError("mproc: truncated block of map items");
+    }
+    const std::byte* items = in.take(count * sizeof(Item));
+    const std::size_t header = out.size();
+    out.write<std::uint64_t>(count);
+    std::byte* results = out.grow(count * sizeof(Value));
+    for (std::uint64_t i = 0; i < count; ++i) {
+        Item item;
+        std::memcpy(static_cast<void*>(std::addressof(item)), items + i * sizeof(Item),
+                    sizeof(Item));
+        try {
+            const Value value = ItemCall<F, Item, unpack>::call(f, item);
+            std::memcpy(results + i * sizeof(Value), std::addressof(value), sizeof(Value));
+        } catch (...) {
+            out.bytes().resize(header + sizeof(std::uint64_t) + i * sizeof(Value));
+            out.patch(header, i);
+            encode_exception(out, std::current_exception());
             return;
         }
     }

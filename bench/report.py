@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Writes docs/benchmarks.md and its PNG plots from the JSON lines scripts/bench_all.sh collected.
+
+Usage: report.py RESULTS.jsonl MACHINE.json PAGE.md
+
+Every figure on the page is a median over runs of each run's own median; every ratio is the
+median of the ratios computed inside each run (both sides measured in the same run, minutes
+apart at most), with the range over runs. The hand-written analysis in bench/benchmarks_notes.md
+is appended as it is.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+results_path, machine_path, page_path = sys.argv[1:4]
+machine = json.load(open(machine_path))
+cores = machine["usable_cores"]
+here = os.path.dirname(os.path.abspath(__file__))
+out_dir = os.path.dirname(os.path.abspath(page_path))
+stem = os.path.splitext(os.path.basename(page_path))[0]
+
+# (workload, impl, workers) -> {run: median}
+figures = defaultdict(dict)
+units = {}
+for line in open(results_path):
+    r = json.loads(line)
+    figures[(r["workload"], r["impl"], r.get("workers", 0))][r["run"]] = r["median"]
+    units[r["workload"]] = r["unit"]
+runs = sorted({run for per_run in figures.values() for run in per_run})
+
+
+def key(workload, impl, workers):
+    return (workload, impl, workers)
+
+
+def per_run(combine, *keys):
+    """combine(values...) for every run in which every key has a figure."""
+    values = []
+    for run in runs:
+        if all(run in figures.get(k, {}) for k in keys):
+            values.append(combine(*(figures[k][run] for k in keys)))
+    return values
+
+
+def fmt(x, digits=3):
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    return f"{x:.{digits}g}"
+
+
+def summary(values, digits=3, suffix=""):
+    if not values:
+        return "-"
+    text = f"{fmt(statistics.median(values), digits)}{suffix}"
+    if len(values) > 1:
+        text += f" [{fmt(min(values), digits)}-{fmt(max(values), digits)}]"
+    return text
+
+
+def figure(k, digits=3):
+    return summary(list(figures.get(k, {}).values()), digits)
+
+
+C = cores
+seed_parallelism = min(cores, 10, 12)  # min(cores, workers, chunks): 12 tasks, chunksize 1
+
+# ---- the targets of issue 7 -------------------------------------------------------------------
+# (issue item, what, per-run values, "<=" or ">=", target, aim or None, how the value reads)
+targets = [
+    ("1a", "map_into, 10^7 trivial items: ThreadPool / OpenMP static (time)",
+     per_run(lambda m, p: m / p, key("tiny_into", "mproc_thread", C), key("tiny_into", "omp_static", C)),
+     "<=", 1.1, None),
+    ("1a", "map_into, 10^7 trivial items: ThreadPool / oneTBB parallel_for (time)",
+     per_run(lambda m, p: m / p, key("tiny_into", "mproc_thread", C), key("tiny_into", "tbb", C)),
+     "<=", 1.0, None),
+    ("1a", "map_into, 10^7 trivial items: ThreadPool / std::execution::par (time)",
+     per_run(lambda m, p: m / p, key("tiny_into", "mproc_thread", C), key("tiny_into", "std_par", C)),
+     "<=", 1.0, None),
+    ("1b", "map to a fresh vector: ThreadPool::map / OpenMP static into a fresh vector (time)",
+     per_run(lambda m, p: m / p, key("tiny_fresh", "mproc_thread", C), key("tiny_fresh", "omp_static", C)),
+     "<=", 1.0, None),
+    ("1b", "map to a fresh vector: ThreadPool::map / OpenMP static into pre-allocated storage (time)",
+     per_run(lambda m, p: m / p, key("tiny_fresh", "mproc_thread", C), key("tiny_into", "omp_static", C)),
+     "<=", 5.0, None),
+    ("2", f"fork-join, map over {C} trivial items: ThreadPool / OpenMP parallel for (time)",
+     per_run(lambda m, p: m / p, key("forkjoin", "mproc_thread", C), key("forkjoin", "omp_static", C)),
+     "<=", 1.0, None),
+    ("2", f"fork-join, map over {C} trivial items: ThreadPool, µs a round",
+     list(figures.get(key("forkjoin", "mproc_thread", C), {}).values()), "<=", 3.0, 1.0),
+    ("3", "ThreadPool::imap_unordered chunksize 1: µs an item",
+     list(figures.get(key("imap", "mproc_thread", C), {}).values()), "<=", 1.0, None),
+    ("4", "uneven work, auto chunksize: ThreadPool / min(OpenMP dynamic, TBB) (time)",
+     per_run(lambda m, d, t: m / min(d, t), key("uneven", "mproc_thread", C),
+             key("uneven", "omp_dynamic", C), key("uneven", "tbb", C)),
+     "<=", 1.1, None),
+    ("5", f"seed, ThreadPool(10), auto chunksize: speed-up / min(cores, workers, chunks) = /{seed_parallelism}",
+     per_run(lambda s, m: s / m / seed_parallelism, key("seed", "sequential", 1), key("seed", "mproc_thread", 10)),
+     ">=", 0.95, None),
+    ("5", f"seed, Pool(10), auto chunksize: speed-up / {seed_parallelism}",
+     per_run(lambda s, m: s / m / seed_parallelism, key("seed_auto", "sequential", 1), key("seed_auto", "mproc_pool", 10)),
+     ">=", 0.95, None),
+    ("5", f"seed, Python Pool(10) (1/50 of the steps): speed-up / {seed_parallelism}, for the record",
+     per_run(lambda s, m: s / m / seed_parallelism, key("seed", "python_sequential", 1), key("seed", "python", 10)),
+     None, None, None),
+    ("6", "apply round trip: Python's time / Pool's",
+     per_run(lambda p, m: p / m, key("apply", "python", 2), key("apply", "mproc_pool", 2)),
+     ">=", 10, 50),
+    ("6", "map, 10^6 trivial items: Pool's throughput / Python's",
+     per_run(lambda m, p: m / p, key("map", "mproc_pool", 2), key("map", "python", 2)),
+     ">=", 20, 30),
+    ("6", "imap_unordered chunksize 1: Python's time an item / Pool's",
+     per_run(lambda p, m: p / m, key("imap_unordered", "python", 2), key("imap_unordered", "mproc_pool", 2)),
+     ">=", 10, None),
+    ("6", "create Pool(2) + first apply + destroy: Python's time / Pool's",
+     per_run(lambda p, m: p / m, key("lifecycle", "python", 2), key("lifecycle", "mproc_pool", 2)),
+     ">=", 10, None),
+    ("7", "payload, 1,000 × 1 MiB vectors: Pool::map throughput / memcpy bandwidth",
+     per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "memcpy", 1)),
+     ">=", 0.5, None),
+    ("7", "payload: Pool::map throughput / one copy into fresh vectors (the floor), for the record",
+     per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "floor_fresh_copy", 1)),
+     None, None, None),
+]
+for workload in ("tiny_into", "uneven", "seed"):
+    targets.append(
+        ("8", f"scaling, {workload}: ThreadPool efficiency at {C} workers (speed-up / {C}), for the record",
+         per_run(lambda s, m: s / m / C, key(workload, "sequential", 1), key(workload, "mproc_thread", C)),
+         None, None, None))
+
+
+def verdict(values, op, target):
+    if not values or op is None:
+        return "-"
+    m = statistics.median(values)
+    return "met" if (m <= target if op == "<=" else m >= target) else "**missed**"
+
+
+# ---- the page -----------------------------------------------------------------------------------
+out = []
+w = out.append
+w("# Benchmarks\n")
+w("Written by `scripts/bench_all.sh` (issue 7); re-run it to refresh this page and its plots.\n")
+w(f"- Machine: {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable), "
+  f"Linux {machine['kernel']}; {machine['compiler']}; Python {machine['python']}")
+w(f"- Date: {machine['date']}; {machine['runs']} run(s) of every program; load average "
+  f"{machine['load_before']} before, {machine['load_after']} after (the machine is shared: "
+  f"other work ran beside the benchmarks)")
+w("- Every figure is the median over runs of each run's own median (5-15 repetitions inside a "
+  "run, contenders taking turns); [brackets]: the range over runs. Every ratio is computed "
+  "inside each run, then the median over runs is quoted, with its range.\n")
+
+w("## The targets\n")
+w("| # | what | measured: median [range] | target | aim | |")
+w("|---|---|---|---|---|---|")
+for item, what, values, op, target, aim in targets:
+    w(f"| {item} | {what} | {summary(values)} | {f'{op} {target}' if op else '-'} | "
+      f"{aim if aim is not None else '-'} | {verdict(values, op, target)} |")
+w("")
+w(f"Scaling at more cores (16-core efficiency with 1 ms tasks: 0.95 threads, 0.90 processes) "
+  f"needs a machine with more cores; none was available, so only the {cores}-core set is here.\n")
+
+thread_impls = ["sequential", "omp_static", "omp_dynamic", "tbb", "std_par", "mproc_thread",
+                "mproc_thread_into"]
+thread_workloads = [("tiny_into", "10^7 trivial items into pre-allocated storage (ms)"),
+                    ("tiny_fresh", "10^7 trivial items into a fresh vector (ms)"),
+                    ("forkjoin", f"fork-join over {C} trivial items (µs a round)"),
+                    ("imap", "imap_unordered chunksize 1 (µs an item)"),
+                    ("uneven", "10^5 items of cost 1..1000 units (ms)"),
+                    ("seed", "seed: 12 tasks × 175 M steps (s)")]
+w(f"## Threads: mproc::ThreadPool and its peers at {C} workers\n")
+w("`bench/thread_bench.cpp`. OpenMP: `parallel for schedule(static)` and `schedule(dynamic, "
+  "chunk)` (chunk 4096 for the trivial items, 16 for the uneven ones, 1 for the seed tasks); "
+  "oneTBB: `parallel_for` over a `blocked_range` with the default partitioner; std_par: "
+  "`std::transform(std::execution::par, ...)`; mproc_thread: `ThreadPool::map_into` where the "
+  "peers write into pre-allocated storage, `ThreadPool::map` where they allocate; "
+  "mproc_thread_into: `map_into` in the fork-join. The sequential figure is the plain loop on one "
+  "thread; the seed's mproc figure is the article's pool of 10 made inside the timed region.\n")
+w("| workload | " + " | ".join(thread_impls) + " |")
+w("|---" * (len(thread_impls) + 1) + "|")
+for workload, label in thread_workloads:
+    cells = []
+    for impl in thread_impls:
+        workers = 1 if impl == "sequential" else (10 if workload == "seed" and impl == "mproc_thread" else C)
+        cells.append(figure(key(workload, impl, workers)))
+    w(f"| {label} | " + " | ".join(cells) + " |")
+w("")
+
+process_rows = [("apply", "apply round trip (µs)", 1),
+                ("map", "map, 10^6 trivial items (M items/s)", 1e-6),
+                ("imap_unordered", "imap_unordered chunksize 1 (µs an item)", 1),
+                ("lifecycle", "Pool(2) + apply + destroy (ms)", 1),
+                ("payload", "map over 1,000 × 1 MiB vectors (GiB/s)", 1)]
+w("## Processes: mproc::Pool and Python's multiprocessing.Pool, 2 workers\n")
+w("`bench/process_bench.cpp` and `bench/python_pool_bench.py` (Python "
+  f"{machine['python']}, start method fork), run back to back workload by workload. The floors "
+  "are the same work with no pool around it (see process_bench.cpp).\n")
+process_impls = ["python", "mproc_pool", "mproc_thread", "floor_socketpair", "floor_futex_shm",
+                 "floor_socket_blocks", "memcpy", "floor_fresh_copy"]
+w("| workload | " + " | ".join(process_impls) + " |")
+w("|---" * (len(process_impls) + 1) + "|")
+for workload, label, scale in process_rows:
+    cells = []
+    for impl in process_impls:
+        k = key(workload, impl, 1 if impl in ("memcpy", "floor_fresh_copy") else 2)
+        values = [v * scale for v in figures.get(k, {}).values()]
+        cells.append(summary(values))
+    w(f"| {label} | " + " | ".join(cells) + " |")
+w("")
+w("Seed workload, speed-up over the sequential loop in the same program (12 tasks, pools of "
+  "10 made inside the timed region, auto chunksize):\n")
+w("| | sequential (s) | pool (s) | speed-up |")
+w("|---|---|---|---|")
+for label, seq, pool in (("mproc::ThreadPool", key("seed", "sequential", 1), key("seed", "mproc_thread", 10)),
+                         ("mproc::Pool", key("seed_auto", "sequential", 1), key("seed_auto", "mproc_pool", 10)),
+                         ("Python Pool (1/50 of the steps)", key("seed", "python_sequential", 1), key("seed", "python", 10))):
+    w(f"| {label} | {figure(seq)} | {figure(pool)} | {summary(per_run(lambda s, m: s / m, seq, pool))} |")
+w("")
+
+# ---- scaling -------------------------------------------------------------------------------------
+worker_counts = sorted({k[2] for k in figures if k[0] == "tiny_into" and k[1] != "sequential"})
+scaling_impls = ["omp_static", "omp_dynamic", "tbb", "std_par", "mproc_thread"]
+w(f"## Scaling: speed-up over the sequential loop, 1 to {C} workers\n")
+w(f"![speed-up against workers]({stem}-scaling.png)\n")
+data_files = {}
+for workload in ("tiny_into", "uneven", "seed"):
+    w(f"**{workload}**\n")
+    w("| workers | " + " | ".join(scaling_impls) + " |")
+    w("|---" * (len(scaling_impls) + 1) + "|")
+    rows = []
+    for n in worker_counts:
+        speedups = [per_run(lambda s, m: s / m, key(workload, "sequential", 1), key(workload, impl, n))
+                    for impl in scaling_impls]
+        w(f"| {n} | " + " | ".join(summary(v) for v in speedups) + " |")
+        rows.append((n, [statistics.median(v) if v else float("nan") for v in speedups]))
+    w("")
+    data_files[workload] = rows
+
+w("## Where the targets stand\n")
+w(f"![measured against target]({stem}-targets.png)\n")
+notes = os.path.join(here, "benchmarks_notes.md")
+if os.path.exists(notes):
+    out.append(open(notes).read())
+
+with open(page_path, "w") as f:
+    f.write("\n".join(out).rstrip() + "\n")
+
+# ---- plots -------------------------------------------------------------------------------------
+gnuplot = shutil.which("gnuplot")
+if gnuplot is None:
+    print("report.py: gnuplot not found, no plots (scripts/setup.sh installs gnuplot-nox)",
+          file=sys.stderr)
+    sys.exit(0)
+
+work = os.path.join(os.path.dirname(os.path.abspath(results_path)), "plots")
+os.makedirs(work, exist_ok=True)
+for workload, rows in data_files.items():
+    with open(os.path.join(work, f"{workload}.dat"), "w") as f:
+        f.write("# workers " + " ".join(scaling_impls) + "\n")
+        for n, values in rows:
+            f.write(f"{n} " + " ".join(f"{v:.4f}" for v in values) + "\n")
+
+max_workers = max(worker_counts) if worker_counts else 1
+script = [f'set terminal pngcairo size 1500,480 font ",10"',
+          f'set output "{os.path.join(out_dir, stem)}-scaling.png"',
+          "set multiplot layout 1,3",
+          "set key top left",
+          "set grid",
+          f"set xrange [0.8:{max_workers * 1.1}]",
+          f"set yrange [0:{max_workers * 1.25}]",
+          "set xlabel 'workers'",
+          "set ylabel 'speed-up over sequential'"]
+for workload in data_files:
+    path = os.path.join(work, f"{workload}.dat")
+    plots = [f"x with lines dashtype 2 lc 'gray' title 'ideal'"]
+    for i, impl in enumerate(scaling_impls):
+        plots.append(f"'{path}' using 1:{i + 2} with linespoints lw 2 title '{impl}'")
+    script.append(f"set title '{workload} ({machine['cpu']}, {cores} cores)'")
+    script.append("plot " + ", ".join(plots))
+script.append("unset multiplot")
+
+# Targets: how far each measured value is from its target; below 1 means met.
+with open(os.path.join(work, "targets.dat"), "w") as f:
+    n = 0
+    for item, what, values, op, target, aim in targets:
+        if not values or op is None:
+            continue
+        m = statistics.median(values)
+        margin = m / target if op == "<=" else target / m
+        label = f"{item}: {what.split(':')[0][:38]}"
+        f.write(f'{n} "{label}" {margin:.4f}\n')
+        n += 1
+script += [f'set terminal pngcairo size 1100,{160 + 26 * n} font ",10"',
+           f'set output "{os.path.join(out_dir, stem)}-targets.png"',
+           "set title 'measured / target (time-like) or target / measured (rate-like): below 1 is met'",
+           "set logscale x",
+           "set xrange [0.01:100]",
+           "set yrange [-1:%d]" % n,
+           "set ytics nomirror",
+           "unset key",
+           "set grid x",
+           "set xlabel 'margin (log scale)'",
+           "unset ylabel",
+           "set style fill solid 0.6",
+           "set arrow from 1, graph 0 to 1, graph 1 nohead lc rgb 'black' lw 2",
+           f"plot '{os.path.join(work, 'targets.dat')}' using 3:1:($3 < 1 ? $3 : 1):($3 > 1 ? $3 : 1):"
+           "($1 - 0.35):($1 + 0.35):($3 <= 1 ? 0x44aa77 : 0xcc4444):ytic(2) "
+           "with boxxyerrorbars lc rgb variable"]
+subprocess.run([gnuplot], input="\n".join(script), text=True, check=True)
