@@ -24,4 +24,11 @@ class SpawnPool : public mproc::Pool {
     }
 };
 
+#ifdef MPROC_CONFORMANCE_MPI
+#include <mproc/mpi_pool.hpp>
+// The same suite on the ranks of an MPI job (built as conformance_mpi_tests and run under
+// mpirun by ctest; see CMakeLists.txt).
+using PoolTypes = ::testing::Types<mproc::MpiPool>;
+#else
 using PoolTypes = ::testing::Types<mproc::ThreadPool, mproc::Pool, SpawnPool>;
+#endif
