@@ -45,6 +45,10 @@ class MpiPool : public BasicPool<detail::MpiBackend> {
     /// method), and `start_method` is ignored (ranks fork their worker processes).
     explicit MpiPool(PoolOptions options) : BasicPool(with_default_workers(std::move(options))) {}
 
+    /// The worker ranks of this MPI job (its size minus rank 0): the default number of workers.
+    /// Throws mproc::Error unless started by mpirun with at least 2 ranks.
+    static std::size_t worker_ranks() { return detail::mpi_worker_ranks(); }
+
   private:
     static PoolOptions with_default_workers(PoolOptions options) {
         if (!options.workers) {
