@@ -110,7 +110,7 @@ class Hub {
   public:
     static Hub& instance() {
         static Hub* hub = [] {
-            MpiLink& link = start_mpi(); // first, so MPI ends after the hub stops
+            MpiLink& link = start_mpi();   // first, so MPI ends after the hub stops
             auto* created = new Hub(link); // never destroyed: it is stopped at exit
             std::atexit([] { Hub::instance().stop(); });
             return created;
@@ -120,8 +120,8 @@ class Hub {
 
     std::shared_ptr<MpiBackend::State> open(ValidatedOptions options) {
         std::unique_lock lock(mutex_);
-        auto state = std::make_shared<MpiBackend::State>(next_pool_++, std::move(options),
-                                                         link_.size());
+        auto state =
+            std::make_shared<MpiBackend::State>(next_pool_++, std::move(options), link_.size());
         pools_.push_back(state);
         work_pending_ = true;
         wake_.notify_one();

@@ -18,17 +18,17 @@ namespace mproc::detail {
 
 /// What a message is; its MPI tag. Every payload starts with the pool's id.
 enum class MpiTag : int {
-    open = 1,       // 0 -> rank: program id, worker processes, max tasks per child, initializer
-    opened = 2,     // rank -> 0: host name
-    refused = 3,    // rank -> 0: why (different program, no worker process could start)
-    run = 4,        // 0 -> rank: request id, the chunk's request (entry address + payload)
-    done = 5,       // rank -> 0: request id, worker pid, the entry's response (per-item outcomes)
-    failed = 6,     // rank -> 0: request id, worker pid, one encoded exception for the chunk
-    lost = 7,       // rank -> 0: request id, message (the worker process died running it)
-    close = 8,      // 0 -> rank: no more requests; stop the pool's worker processes
-    terminate = 9,  // 0 -> rank: kill the pool's worker processes now
-    closed = 10,    // rank -> 0: the pool's worker processes are gone (always the last message)
-    shutdown = 11,  // 0 -> rank: rank 0 is ending; finalize MPI and exit
+    open = 1,      // 0 -> rank: program id, worker processes, max tasks per child, initializer
+    opened = 2,    // rank -> 0: host name
+    refused = 3,   // rank -> 0: why (different program, no worker process could start)
+    run = 4,       // 0 -> rank: request id, the chunk's request (entry address + payload)
+    done = 5,      // rank -> 0: request id, worker pid, the entry's response (per-item outcomes)
+    failed = 6,    // rank -> 0: request id, worker pid, one encoded exception for the chunk
+    lost = 7,      // rank -> 0: request id, message (the worker process died running it)
+    close = 8,     // 0 -> rank: no more requests; stop the pool's worker processes
+    terminate = 9, // 0 -> rank: kill the pool's worker processes now
+    closed = 10,   // rank -> 0: the pool's worker processes are gone (always the last message)
+    shutdown = 11, // 0 -> rank: rank 0 is ending; finalize MPI and exit
 };
 
 struct MpiMessage {

@@ -70,8 +70,8 @@ class Outbox {
 /// process unchanged, and whatever settles it goes back to rank 0.
 class RelayJob final : public Job {
   public:
-    RelayJob(Outbox& outbox, const std::string& where, std::uint64_t pool,
-             std::uint64_t request_id, std::vector<std::byte> request)
+    RelayJob(Outbox& outbox, const std::string& where, std::uint64_t pool, std::uint64_t request_id,
+             std::vector<std::byte> request)
         : outbox_(outbox), where_(where), pool_(pool), request_id_(request_id),
           request_(std::move(request)) {}
 

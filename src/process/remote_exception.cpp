@@ -122,9 +122,7 @@ std::exception_ptr recreated(E error) {
 
 } // namespace
 
-RemoteOriginScope::RemoteOriginScope(const std::string& where) noexcept {
-    current_origin = &where;
-}
+RemoteOriginScope::RemoteOriginScope(const std::string& where) noexcept { current_origin = &where; }
 RemoteOriginScope::~RemoteOriginScope() { current_origin = nullptr; }
 
 void encode_remote_error(WireWriter& out, const RemoteError& error) {
