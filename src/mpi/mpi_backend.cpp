@@ -227,10 +227,7 @@ class Hub {
                 // Nothing can arrive that is not an answer to something we send: sleep until
                 // a pool has work.
                 wake_.wait(lock, [&] { return work_pending_ || stopping_; });
-            } else if (const unsigned us = backoff.next_wait_us(); us == 0) {
-                lock.unlock();
-                std::this_thread::yield();
-            } else {
+            } else if (const unsigned us = backoff.next_wait_us(); us != 0) {
                 wake_.wait_for(lock, std::chrono::microseconds(us),
                                [&] { return work_pending_ || stopping_; });
             }

@@ -8,6 +8,7 @@
 // program's own MPI traffic never meets them. Sends never block: a send that waits for its
 // receiver (rendezvous, for large messages) would deadlock two ranks that both send.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -79,20 +80,23 @@ MpiLink& start_mpi();
 /// Whether this process was started by an MPI launcher (mpirun, srun): its environment says so.
 bool launched_by_mpi() noexcept;
 
-/// How long a loop that polls MPI for messages waits between polls: it spins first (a reply to
-/// a message just sent usually comes within microseconds), then sleeps, longer and longer up to
-/// `longest_sleep_us`, so an idle rank costs little CPU.
+/// How long a loop that polls MPI for messages waits between polls: it polls back to back for
+/// 100 us after the last progress (a reply through a worker process comes within tens of
+/// microseconds), then sleeps, longer and longer up to `longest_sleep_us`, so an idle rank costs
+/// little CPU. Made on the polling
+/// thread: it sets that thread's timer slack, so that short sleeps stay short.
 class PollBackoff {
   public:
-    explicit PollBackoff(unsigned longest_sleep_us) : longest_sleep_us_(longest_sleep_us) {}
+    explicit PollBackoff(unsigned longest_sleep_us);
     /// Something happened: poll eagerly again.
-    void reset() noexcept { idle_polls_ = 0; }
-    /// How long to wait before the next poll, in microseconds (0: yield only).
+    void reset() noexcept;
+    /// How long to wait before the next poll, in microseconds (0: poll again at once).
     unsigned next_wait_us() noexcept;
 
   private:
     unsigned longest_sleep_us_;
     unsigned idle_polls_ = 0;
+    std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
 };
 
 } // namespace mproc::detail

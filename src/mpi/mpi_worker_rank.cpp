@@ -39,8 +39,8 @@ class Outbox {
         }
         posted_.notify_one();
     }
-    /// Hands every posted message to `link`.
-    void send_all(MpiLink& link) {
+    /// Hands every posted message to `link`; returns how many.
+    std::size_t send_all(MpiLink& link) {
         std::deque<std::pair<MpiTag, std::vector<std::byte>>> messages;
         {
             std::lock_guard lock(mutex_);
@@ -49,11 +49,11 @@ class Outbox {
         for (auto& [tag, payload] : messages) {
             link.send(0, tag, std::move(payload));
         }
+        return messages.size();
     }
-    /// Waits up to `us` microseconds for a message to be posted (0: only yields).
+    /// Waits up to `us` microseconds for a message to be posted (0: not at all).
     void wait(unsigned us) {
         if (us == 0) {
-            std::this_thread::yield();
             return;
         }
         std::unique_lock lock(mutex_);
@@ -149,9 +149,10 @@ class WorkerRank {
     }
 
     void serve() {
-        PollBackoff backoff(2000);
+        PollBackoff backoff(200);
         for (;;) {
-            outbox_.send_all(link_);
+            // Every chunk settles with exactly one message for rank 0.
+            chunks_here_ -= outbox_.send_all(link_);
             MpiMessage message;
             if (link_.receive(message)) {
                 backoff.reset();
@@ -160,9 +161,16 @@ class WorkerRank {
                 }
                 continue;
             }
-            // With no pool open nothing can come but rank 0's messages: poll slowly then.
-            outbox_.wait(pools_.empty() ? std::min(backoff.next_wait_us(), 2000U)
-                                        : std::min(backoff.next_wait_us(), 200U));
+            if (pools_.empty()) {
+                outbox_.wait(2000); // idle: nothing comes but rank 0's next pool, or the end
+            } else if (chunks_here_ >= workers_here_) {
+                // Rank 0 sends no chunk while every worker here is busy: wait for one to finish
+                // (the I/O thread's post wakes this at once), checking for a terminate now and
+                // then, without taking the CPU the busy workers need.
+                outbox_.wait(1000);
+            } else {
+                outbox_.wait(backoff.next_wait_us());
+            }
         }
     }
 
@@ -224,6 +232,7 @@ class WorkerRank {
                 options.initializer = Initializer(std::move(initializer));
             }
             pools_.emplace(pool, std::make_unique<ProcessBackend>(std::move(options)));
+            workers_here_ += workers;
             MPROC_TRACE_EVENT("mpi rank %d: pool %llu opened with %llu worker processes",
                               link_.rank(), static_cast<unsigned long long>(pool),
                               static_cast<unsigned long long>(workers));
@@ -242,6 +251,7 @@ class WorkerRank {
         const std::byte* request = in.take(size);
         auto* job = new RelayJob(outbox_, where_, pool, request_id,
                                  std::vector<std::byte>(request, request + size));
+        ++chunks_here_;
         const auto found = pools_.find(pool);
         if (found == pools_.end() || !found->second->submit(&job->chunk, 1)) {
             job->cancel_chunk(job->chunk, std::make_exception_ptr(PoolNotRunning(
@@ -257,9 +267,10 @@ class WorkerRank {
                 found->second->close();
             }
             found->second->join();
+            workers_here_ -= found->second->worker_count();
             pools_.erase(found);
         }
-        outbox_.send_all(link_); // every result of the pool leaves before `closed`
+        chunks_here_ -= outbox_.send_all(link_); // every result of the pool leaves before `closed`
         WireWriter reply;
         reply.write(pool);
         link_.send(0, MpiTag::closed, std::move(reply.bytes()));
@@ -271,6 +282,8 @@ class WorkerRank {
     const std::string where_;
     Outbox outbox_;
     std::map<std::uint64_t, std::unique_ptr<ProcessBackend>> pools_;
+    std::size_t workers_here_ = 0; // worker processes of the open pools
+    std::size_t chunks_here_ = 0;  // chunks received and not yet answered
 };
 
 } // namespace
