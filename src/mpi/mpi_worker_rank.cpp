@@ -161,6 +161,9 @@ class WorkerRank {
                 }
                 continue;
             }
+            if (link_.sending()) {
+                continue; // a large message leaves in pieces, each needing a poll: no sleep
+            }
             if (pools_.empty()) {
                 outbox_.wait(2000); // idle: nothing comes but rank 0's next pool, or the end
             } else if (chunks_here_ >= workers_here_) {
