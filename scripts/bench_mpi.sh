@@ -47,9 +47,10 @@ if ((!table_only)); then
         echo "run $run of $runs" >&2
         # The farm and the pool take turns, so that a burst of load hits both sides of a ratio.
         for work_us in 0 100; do
-            "${mpirun[@]}" -n 2 build/bench/bench/mpi_farm --tasks 20000 --work-us "$work_us" |
+            tasks=$((work_us == 0 ? 20000 : 2000))
+            "${mpirun[@]}" -n 2 build/bench/bench/mpi_farm --tasks "$tasks" --work-us "$work_us" |
                 sed "s/^{/{\"run\": $run, /" >>"$results"
-            "${mpirun[@]}" -n 2 build/bench/bench/mpi_bench --workload per_task --tasks 20000 \
+            "${mpirun[@]}" -n 2 build/bench/bench/mpi_bench --workload per_task --tasks "$tasks" \
                 --work-us "$work_us" | sed "s/^{/{\"run\": $run, /" >>"$results"
         done
         "${mpirun[@]}" -n 3 build/bench/bench/mpi_bench --workload map --reps 5 |
