@@ -32,6 +32,9 @@
 #include <vector>
 
 #include "mproc/mproc.hpp"
+#ifdef MPROC_DEMO_WITH_MPI
+#include "mproc/mpi_pool.hpp" // built when CMake found MPI: --pool mpi, under mpirun
+#endif
 
 namespace {
 
@@ -191,7 +194,11 @@ struct PoolKind {
 constexpr PoolKind pool_kinds[] = {
     {"process", "mproc::Pool", &pool_test<mproc::Pool>},
     {"thread", "mproc::ThreadPool", &pool_test<mproc::ThreadPool>},
+#ifdef MPROC_DEMO_WITH_MPI
+    {"mpi", "mproc::MpiPool", &pool_test<mproc::MpiPool>},
+#else
     {"mpi", "mproc::MpiPool", nullptr},
+#endif
 };
 
 /// A CLI11 check: a whole decimal number of at least `min` (and that fits the option's type,
@@ -255,6 +262,8 @@ int run(const Parameters& p) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // Under mpirun, ranks other than 0 serve --pool mpi here (and exit when rank 0 ends).
+    mproc::serve_if_worker(argc, argv);
     Parameters p;
     p.seed = std::random_device{}();
 

@@ -10,6 +10,7 @@ packages=(
     gnuplot-nox             # bench/: the plots of docs/benchmarks.md
     libcli11-dev            # command-line parsing of the demo
     libcereal-dev           # serialisation of values crossing a process boundary
+    openmpi-bin libopenmpi-dev  # mproc::MpiPool (Open MPI: mpirun, headers, libraries)
     clang-format            # style check in the test command
     python3                 # the Python Pool peer in bench/
     clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh

@@ -5,11 +5,12 @@
 namespace mproc {
 
 RemoteError::RemoteError(std::string type_name, std::string message, long worker_pid,
-                         unsigned long long task_index)
+                         unsigned long long task_index, std::string origin)
     : Error(type_name + ": " + message + " (in worker pid " + std::to_string(worker_pid) +
-            ", task " + std::to_string(task_index) + ")"),
+            (origin.empty() ? std::string() : " on " + origin) + ", task " +
+            std::to_string(task_index) + ")"),
       type_name_(std::move(type_name)), message_(std::move(message)), worker_pid_(worker_pid),
-      task_index_(task_index) {}
+      task_index_(task_index), origin_(std::move(origin)) {}
 
 WorkerLost::WorkerLost(const std::string& message)
     : Error(message), details_(std::make_shared<const Details>()) {}

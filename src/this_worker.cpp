@@ -14,6 +14,10 @@ std::uint64_t detail::next_worker_id() noexcept {
     return last_worker_id.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
+void detail::start_worker_ids_at(std::uint64_t base) noexcept {
+    last_worker_id.store(base, std::memory_order_relaxed);
+}
+
 void detail::become_worker(std::uint64_t id) noexcept { current_worker_id = id; }
 
 } // namespace mproc

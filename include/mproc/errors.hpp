@@ -59,7 +59,7 @@ class ResultNotReady : public Error {
 class RemoteError : public Error {
   public:
     RemoteError(std::string type_name, std::string message, long worker_pid,
-                unsigned long long task_index);
+                unsigned long long task_index, std::string origin = {});
 
     /// The exception's dynamic type, demangled (e.g. "my::ParseError").
     const std::string& type_name() const noexcept { return type_name_; }
@@ -69,12 +69,16 @@ class RemoteError : public Error {
     long worker_pid() const noexcept { return worker_pid_; }
     /// The item's index within its call (0 for apply).
     unsigned long long task_index() const noexcept { return task_index_; }
+    /// Where the worker ran when it is not this machine's: "MPI rank 2 (host node7)" for
+    /// `mproc::MpiPool`; empty for `mproc::Pool`.
+    const std::string& origin() const noexcept { return origin_; }
 
   private:
     std::string type_name_;
     std::string message_;
     long worker_pid_;
     unsigned long long task_index_;
+    std::string origin_;
 };
 
 /// One frame of a worker's native backtrace: the module (shared object or executable, by path)

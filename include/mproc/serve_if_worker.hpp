@@ -10,6 +10,10 @@ namespace mproc {
 /// (Python's `if __name__ == "__main__":` guard, the other way round). Pools with the default
 /// `fork` start method do not need it.
 ///
+/// In a program linked with `mproc::mpi` and started by `mpirun`, it also starts MPI: on ranks
+/// other than 0 it then serves `mproc::MpiPool` until rank 0's program ends, finalizes MPI and
+/// exits with status 0; on rank 0 it returns (MPI is finalized at exit). See docs/mpi.md.
+///
 /// Example:
 /// @code
 ///   int main(int argc, char** argv) {

@@ -24,4 +24,7 @@ namespace mproc::detail {
 std::uint64_t next_worker_id() noexcept;
 /// Makes `id` the calling thread's worker id; called once by each worker as it starts.
 void become_worker(std::uint64_t id) noexcept;
+/// Makes next_worker_id() count on from `base`: an MPI rank gives its workers ids of their own
+/// (rank << 40 onwards), so ids stay unique across the whole job.
+void start_worker_ids_at(std::uint64_t base) noexcept;
 } // namespace mproc::detail

@@ -100,7 +100,36 @@ std::string describe_current_non_std_exception() {
     }
 }
 
+thread_local const std::string* current_origin = nullptr;
+
+/// `error` as decoded: itself, or, while a RemoteOriginScope names where it came from, itself
+/// with that place nested (its type and what() unchanged).
+template <class E>
+std::exception_ptr recreated(E error) {
+    if (current_origin == nullptr) {
+        return std::make_exception_ptr(std::move(error));
+    }
+    try {
+        throw mproc::Error("mproc: raised on " + *current_origin);
+    } catch (...) {
+        try {
+            std::throw_with_nested(std::move(error));
+        } catch (...) {
+            return std::current_exception();
+        }
+    }
+}
+
 } // namespace
+
+RemoteOriginScope::RemoteOriginScope(const std::string& where) noexcept { current_origin = &where; }
+RemoteOriginScope::~RemoteOriginScope() { current_origin = nullptr; }
+
+void encode_remote_error(WireWriter& out, const RemoteError& error) {
+    out.write(static_cast<std::uint8_t>(ExceptionKind::other));
+    out.write_string(error.type_name());
+    out.write_string(error.message());
+}
 
 void encode_exception(WireWriter& out, std::exception_ptr error) {
     if (error == nullptr) {
@@ -136,34 +165,35 @@ std::exception_ptr decode_exception(WireReader& in, long worker_pid,
     switch (static_cast<ExceptionKind>(kind_number)) {
     case ExceptionKind::exception:
         // std::exception cannot carry a message; its what() is the library's fixed text.
-        return std::make_exception_ptr(std::exception());
+        return recreated(std::exception());
     case ExceptionKind::runtime_error:
-        return std::make_exception_ptr(std::runtime_error(message));
+        return recreated(std::runtime_error(message));
     case ExceptionKind::logic_error:
-        return std::make_exception_ptr(std::logic_error(message));
+        return recreated(std::logic_error(message));
     case ExceptionKind::invalid_argument:
-        return std::make_exception_ptr(std::invalid_argument(message));
+        return recreated(std::invalid_argument(message));
     case ExceptionKind::domain_error:
-        return std::make_exception_ptr(std::domain_error(message));
+        return recreated(std::domain_error(message));
     case ExceptionKind::length_error:
-        return std::make_exception_ptr(std::length_error(message));
+        return recreated(std::length_error(message));
     case ExceptionKind::out_of_range:
-        return std::make_exception_ptr(std::out_of_range(message));
+        return recreated(std::out_of_range(message));
     case ExceptionKind::range_error:
-        return std::make_exception_ptr(std::range_error(message));
+        return recreated(std::range_error(message));
     case ExceptionKind::overflow_error:
-        return std::make_exception_ptr(std::overflow_error(message));
+        return recreated(std::overflow_error(message));
     case ExceptionKind::underflow_error:
-        return std::make_exception_ptr(std::underflow_error(message));
+        return recreated(std::underflow_error(message));
     case ExceptionKind::bad_alloc:
-        return std::make_exception_ptr(std::bad_alloc());
+        return recreated(std::bad_alloc());
     case ExceptionKind::mproc_error:
-        return std::make_exception_ptr(mproc::Error(message));
+        return recreated(mproc::Error(message));
     case ExceptionKind::other:
         break;
     }
     return std::make_exception_ptr(
-        RemoteError(std::move(type_name), std::move(message), worker_pid, task_index));
+        RemoteError(std::move(type_name), std::move(message), worker_pid, task_index,
+                    current_origin != nullptr ? *current_origin : std::string()));
 }
 
 } // namespace mproc::detail

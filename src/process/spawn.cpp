@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fork_server.hpp"
+#include "mproc/detail/worker_server_hook.hpp"
 #include "mproc/serve_if_worker.hpp"
 #include "worker_process.hpp"
 
@@ -139,10 +140,15 @@ void refuse_pool_in_unserved_worker() noexcept {
 
 namespace mproc {
 
-void serve_if_worker(int& /*argc*/, char**& /*argv*/) {
+void serve_if_worker(int& argc, char**& argv) {
     using namespace detail;
     const char* role = std::getenv(role_variable);
     if (role == nullptr) {
+        // Not a spawned worker of a process pool (checked first: a process pool's spawned
+        // worker inherits an MPI rank's environment); maybe an MPI rank of mproc::MpiPool.
+        if (const WorkerServer server = registered_worker_server()) {
+            server(argc, argv);
+        }
         return;
     }
     std::istringstream fields(role);

@@ -40,13 +40,13 @@ template <class Pool>
 class OptionsTest : public PoolTest {};
 TYPED_TEST_SUITE(OptionsTest, PoolTypes);
 
-TYPED_TEST(OptionsTest, DefaultNumberOfWorkersIsCpuCount) {
-    EXPECT_GE(mproc::cpu_count(), 1u);
+TYPED_TEST(OptionsTest, DefaultNumberOfWorkersIsThePoolsDefault) {
+    EXPECT_GE(default_workers<TypeParam>(), 1u);
     TypeParam pool;
-    EXPECT_EQ(pool.workers(), mproc::cpu_count());
+    EXPECT_EQ(pool.workers(), default_workers<TypeParam>());
     EXPECT_EQ(pool.apply(square, 3), 9);
     TypeParam from_options(mproc::PoolOptions{});
-    EXPECT_EQ(from_options.workers(), mproc::cpu_count());
+    EXPECT_EQ(from_options.workers(), default_workers<TypeParam>());
 }
 
 TYPED_TEST(OptionsTest, WorkersReportsTheNumberAsked) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <utility>
 
 #include <mproc/mproc.hpp>
@@ -24,4 +25,22 @@ class SpawnPool : public mproc::Pool {
     }
 };
 
+/// How many workers a pool built without a number has: mproc::cpu_count(), as in Python.
+template <class Pool>
+std::size_t default_workers() {
+    return mproc::cpu_count();
+}
+
+#ifdef MPROC_CONFORMANCE_MPI
+#include <mproc/mpi_pool.hpp>
+/// MpiPool's default is one worker per worker rank: the job's size, not this machine's cores.
+template <>
+inline std::size_t default_workers<mproc::MpiPool>() {
+    return mproc::MpiPool::worker_ranks();
+}
+// The same suite on the ranks of an MPI job (built as conformance_mpi_tests and run under
+// mpirun by ctest; see CMakeLists.txt).
+using PoolTypes = ::testing::Types<mproc::MpiPool>;
+#else
 using PoolTypes = ::testing::Types<mproc::ThreadPool, mproc::Pool, SpawnPool>;
+#endif

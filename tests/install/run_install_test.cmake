@@ -15,6 +15,16 @@ function(expect_consumer_output binary)
         message(FATAL_ERROR "consumer printed unexpected output:\n${step_output}")
     endif()
     message(STATUS "${binary}: ${step_output}")
+    # Where mproc was built with MPI, the mproc::mpi component links too (run without mpirun:
+    # MpiPool refuses with its message).
+    if(MPROC_WITH_MPI)
+        get_filename_component(build_dir "${binary}" DIRECTORY)
+        run_step(${build_dir}/mpi_consumer)
+        if(NOT step_output MATCHES "MpiPool refused: .*mpirun")
+            message(FATAL_ERROR "mpi_consumer printed unexpected output:\n${step_output}")
+        endif()
+        message(STATUS "mpi_consumer: ${step_output}")
+    endif()
 endfunction()
 
 file(REMOVE_RECURSE "${WORK_DIR}")

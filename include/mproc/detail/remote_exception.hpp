@@ -14,8 +14,13 @@
 // get() timing out or its own worker dying, so those become RemoteError.
 
 #include <exception>
+#include <string>
 
 #include "mproc/detail/wire.hpp"
+
+namespace mproc {
+class RemoteError;
+}
 
 namespace mproc::detail {
 
@@ -33,5 +38,22 @@ void encode_exception(WireWriter& out, std::exception_ptr error);
 ///     mproc::RemoteError for any other type.
 /// @throws WireError if the bytes are truncated or name no known kind; std::bad_alloc.
 std::exception_ptr decode_exception(WireReader& in, long worker_pid, unsigned long long task_index);
+
+/// Writes what a RemoteError knows of the exception it stands for (its type name and message),
+/// so that a relay (an MPI rank passing on its worker process's failure) re-sends the original
+/// exception rather than a RemoteError about it.
+void encode_remote_error(WireWriter& out, const RemoteError& error);
+
+/// While alive, exceptions decoded on this thread name where their worker ran (`where`, e.g.
+/// "MPI rank 2 (host node7)"): a RemoteError in its message and origin(); a re-created standard
+/// exception keeps its own what() and carries the place as a nested mproc::Error (reach it with
+/// std::rethrow_if_nested). One per thread at a time.
+class RemoteOriginScope {
+  public:
+    explicit RemoteOriginScope(const std::string& where) noexcept;
+    ~RemoteOriginScope();
+    RemoteOriginScope(const RemoteOriginScope&) = delete;
+    RemoteOriginScope& operator=(const RemoteOriginScope&) = delete;
+};
 
 } // namespace mproc::detail

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Sets up, builds bench/mpi_bench and bench/mpi_farm (Release, build/bench) and runs, under
+# mpirun on this machine, mproc::MpiPool against its floor: a hand-written MPI master-worker
+# farm (plain MPI_Send/MPI_Recv, one task per message, 2 ranks), with mproc::Pool beside both;
+# then map throughput of MpiPool (3 ranks: 2 worker ranks) beside Pool (2 worker processes).
+# Prints one table of medians over the runs, with MpiPool's ratio to the farm and the target.
+#
+#   scripts/bench_mpi.sh              5 runs, interleaved program by program
+#   scripts/bench_mpi.sh --runs 9     more runs
+#   scripts/bench_mpi.sh --table      only print the table again from the last results
+#
+# Every run's JSON lines are kept in build/bench/mpi_bench.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=5
+table_only=0
+while (($#)); do
+    case "$1" in
+    --runs)
+        runs="${2:?--runs needs a number}"
+        shift 2
+        ;;
+    --table)
+        table_only=1
+        shift
+        ;;
+    *)
+        echo "usage: scripts/bench_mpi.sh [--runs N] [--table]" >&2
+        exit 2
+        ;;
+    esac
+done
+
+results=build/bench/mpi_bench.jsonl
+if ((!table_only)); then
+    scripts/setup.sh
+    cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_TESTS=OFF \
+        -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCHMARKS=ON -DMPROC_WITH_MPI=ON >/dev/null
+    cmake --build build/bench --target mpi_bench mpi_farm -j "$(nproc)" >/dev/null
+
+    # As in the tests: more ranks than cores is fine, root is fine, no single-copy (containers).
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+    mpirun=(mpirun --oversubscribe --allow-run-as-root)
+    : >"$results"
+    for ((run = 1; run <= runs; ++run)); do
+        echo "run $run of $runs" >&2
+        # The farm and the pool take turns, so that a burst of load hits both sides of a ratio.
+        for work_us in 0 100; do
+            tasks=$((work_us == 0 ? 20000 : 2000))
+            "${mpirun[@]}" -n 2 build/bench/bench/mpi_farm --tasks "$tasks" --work-us "$work_us" |
+                sed "s/^{/{\"run\": $run, /" >>"$results"
+            "${mpirun[@]}" -n 2 build/bench/bench/mpi_bench --workload per_task --tasks "$tasks" \
+                --work-us "$work_us" | sed "s/^{/{\"run\": $run, /" >>"$results"
+        done
+        "${mpirun[@]}" -n 3 build/bench/bench/mpi_bench --workload map --reps 5 |
+            sed "s/^{/{\"run\": $run, /" >>"$results"
+    done
+fi
+
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+def values(workload, impl, key, work_us=None):
+    return [r[key] for r in rows if r["workload"] == workload and r["impl"] == impl
+            and (work_us is None or r.get("work_us") == work_us)]
+def ratios(workload, impl, base, key, work_us=None):
+    # each run's own ratio, then the median of those
+    out = []
+    for run in sorted({r["run"] for r in rows}):
+        a = [r[key] for r in rows if r["run"] == run and r["workload"] == workload
+             and r["impl"] == impl and (work_us is None or r.get("work_us") == work_us)]
+        b = [r[key] for r in rows if r["run"] == run and r["workload"] == workload
+             and r["impl"] == base and (work_us is None or r.get("work_us") == work_us)]
+        if a and b:
+            out.append(a[0] / b[0])
+    return out
+runs = len({r["run"] for r in rows})
+print(f"MpiPool against a hand-written MPI farm; medians of {runs} runs (2 ranks: 1 worker)")
+print()
+print("| task | MPI farm (floor) | mproc::MpiPool | mproc::Pool | MpiPool / farm (range) | target | |")
+print("|---|---|---|---|---|---|---|")
+for work_us in (0, 100):
+    farm = values("per_task", "mpi_farm", "per_task_us", work_us)
+    mpi = values("per_task", "mpi_pool", "per_task_us", work_us)
+    pool = values("per_task", "process_pool", "per_task_us", work_us)
+    if not (farm and mpi and pool):
+        continue
+    r = ratios("per_task", "mpi_pool", "mpi_farm", "per_task_us", work_us)
+    ratio = statistics.median(r)
+    print(f"| spin {work_us} µs, chunksize 1 | {statistics.median(farm):.2f} µs/task "
+          f"| {statistics.median(mpi):.2f} µs/task | {statistics.median(pool):.2f} µs/task "
+          f"| {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) | ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} |")
+mpi = values("map", "mpi_pool", "items_per_s")
+pool = values("map", "process_pool", "items_per_s")
+if mpi and pool:
+    r = ratios("map", "mpi_pool", "process_pool", "items_per_s")
+    print()
+    print("| map, 10^6 int64, default chunksize, 2 workers | mproc::MpiPool (3 ranks) | mproc::Pool | MpiPool / Pool |")
+    print("|---|---|---|---|")
+    print(f"| throughput | {statistics.median(mpi) / 1e6:.1f} M items/s | {statistics.median(pool) / 1e6:.1f} M items/s "
+          f"| {statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f}) |")
+PY

@@ -1,0 +1,486 @@
+#include "mproc/detail/mpi_backend.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mpi_link.hpp"
+#include "mproc/detail/code_address.hpp"
+#include "mproc/detail/remote_exception.hpp"
+#include "mproc/detail/trace.hpp"
+#include "mproc/detail/wire.hpp"
+#include "mproc/detail/worker_server_hook.hpp"
+#include "mproc/errors.hpp"
+#include "process/spawn.hpp"
+
+namespace mproc::detail {
+namespace {
+
+/// serve_if_worker's MPI half: on an MPI rank, start MPI (a worker rank serves and exits there).
+void serve_mpi_rank(int& /*argc*/, char**& /*argv*/) {
+    if (launched_by_mpi()) {
+        start_mpi();
+    }
+}
+
+// Registered here, in the file every program that uses MpiPool links, so that the core
+// library's serve_if_worker serves MPI ranks without depending on MPI.
+[[maybe_unused]] const bool mpi_rank_server_registered =
+    (register_worker_server(&serve_mpi_rank), true);
+
+std::exception_ptr terminated_error() {
+    return std::make_exception_ptr(
+        PoolTerminated("mproc: the pool was terminated before this task finished"));
+}
+
+} // namespace
+
+std::size_t mpi_worker_ranks() {
+    const MpiLink& link = start_mpi();
+    if (link.size() < 2) {
+        throw Error("mproc: mproc::MpiPool needs at least one worker rank: start the program "
+                    "with mpirun -n N, N >= 2 (it has " +
+                    std::to_string(link.size()) + " rank)");
+    }
+    return static_cast<std::size_t>(link.size() - 1);
+}
+
+/// One MpiPool as the hub sees it. The members under "shared" are guarded by the hub's mutex;
+/// the rest belong to the hub thread.
+class MpiBackend::State {
+  public:
+    enum class Phase { opening, running, ending, ended };
+
+    struct Rank {
+        std::size_t workers = 0;   // worker processes of the pool on this rank
+        std::size_t in_flight = 0; // chunks sent and not settled
+        std::string origin;        // "MPI rank 2 (host node7)"
+    };
+
+    struct Running {
+        Chunk* chunk;
+        int rank;
+    };
+
+    State(std::uint64_t id, ValidatedOptions options, int ranks)
+        : id(id), options(std::move(options)), ranks(static_cast<std::size_t>(ranks)) {
+        // Worker processes round robin: rank 1 gets the first, rank 2 the second, ...
+        for (std::size_t i = 0; i < this->options.workers; ++i) {
+            this->ranks[1 + i % (this->ranks.size() - 1)].workers += 1;
+        }
+        for (std::size_t rank = 1; rank < this->ranks.size(); ++rank) {
+            this->ranks[rank].origin = "MPI rank " + std::to_string(rank);
+        }
+    }
+
+    const std::uint64_t id;
+    const ValidatedOptions options;
+
+    // ---- shared
+    std::deque<Chunk*> queue;
+    bool closed = false;
+    bool terminating = false;
+    Phase phase = Phase::opening;
+    std::string refusal; // why a rank refused to open the pool
+    std::condition_variable phase_changed;
+
+    // ---- hub thread only
+    std::vector<Rank> ranks; // indexed by rank; [0] unused
+    std::unordered_map<std::uint64_t, Running> running;
+    std::uint64_t next_request = 1;
+    std::size_t awaited_replies = 0; // opened/refused, or closed, still to come
+    bool open_sent = false;
+    bool end_sent = false;
+};
+
+namespace {
+
+/// The one thread of rank 0 that talks MPI, for every MpiPool of the program.
+class Hub {
+  public:
+    static Hub& instance() {
+        static Hub* hub = [] {
+            MpiLink& link = start_mpi();   // first, so MPI ends after the hub stops
+            auto* created = new Hub(link); // never destroyed: it is stopped at exit
+            std::atexit([] { Hub::instance().stop(); });
+            return created;
+        }();
+        return *hub;
+    }
+
+    std::shared_ptr<MpiBackend::State> open(ValidatedOptions options) {
+        std::unique_lock lock(mutex_);
+        auto state =
+            std::make_shared<MpiBackend::State>(next_pool_++, std::move(options), link_.size());
+        pools_.push_back(state);
+        work_pending_ = true;
+        wake_.notify_one();
+        state->phase_changed.wait(lock, [&] {
+            return state->phase == MpiBackend::State::Phase::running ||
+                   state->phase == MpiBackend::State::Phase::ended;
+        });
+        if (state->phase == MpiBackend::State::Phase::ended) {
+            throw Error(state->refusal);
+        }
+        return state;
+    }
+
+    bool submit(MpiBackend::State& pool, Chunk* chunks, std::size_t count) {
+        std::lock_guard lock(mutex_);
+        if (pool.closed) {
+            return false;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            pool.queue.push_back(&chunks[i]);
+        }
+        work_pending_ = true;
+        wake_.notify_one();
+        return true;
+    }
+
+    void close(MpiBackend::State& pool) {
+        std::lock_guard lock(mutex_);
+        pool.closed = true;
+        work_pending_ = true;
+        wake_.notify_one();
+    }
+
+    void terminate(MpiBackend::State& pool) {
+        std::deque<Chunk*> dropped;
+        {
+            std::lock_guard lock(mutex_);
+            if (pool.terminating) {
+                return;
+            }
+            pool.closed = pool.terminating = true;
+            dropped.swap(pool.queue);
+            work_pending_ = true;
+            wake_.notify_one();
+        }
+        for (Chunk* chunk : dropped) {
+            chunk->job->cancel_chunk(*chunk, terminated_error());
+        }
+    }
+
+    void join(MpiBackend::State& pool) {
+        std::unique_lock lock(mutex_);
+        pool.phase_changed.wait(lock,
+                                [&] { return pool.phase == MpiBackend::State::Phase::ended; });
+    }
+
+  private:
+    explicit Hub(MpiLink& link) : link_(link), thread_(&Hub::run, this) {}
+
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            wake_.notify_one();
+        }
+        thread_.join();
+    }
+
+    void run() {
+        PollBackoff backoff(500);
+        for (;;) {
+            {
+                std::lock_guard lock(mutex_);
+                if (stopping_) {
+                    break;
+                }
+                work_pending_ = false;
+                snapshot_ = pools_;
+            }
+            bool progressed = false;
+            bool expecting = link_.sending();
+            for (const auto& pool : snapshot_) {
+                progressed |= step(*pool);
+                expecting |= pool->awaited_replies != 0 || !pool->running.empty();
+            }
+            for (int i = 0; i < 64; ++i) { // then let local work in again
+                MpiMessage message;
+                if (!link_.receive(message)) {
+                    break;
+                }
+                route(message);
+                progressed = true;
+            }
+            if (progressed) {
+                backoff.reset();
+                continue;
+            }
+            std::unique_lock lock(mutex_);
+            if (work_pending_ || stopping_) {
+                continue;
+            }
+            if (!expecting) {
+                // Nothing can arrive that is not an answer to something we send: sleep until
+                // a pool has work.
+                wake_.wait(lock, [&] { return work_pending_ || stopping_; });
+            } else if (const unsigned us = link_.sending() ? 0 : backoff.next_wait_us(); us != 0) {
+                // (A large message leaves in pieces, each needing a poll here: no sleep while
+                // one is on its way.)
+                wake_.wait_for(lock, std::chrono::microseconds(us),
+                               [&] { return work_pending_ || stopping_; });
+            }
+        }
+        MPROC_TRACE_EVENT("mpi hub stopped");
+    }
+
+    // ---- one pool's moves (hub thread) --------------------------------------------------
+
+    /// Sends what the pool's state asks for; true if anything happened.
+    bool step(MpiBackend::State& pool) {
+        using Phase = MpiBackend::State::Phase;
+        bool terminating;
+        bool closed;
+        Phase phase;
+        {
+            std::lock_guard lock(mutex_);
+            terminating = pool.terminating;
+            closed = pool.closed;
+            phase = pool.phase;
+        }
+        if (phase == Phase::opening && !pool.open_sent) {
+            send_open(pool);
+            return true;
+        }
+        if (phase != Phase::running) {
+            return false;
+        }
+        if (terminating) {
+            // Chunks running on the ranks end here and now; their results, if they still
+            // come, are dropped.
+            auto running = std::move(pool.running);
+            pool.running.clear();
+            for (auto& [request, entry] : running) {
+                entry.chunk->job->cancel_chunk(*entry.chunk, terminated_error());
+            }
+            end(pool, MpiTag::terminate);
+            return true;
+        }
+        bool progressed = dispatch(pool);
+        if (closed && pool.running.empty()) {
+            std::lock_guard lock(mutex_);
+            if (!pool.queue.empty()) {
+                return progressed;
+            }
+        } else {
+            return progressed;
+        }
+        end(pool, MpiTag::close);
+        return true;
+    }
+
+    void send_open(MpiBackend::State& pool) {
+        pool.open_sent = true;
+        for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+            if (pool.ranks[rank].workers == 0) {
+                continue;
+            }
+            WireWriter message;
+            message.write(pool.id);
+            message.write(this_program_id());
+            message.write(std::uint64_t{pool.ranks[rank].workers});
+            message.write(std::uint64_t{pool.options.max_tasks_per_child});
+            const std::vector<std::byte>& initializer = pool.options.initializer.portable();
+            message.write_bytes(initializer.data(), initializer.size());
+            link_.send(static_cast<int>(rank), MpiTag::open, std::move(message.bytes()));
+            ++pool.awaited_replies;
+        }
+    }
+
+    /// Tells every rank that serves the pool to close (or terminate) it.
+    void end(MpiBackend::State& pool, MpiTag how) {
+        pool.end_sent = true;
+        set_phase(pool, MpiBackend::State::Phase::ending);
+        for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+            if (pool.ranks[rank].workers != 0) {
+                WireWriter message;
+                message.write(pool.id);
+                link_.send(static_cast<int>(rank), how, std::move(message.bytes()));
+                ++pool.awaited_replies;
+            }
+        }
+        if (pool.awaited_replies == 0) {
+            finish(pool);
+        }
+    }
+
+    /// Gives queued chunks to ranks with a free worker, the least loaded first.
+    bool dispatch(MpiBackend::State& pool) {
+        bool progressed = false;
+        for (;;) {
+            auto rank = std::max_element(
+                pool.ranks.begin() + 1, pool.ranks.end(), [](const auto& a, const auto& b) {
+                    return a.workers - a.in_flight < b.workers - b.in_flight;
+                });
+            if (rank->in_flight >= rank->workers) {
+                return progressed;
+            }
+            Chunk* chunk;
+            {
+                std::lock_guard lock(mutex_);
+                if (pool.queue.empty()) {
+                    return progressed;
+                }
+                chunk = pool.queue.front();
+                pool.queue.pop_front();
+            }
+            progressed = true;
+            if (!chunk->job->wanted()) {
+                chunk->job->cancel_chunk(*chunk, unwanted_chunk_reason());
+                continue;
+            }
+            const std::uint64_t request = pool.next_request++;
+            WireWriter message;
+            message.write(pool.id);
+            message.write(request);
+            try {
+                chunk->job->encode_chunk(*chunk, message);
+            } catch (...) {
+                chunk->job->cancel_chunk(*chunk, std::current_exception()); // cereal refused
+                continue;
+            }
+            const int destination = static_cast<int>(rank - pool.ranks.begin());
+            link_.send(destination, MpiTag::run, std::move(message.bytes()));
+            ++rank->in_flight;
+            pool.running.emplace(request, MpiBackend::State::Running{chunk, destination});
+        }
+    }
+
+    void route(MpiMessage& message) {
+        WireReader in(message.payload.data(), message.payload.size());
+        const auto id = in.read<std::uint64_t>();
+        const auto found = std::find_if(snapshot_.begin(), snapshot_.end(),
+                                        [&](const auto& pool) { return pool->id == id; });
+        if (found == snapshot_.end()) {
+            return; // a pool that has ended: a result of a terminated chunk, say
+        }
+        MpiBackend::State& pool = **found;
+        MpiBackend::State::Rank& rank = pool.ranks[static_cast<std::size_t>(message.source)];
+        switch (message.tag) {
+        case MpiTag::opened:
+            rank.origin += " (host " + in.read_string() + ")";
+            reply_to_open(pool);
+            break;
+        case MpiTag::refused:
+            if (pool.refusal.empty()) {
+                pool.refusal = in.read_string();
+            }
+            reply_to_open(pool);
+            break;
+        case MpiTag::done:
+        case MpiTag::failed:
+        case MpiTag::lost:
+            settle(pool, rank, message.tag, in);
+            break;
+        case MpiTag::closed:
+            if (--pool.awaited_replies == 0) {
+                finish(pool);
+            }
+            break;
+        default:
+            MPROC_TRACE_EVENT("mpi hub: unexpected tag %d from rank %d ignored",
+                              static_cast<int>(message.tag), message.source);
+            break;
+        }
+    }
+
+    void reply_to_open(MpiBackend::State& pool) {
+        if (--pool.awaited_replies != 0) {
+            return;
+        }
+        if (pool.refusal.empty()) {
+            set_phase(pool, MpiBackend::State::Phase::running);
+        } else {
+            end(pool, MpiTag::close); // the ranks that opened it close it again
+        }
+    }
+
+    void settle(MpiBackend::State& pool, MpiBackend::State::Rank& rank, MpiTag tag,
+                WireReader& in) {
+        const auto request = in.read<std::uint64_t>();
+        const auto found = pool.running.find(request);
+        if (found == pool.running.end()) {
+            return; // terminated meanwhile: already settled here
+        }
+        Chunk* chunk = found->second.chunk;
+        pool.running.erase(found);
+        --rank.in_flight;
+        RemoteOriginScope origin(rank.origin);
+        if (tag == MpiTag::lost) {
+            chunk->job->cancel_chunk(*chunk, std::make_exception_ptr(WorkerLost(in.read_string())));
+            return;
+        }
+        const auto worker_pid = static_cast<long>(in.read<std::int64_t>());
+        if (tag == MpiTag::done) {
+            chunk->job->complete_chunk(*chunk, in, worker_pid);
+            return;
+        }
+        std::exception_ptr reason;
+        try {
+            reason = decode_exception(in, worker_pid, chunk->first);
+        } catch (...) {
+            reason = std::current_exception();
+        }
+        chunk->job->cancel_chunk(*chunk, std::move(reason)); // moved: the caller holds the last
+    }
+
+    void finish(MpiBackend::State& pool) {
+        set_phase(pool, MpiBackend::State::Phase::ended);
+        std::lock_guard lock(mutex_);
+        std::erase_if(pools_, [&](const auto& candidate) { return candidate.get() == &pool; });
+    }
+
+    void set_phase(MpiBackend::State& pool, MpiBackend::State::Phase phase) {
+        std::lock_guard lock(mutex_);
+        pool.phase = phase;
+        pool.phase_changed.notify_all();
+    }
+
+    MpiLink& link_;
+    std::mutex mutex_; // guards next_pool_, pools_, work_pending_, stopping_, States' shared part
+    std::uint64_t next_pool_ = 1;
+    std::condition_variable wake_;
+    std::vector<std::shared_ptr<MpiBackend::State>> pools_;
+    bool work_pending_ = false;
+    bool stopping_ = false;
+
+    // The pools as the hub thread saw them at the top of its loop: it works on this copy, so a
+    // pool that has just ended is still found (and its late messages ignored).
+    std::vector<std::shared_ptr<MpiBackend::State>> snapshot_;
+    std::thread thread_;
+};
+
+} // namespace
+
+MpiBackend::MpiBackend(ValidatedOptions options) : worker_count_(options.workers) {
+    require_portable(options.initializer); // ranks are other programs: as for spawn
+    mpi_worker_ranks();                    // a clear error without worker ranks
+    state_ = Hub::instance().open(std::move(options));
+}
+
+MpiBackend::~MpiBackend() {
+    terminate();
+    join();
+}
+
+bool MpiBackend::submit(Chunk* chunks, std::size_t count) {
+    return Hub::instance().submit(*state_, chunks, count);
+}
+void MpiBackend::close() { Hub::instance().close(*state_); }
+void MpiBackend::terminate() { Hub::instance().terminate(*state_); }
+void MpiBackend::join() { Hub::instance().join(*state_); }
+
+} // namespace mproc::detail

@@ -1,0 +1,165 @@
+#include "mpi_link.hpp"
+
+#include <mpi.h>
+#include <sys/prctl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "mpi_worker_rank.hpp"
+#include "mproc/detail/trace.hpp"
+#include "mproc/errors.hpp"
+
+namespace mproc::detail {
+namespace {
+
+MPI_Comm& comm(void* communicator) { return *static_cast<MPI_Comm*>(communicator); }
+MPI_Request& request_of(void* request) { return *static_cast<MPI_Request*>(request); }
+
+MpiLink* the_link = nullptr;
+
+/// Rank 0, at exit: the worker ranks are told to end, then MPI ends here too.
+void end_mpi_job() noexcept {
+    MpiLink& link = *the_link;
+    for (int rank = 1; rank < link.size(); ++rank) {
+        link.send(rank, MpiTag::shutdown, {});
+    }
+    link.flush();
+    MPROC_TRACE_EVENT("mpi rank 0: worker ranks told to end; finalizing");
+    MPI_Finalize();
+}
+
+} // namespace
+
+bool launched_by_mpi() noexcept {
+    for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"}) {
+        if (std::getenv(variable) != nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+MpiLink::MpiLink() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) {
+        throw Error("mproc: MPI was started before mproc::MpiPool could start it: call "
+                    "mproc::serve_if_worker(argc, argv) first in main, and leave MPI_Init and "
+                    "MPI_Finalize to mproc");
+    }
+    int provided = 0;
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
+        throw Error("mproc: MPI_Init_thread failed");
+    }
+    if (provided < MPI_THREAD_SERIALIZED) {
+        throw Error("mproc: this MPI library does not offer MPI_THREAD_SERIALIZED, which "
+                    "mproc::MpiPool needs (its caller talks MPI from a thread of its own)");
+    }
+    communicator_ = new MPI_Comm;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm(communicator_));
+    MPI_Comm_rank(comm(communicator_), &rank_);
+    MPI_Comm_size(comm(communicator_), &size_);
+    char name[MPI_MAX_PROCESSOR_NAME];
+    int length = 0;
+    MPI_Get_processor_name(name, &length);
+    host_.assign(name, static_cast<std::size_t>(std::max(length, 0)));
+}
+
+void MpiLink::send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+    sends_.push_back({std::move(payload), new MPI_Request});
+    PendingSend& send = sends_.back();
+    MPI_Isend(send.payload.data(), static_cast<int>(send.payload.size()), MPI_BYTE, destination,
+              static_cast<int>(tag), comm(communicator_), &request_of(send.request));
+}
+
+void MpiLink::progress() {
+    // Sends complete in order for one destination and almost always in order overall: testing
+    // from the front frees the finished ones without scanning the rest.
+    while (!sends_.empty()) {
+        int done = 0;
+        MPI_Test(&request_of(sends_.front().request), &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            return;
+        }
+        delete &request_of(sends_.front().request);
+        sends_.pop_front();
+    }
+}
+
+bool MpiLink::receive(MpiMessage& message) {
+    progress();
+    int arrived = 0;
+    MPI_Message handle;
+    MPI_Status status;
+    MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm(communicator_), &arrived, &handle, &status);
+    if (!arrived) {
+        return false;
+    }
+    int size = 0;
+    MPI_Get_count(&status, MPI_BYTE, &size);
+    message.source = status.MPI_SOURCE;
+    message.tag = static_cast<MpiTag>(status.MPI_TAG);
+    message.payload.resize(static_cast<std::size_t>(size));
+    MPI_Mrecv(message.payload.data(), size, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+    return true;
+}
+
+void MpiLink::flush() {
+    for (PendingSend& send : sends_) {
+        MPI_Wait(&request_of(send.request), MPI_STATUS_IGNORE);
+        delete &request_of(send.request);
+    }
+    sends_.clear();
+}
+
+MpiLink& start_mpi() {
+    static std::once_flag started;
+    std::call_once(started, [] {
+        if (!launched_by_mpi()) {
+            throw Error("mproc: mproc::MpiPool needs worker ranks: start the program with "
+                        "mpirun -n N (N >= 2); rank 0 runs main, the other ranks serve the pool");
+        }
+        the_link = new MpiLink(); // never destroyed: it is used at exit
+        MPROC_TRACE_EVENT("mpi rank %d of %d started on %s", the_link->rank(), the_link->size(),
+                          the_link->host().c_str());
+        if (the_link->rank() != 0) {
+            serve_worker_rank(*the_link);
+            the_link->flush();
+            MPROC_TRACE_EVENT("mpi rank %d: finalizing", the_link->rank());
+            MPI_Finalize();
+            std::exit(0);
+        }
+        std::atexit(end_mpi_job);
+    });
+    return *the_link;
+}
+
+PollBackoff::PollBackoff(unsigned longest_sleep_us) : longest_sleep_us_(longest_sleep_us) {
+    // Sleeps of a few microseconds, not the default 50 us of timer slack: a poll loop's short
+    // sleep sets the latency of every message it waits for.
+    prctl(PR_SET_TIMERSLACK, 1000UL);
+}
+
+void PollBackoff::reset() noexcept {
+    idle_polls_ = 0;
+    last_progress_ = std::chrono::steady_clock::now();
+}
+
+unsigned PollBackoff::next_wait_us() noexcept {
+    // Polls back to back for a while after the last progress (an answer through a worker
+    // process comes within tens of microseconds), then sleeps of 5 us doubling every 4 polls.
+    // Never sched_yield: on a loaded machine it can give the CPU away for a whole time slice.
+    constexpr auto spinning = std::chrono::microseconds(100);
+    if (idle_polls_ == 0 && std::chrono::steady_clock::now() - last_progress_ < spinning) {
+        return 0;
+    }
+    ++idle_polls_;
+    const unsigned doublings = std::min(idle_polls_ / 4, 12U);
+    return std::min(longest_sleep_us_, 5U << doublings);
+}
+
+} // namespace mproc::detail

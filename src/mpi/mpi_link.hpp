@@ -1,0 +1,102 @@
+#pragma once
+// The MPI side of mproc::MpiPool, for one process: MPI's start and end, and the messages between
+// rank 0 (the caller) and the worker ranks.
+//
+// Exactly one thread of a process talks MPI at a time (the caller's hub thread on rank 0, the
+// serving loop on a worker rank; MPI_Init and MPI_Finalize happen while neither runs), so MPI is
+// started with MPI_THREAD_SERIALIZED. Messages travel on a communicator of mproc's own, so a
+// program's own MPI traffic never meets them. Sends never block: a send that waits for its
+// receiver (rendezvous, for large messages) would deadlock two ranks that both send.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace mproc::detail {
+
+/// What a message is; its MPI tag. Every payload starts with the pool's id.
+enum class MpiTag : int {
+    open = 1,      // 0 -> rank: program id, worker processes, max tasks per child, initializer
+    opened = 2,    // rank -> 0: host name
+    refused = 3,   // rank -> 0: why (different program, no worker process could start)
+    run = 4,       // 0 -> rank: request id, the chunk's request (entry address + payload)
+    done = 5,      // rank -> 0: request id, worker pid, the entry's response (per-item outcomes)
+    failed = 6,    // rank -> 0: request id, worker pid, one encoded exception for the chunk
+    lost = 7,      // rank -> 0: request id, message (the worker process died running it)
+    close = 8,     // 0 -> rank: no more requests; stop the pool's worker processes
+    terminate = 9, // 0 -> rank: kill the pool's worker processes now
+    closed = 10,   // rank -> 0: the pool's worker processes are gone (always the last message)
+    shutdown = 11, // 0 -> rank: rank 0 is ending; finalize MPI and exit
+};
+
+struct MpiMessage {
+    int source = -1;
+    MpiTag tag{};
+    std::vector<std::byte> payload;
+};
+
+/// This process's MPI connection. Created by start_mpi(); one per process.
+class MpiLink {
+  public:
+    int rank() const noexcept { return rank_; }
+    int size() const noexcept { return size_; }
+    /// This rank's host name.
+    const std::string& host() const noexcept { return host_; }
+
+    /// Queues `payload` for `destination`; it leaves as MPI allows (see progress()).
+    void send(int destination, MpiTag tag, std::vector<std::byte> payload);
+    /// Moves sends along and takes one arrived message into `message`, if there is one.
+    bool receive(MpiMessage& message);
+    /// Whether a send has not completed yet.
+    bool sending() const noexcept { return !sends_.empty(); }
+    /// Completes every queued send (waits, receiving nothing).
+    void flush();
+
+  private:
+    friend MpiLink& start_mpi();
+    MpiLink();
+    void progress();
+
+    struct PendingSend {
+        std::vector<std::byte> payload;
+        void* request; // MPI_Request, kept opaque here so this header needs no mpi.h
+    };
+    int rank_ = 0;
+    int size_ = 1;
+    std::string host_;
+    void* communicator_ = nullptr; // MPI_Comm
+    std::deque<PendingSend> sends_;
+};
+
+/// Starts MPI in this process if it is not started yet (MPI_Init_thread, mproc's communicator).
+/// On a worker rank (rank > 0) it then serves rank 0's pools until rank 0 ends, finalizes MPI
+/// and exits the process with status 0: it returns only on rank 0, where MPI is finalized at
+/// exit (after the worker ranks are told to end). Throws mproc::Error if MPI cannot start.
+MpiLink& start_mpi();
+
+/// Whether this process was started by an MPI launcher (mpirun, srun): its environment says so.
+bool launched_by_mpi() noexcept;
+
+/// How long a loop that polls MPI for messages waits between polls: it polls back to back for
+/// 100 us after the last progress (a reply through a worker process comes within tens of
+/// microseconds), then sleeps, longer and longer up to `longest_sleep_us`, so an idle rank costs
+/// little CPU. Made on the polling
+/// thread: it sets that thread's timer slack, so that short sleeps stay short.
+class PollBackoff {
+  public:
+    explicit PollBackoff(unsigned longest_sleep_us);
+    /// Something happened: poll eagerly again.
+    void reset() noexcept;
+    /// How long to wait before the next poll, in microseconds (0: poll again at once).
+    unsigned next_wait_us() noexcept;
+
+  private:
+    unsigned longest_sleep_us_;
+    unsigned idle_polls_ = 0;
+    std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+};
+
+} // namespace mproc::detail

@@ -1,0 +1,154 @@
+// What only mproc::MpiPool does, run under mpirun with 3 ranks (rank 0 runs the tests, ranks 1
+// and 2 serve): tasks run on the worker ranks, in worker processes of theirs; a crashing task
+// costs one WorkerLost and its rank goes on; errors name the rank and host; a free rank takes
+// the next chunk (no static split).
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mpi_pool.hpp>
+#include <mproc/mproc.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// The MPI rank a task ran on: worker ids count from rank << 40 on each rank.
+int rank_of_this_task(int) { return static_cast<int>(mproc::this_worker::id() >> 40); }
+
+long pid_of_this_task(int) { return static_cast<long>(getpid()); }
+
+int crash(int) {
+    raise(SIGSEGV);
+    return 0;
+}
+
+int square(int x) { return x * x; }
+
+class ParseError : public std::exception {
+  public:
+    const char* what() const noexcept override { return "no digits"; }
+};
+int throw_parse_error(int) { throw ParseError(); }
+int throw_runtime_error(int) { throw std::runtime_error("plain runtime_error"); }
+
+/// Sleeps x milliseconds, returns the rank it ran on.
+int sleep_then_rank(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return rank_of_this_task(0);
+}
+
+TEST(MpiPoolTest, DefaultsToOneWorkerPerWorkerRank) {
+    mproc::MpiPool pool;
+    EXPECT_EQ(pool.workers(), 2u);
+}
+
+TEST(MpiPoolTest, TasksRunOnWorkerRanksInProcessesOtherThanTheCaller) {
+    mproc::MpiPool pool(4);
+    const std::vector<int> ranks = pool.map(rank_of_this_task, std::vector<int>(40, 0), 1);
+    EXPECT_EQ(std::set<int>(ranks.begin(), ranks.end()), (std::set<int>{1, 2}));
+    const std::vector<long> pids = pool.map(pid_of_this_task, std::vector<int>(20, 0), 1);
+    EXPECT_EQ(std::set<long>(pids.begin(), pids.end()).count(static_cast<long>(getpid())), 0u);
+}
+
+TEST(MpiPoolTest, ACrashingTaskCostsOneWorkerLostAndItsRankGoesOn) {
+    mproc::MpiPool pool(2);
+    try {
+        pool.apply(crash, 0);
+        FAIL() << "the crash came back as a value";
+    } catch (const mproc::WorkerLost& lost) {
+        const std::string message = lost.what();
+        EXPECT_NE(message.find("died while running a task"), std::string::npos) << message;
+#ifndef __SANITIZE_ADDRESS__ // AddressSanitizer turns the SIGSEGV into a report and exit(1)
+        EXPECT_NE(message.find("Segmentation fault"), std::string::npos) << message;
+#endif
+        EXPECT_NE(message.find("MPI rank "), std::string::npos) << message;
+        EXPECT_NE(message.find("host "), std::string::npos) << message;
+    }
+    // Both ranks still serve: every item of a map that needs both comes back.
+    const std::vector<int> ranks = pool.map(sleep_then_rank, std::vector<int>(8, 20), 1);
+    EXPECT_EQ(std::set<int>(ranks.begin(), ranks.end()), (std::set<int>{1, 2}));
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}), (std::vector<int>{1, 4, 9}));
+}
+
+TEST(MpiPoolTest, ARemoteErrorNamesTheRankAndHost) {
+    mproc::MpiPool pool(2);
+    try {
+        pool.apply(throw_parse_error, 0);
+        FAIL() << "no exception";
+    } catch (const mproc::RemoteError& error) {
+        EXPECT_EQ(error.type_name(), "(anonymous namespace)::ParseError");
+        EXPECT_EQ(error.message(), "no digits");
+        EXPECT_NE(error.origin().find("MPI rank "), std::string::npos) << error.origin();
+        EXPECT_NE(error.origin().find("(host "), std::string::npos) << error.origin();
+        EXPECT_NE(std::string(error.what()).find(error.origin()), std::string::npos)
+            << error.what();
+    }
+}
+
+TEST(MpiPoolTest, AStandardExceptionKeepsItsMessageAndCarriesTheRankNested) {
+    mproc::MpiPool pool(2);
+    try {
+        pool.apply(throw_runtime_error, 0);
+        FAIL() << "no exception";
+    } catch (const std::runtime_error& error) {
+        EXPECT_STREQ(error.what(), "plain runtime_error");
+        try {
+            std::rethrow_if_nested(error);
+            FAIL() << "no origin nested in the exception";
+        } catch (const mproc::Error& origin) {
+            EXPECT_NE(std::string(origin.what()).find("raised on MPI rank "), std::string::npos)
+                << origin.what();
+        }
+    }
+}
+
+TEST(MpiPoolTest, AFreeRankTakesTheNextChunk) {
+    // One worker per rank. The first item keeps one rank busy for a second; a static split
+    // would still hand that rank half the items, while a free rank taking the next chunk runs
+    // every short item on the other rank.
+    mproc::MpiPool pool(2);
+    std::vector<int> input(9, 10);
+    input.insert(input.begin(), 1000);
+    std::map<int, int> items_per_rank;
+    for (int rank : pool.imap_unordered(sleep_then_rank, input)) {
+        ++items_per_rank[rank];
+    }
+    ASSERT_EQ(items_per_rank.size(), 2u);
+    std::multiset<int> counts;
+    for (const auto& [rank, count] : items_per_rank) {
+        counts.insert(count);
+    }
+    EXPECT_EQ(counts, (std::multiset<int>{1, 9}));
+}
+
+TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
+    for (int i = 0; i < 20; ++i) {
+        mproc::MpiPool first(1);
+        mproc::MpiPool second(3);
+        EXPECT_EQ(first.apply(square, i), i * i);
+        EXPECT_EQ(second.map(square, std::vector<int>{i, i + 1}),
+                  (std::vector<int>{i * i, (i + 1) * (i + 1)}));
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    mproc::serve_if_worker(argc, argv); // ranks 1 and 2 serve here, then exit with status 0
+    ::testing::InitGoogleTest(&argc, argv);
+    alarm(240); // a hang fails the job (SIGALRM ends rank 0; mpirun then ends the rest)
+    return RUN_ALL_TESTS();
+}
