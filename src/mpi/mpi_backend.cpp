@@ -425,7 +425,9 @@ class Hub {
         }
         const auto worker_pid = static_cast<long>(in.read<std::int64_t>());
         if (tag == MpiTag::done) {
-            chunk->job->complete_chunk(*chunk, in, worker_pid);
+            // A response that does not decode ends its chunk with the decoding error; the
+            // worker process that sent it is another rank's, which replaces it if it dies.
+            static_cast<void>(chunk->job->complete_chunk(*chunk, in, worker_pid, nullptr));
             return;
         }
         std::exception_ptr reason;

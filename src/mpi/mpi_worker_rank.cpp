@@ -83,7 +83,14 @@ class RelayJob final : public Job {
         request.write_bytes(request_.data(), request_.size());
     }
 
-    void complete_chunk(const Chunk&, WireReader& response, long worker_pid) noexcept override {
+    bool complete_chunk(const Chunk&, WireReader& response, long worker_pid,
+                        std::exception_ptr lost) noexcept override {
+        if (lost) {
+            // The worker process died part-way and reported it: rank 0 gets the chunk as lost,
+            // whole (the outcomes it finished are not relayed).
+            settle_with(std::move(lost));
+            return true;
+        }
         try {
             WireWriter message = header();
             message.write(static_cast<std::int64_t>(worker_pid));
@@ -92,9 +99,10 @@ class RelayJob final : public Job {
             outbox_.post(MpiTag::done, std::move(message));
         } catch (...) {
             settle_with(std::current_exception());
-            return;
+            return true;
         }
         release(); // the chunk's reference: the last use of this
+        return true; // relayed as it came: rank 0 decodes it
     }
 
     void cancel_chunk(const Chunk&, std::exception_ptr reason) noexcept override {
