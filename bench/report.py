@@ -52,7 +52,7 @@ def fmt(x, digits=3):
         return "0"
     if abs(x) >= 100:
         return f"{x:.0f}"
-    return f"{x:.{digits}g}"
+    return f"{x:#.{digits}g}"
 
 
 def summary(values, digits=3, suffix=""):
@@ -208,7 +208,10 @@ w("|---" * (len(process_impls) + 1) + "|")
 for workload, label, scale in process_rows:
     cells = []
     for impl in process_impls:
-        k = key(workload, impl, 1 if impl in ("memcpy", "floor_fresh_copy") else 2)
+        # Floors run on the caller's own thread(s) and are recorded with 1 worker.
+        k = key(workload, impl, 2)
+        if k not in figures:
+            k = key(workload, impl, 1)
         values = [v * scale for v in figures.get(k, {}).values()]
         cells.append(summary(values))
     w(f"| {label} | " + " | ".join(cells) + " |")
@@ -267,7 +270,7 @@ for workload, rows in data_files.items():
             f.write(f"{n} " + " ".join(f"{v:.4f}" for v in values) + "\n")
 
 max_workers = max(worker_counts) if worker_counts else 1
-script = [f'set terminal pngcairo size 1500,480 font ",10"',
+script = [f'set terminal pngcairo noenhanced size 1500,480 font ",10"',
           f'set output "{os.path.join(out_dir, stem)}-scaling.png"',
           "set multiplot layout 1,3",
           "set key top left",
@@ -293,10 +296,12 @@ with open(os.path.join(work, "targets.dat"), "w") as f:
             continue
         m = statistics.median(values)
         margin = m / target if op == "<=" else target / m
-        label = f"{item}: {what.split(':')[0][:38]}"
+        label = f"{item}: {what}"
+        if len(label) > 80:
+            label = label[:77] + "..."
         f.write(f'{n} "{label}" {margin:.4f}\n')
         n += 1
-script += [f'set terminal pngcairo size 1100,{160 + 26 * n} font ",10"',
+script += [f'set terminal pngcairo noenhanced size 1400,{160 + 26 * n} font ",10"',
            f'set output "{os.path.join(out_dir, stem)}-targets.png"',
            "set title 'measured / target (time-like) or target / measured (rate-like): below 1 is met'",
            "set logscale x",
