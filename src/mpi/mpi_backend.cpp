@@ -420,7 +420,11 @@ class Hub {
         --rank.in_flight;
         RemoteOriginScope origin(rank.origin);
         if (tag == MpiTag::lost) {
-            chunk->job->cancel_chunk(*chunk, std::make_exception_ptr(WorkerLost(in.read_string())));
+            // Made first, so that the temporary WorkerLost (which shares its message's reference
+            // counted buffer with the exception) is gone before the caller can read it: this
+            // thread must not hold the last reference (see ProcessBackend).
+            std::exception_ptr lost = std::make_exception_ptr(WorkerLost(in.read_string()));
+            chunk->job->cancel_chunk(*chunk, std::move(lost));
             return;
         }
         const auto worker_pid = static_cast<long>(in.read<std::int64_t>());
