@@ -26,8 +26,5 @@ run_suite normal -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_BUILD_BENCHMARKS=ON #
 # The install test builds a consumer against an installed tree: once is enough.
 CTEST_ARGS=(-LE install)
 run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DMPROC_SANITIZER=address,undefined"
-# Without MpiPool under TSan: Open MPI is not built with ThreadSanitizer, so what its own threads
-# and shared-memory transport synchronise is invisible to it; the MPI tests run in the
-# normal and ASan+UBSan builds (the issue asks TSan of the thread backend only).
-run_suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_SANITIZER=thread -DMPROC_WITH_MPI=OFF
+run_suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_SANITIZER=thread
 echo "== all test suites passed"
