@@ -101,7 +101,7 @@ class RelayJob final : public Job {
             settle_with(std::current_exception());
             return true;
         }
-        release(); // the chunk's reference: the last use of this
+        release();   // the chunk's reference: the last use of this
         return true; // relayed as it came: rank 0 decodes it
     }
 
