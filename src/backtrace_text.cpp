@@ -99,10 +99,22 @@ std::string backtrace_text(const std::vector<StackFrame>& frames) {
         char location[64];
         std::snprintf(location, sizeof(location), "+0x%llx",
                       static_cast<unsigned long long>(frames[i].offset));
-        const std::string where =
-            (frames[i].module.empty() ? std::string("?") : frames[i].module) + location;
-        text += "#" + std::to_string(i) + " " +
-                (symbol[i].empty() ? where : symbol[i] + " (" + where + ")") + "\n";
+        // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict on chains of
+        // operator+ over temporary strings (GCC bug 105329).
+        std::string where = frames[i].module.empty() ? std::string("?") : frames[i].module;
+        where += location;
+        text += '#';
+        text += std::to_string(i);
+        text += ' ';
+        if (symbol[i].empty()) {
+            text += where;
+        } else {
+            text += symbol[i];
+            text += " (";
+            text += where;
+            text += ')';
+        }
+        text += '\n';
     }
     return text;
 }
