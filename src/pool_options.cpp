@@ -42,6 +42,16 @@ ValidatedOptions validate(PoolOptions options) {
     if (options.worker_memory_limit && *options.worker_memory_limit == 0) {
         throw_invalid_argument("worker_memory_limit", "must be positive", 0);
     }
+    if (options.caller_runs_chunks && options.initializer) {
+        throw std::invalid_argument(
+            "mproc: caller_runs_chunks cannot be combined with an initializer: a task run by the "
+            "calling thread would run where the initializer never ran");
+    }
+    if (options.caller_runs_chunks && options.max_tasks_per_child) {
+        throw std::invalid_argument(
+            "mproc: caller_runs_chunks cannot be combined with max_tasks_per_child: the calling "
+            "thread is no worker, it has no task count and cannot be retired");
+    }
     return ValidatedOptions{
         .workers = options.workers ? static_cast<std::size_t>(*options.workers) : cpu_count(),
         .initializer = std::move(options.initializer),
@@ -52,6 +62,7 @@ ValidatedOptions validate(PoolOptions options) {
         .task_timeout = options.task_timeout.value_or(std::chrono::nanoseconds{0}),
         .max_retries = static_cast<std::size_t>(options.max_retries),
         .worker_memory_limit = options.worker_memory_limit.value_or(0),
+        .caller_runs_chunks = options.caller_runs_chunks,
     };
 }
 

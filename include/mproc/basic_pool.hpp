@@ -13,6 +13,7 @@
 #include <optional>
 #include <ranges>
 #include <span>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -76,8 +77,10 @@ class BasicPool : private detail::ChunkSink {
     /// Starts `workers` workers; throws std::invalid_argument unless `workers` > 0.
     explicit BasicPool(std::ptrdiff_t workers) : BasicPool(PoolOptions{.workers = workers}) {}
     /// Starts the workers `options` describes; throws std::invalid_argument for a non-positive
-    /// `workers` or `max_tasks_per_child`.
-    explicit BasicPool(PoolOptions options) : backend_(detail::validate(std::move(options))) {
+    /// `workers` or `max_tasks_per_child`, or options this pool class cannot honour.
+    explicit BasicPool(PoolOptions options)
+        : caller_runs_chunks_(options.caller_runs_chunks),
+          backend_(checked_options(std::move(options))) {
         MPROC_TRACE_EVENT("pool %p started with %zu workers", static_cast<void*>(this),
                           backend_.worker_count());
     }
@@ -103,14 +106,14 @@ class BasicPool : private detail::ChunkSink {
     template <class F, class... Args>
     requires detail::not_callbacks<F>
     auto apply(F&& f, Args&&... args) {
-        return std::move(apply_async(std::forward<F>(f), std::forward<Args>(args)...)).get();
+        return apply(Callbacks<NoCallback, NoCallback>{}, std::forward<F>(f),
+                     std::forward<Args>(args)...);
     }
     /// As above, with callbacks (see callbacks.hpp), which have run when `apply` returns.
     template <class S, class E, class F, class... Args>
     auto apply(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
-        return std::move(apply_async(std::move(callbacks), std::forward<F>(f),
-                                     std::forward<Args>(args)...))
-            .get();
+        return wait_for(
+            submit_apply(std::move(callbacks), std::forward<F>(f), std::forward<Args>(args)...));
     }
 
     /// Starts `f(args...)` on a worker and returns at once.
@@ -123,19 +126,8 @@ class BasicPool : private detail::ChunkSink {
     /// As above, with callbacks.
     template <class S, class E, class F, class... Args>
     auto apply_async(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
-        static_assert(detail::apply_callable<F, Args...>,
-                      "mproc: apply(f, args...) needs f to be callable as a const object with "
-                      "the arguments (moved in)");
-        using Job = detail::ApplyJob<wire, detail::callable_t<F>, std::decay_t<Args>...>;
-        using Result = typename Job::Result;
-        throw_unless_running();
-        const auto time_limit = checked_time_limit(f);
-        auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
-                                         std::forward<Args>(args)...);
-        job->set_task_timeout(time_limit);
-        install_callbacks<Result>(*job, std::move(callbacks));
-        submit_or_throw(job->chunk(), 1);
-        return AsyncResult<Result>(std::move(job));
+        return AsyncResult(
+            submit_apply(std::move(callbacks), std::forward<F>(f), std::forward<Args>(args)...));
     }
 
     // ---- map / starmap ------------------------------------------------------------------------
@@ -373,6 +365,17 @@ class BasicPool : private detail::ChunkSink {
     /// send must be transportable (checked at compile time).
     static constexpr bool wire = Backend::crosses_processes;
 
+    static detail::ValidatedOptions checked_options(PoolOptions options) {
+        if constexpr (!detail::CallerRunnableBackend<Backend>) {
+            if (options.caller_runs_chunks) {
+                throw std::invalid_argument(
+                    "mproc: caller_runs_chunks needs a ThreadPool: in a process or MPI pool a "
+                    "task run by the caller would run without a worker process's isolation");
+            }
+        }
+        return detail::validate(std::move(options));
+    }
+
     void throw_unless_running() const {
         std::lock_guard lock(lifecycle_mutex_);
         if (state_ != State::running) {
@@ -432,6 +435,23 @@ class BasicPool : private detail::ChunkSink {
         }
     }
 
+    template <class S, class E, class F, class... Args>
+    auto submit_apply(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
+        static_assert(detail::apply_callable<F, Args...>,
+                      "mproc: apply(f, args...) needs f to be callable as a const object with "
+                      "the arguments (moved in)");
+        using Job = detail::ApplyJob<wire, detail::callable_t<F>, std::decay_t<Args>...>;
+        using Result = typename Job::Result;
+        throw_unless_running();
+        const auto time_limit = checked_time_limit(f);
+        auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
+                                         std::forward<Args>(args)...);
+        job->set_task_timeout(time_limit);
+        install_callbacks<Result>(*job, std::move(callbacks));
+        submit_or_throw(job->chunk(), 1);
+        return detail::JobRef<detail::ResultState<Result>>(std::move(job));
+    }
+
     template <class R, class S, class E>
     void install_callbacks(detail::ResultState<R>& state, Callbacks<S, E> callbacks) {
         constexpr bool has_success = !std::is_same_v<S, NoCallback>;
@@ -456,29 +476,35 @@ class BasicPool : private detail::ChunkSink {
         if constexpr (detail::borrowable_input<std::remove_cvref_t<Input>>) {
             // The caller blocks until every chunk has settled, so workers can read in place.
             using Borrowed = detail::BorrowedInput<std::remove_cvref_t<Input>>;
-            return std::move(start_map_over<unpack>(std::forward<F>(f), Borrowed(input), chunksize,
-                                                    Callbacks<NoCallback, NoCallback>{}, out...))
-                .get();
+            return wait_for(submit_map<unpack>(std::forward<F>(f), Borrowed(input), chunksize,
+                                               Callbacks<NoCallback, NoCallback>{}, out...));
         } else {
-            return std::move(start_map<unpack>(std::forward<F>(f), std::forward<Input>(input),
-                                               chunksize, Callbacks<NoCallback, NoCallback>{},
-                                               out...))
-                .get();
+            return wait_for(submit_map_copy<unpack>(std::forward<F>(f), std::forward<Input>(input),
+                                                    chunksize, Callbacks<NoCallback, NoCallback>{},
+                                                    out...));
         }
     }
 
     template <detail::Unpack unpack, class F, class Input, class S, class E, class... Out>
     auto start_map(F&& f, Input&& input, std::optional<std::size_t> chunksize,
                    Callbacks<S, E> callbacks, std::span<Out>... out) {
+        return AsyncResult(submit_map_copy<unpack>(std::forward<F>(f), std::forward<Input>(input),
+                                                   chunksize, std::move(callbacks), out...));
+    }
+
+    /// A map whose job holds its own copy of the input (moved in if it is an rvalue vector).
+    template <detail::Unpack unpack, class F, class Input, class S, class E, class... Out>
+    auto submit_map_copy(F&& f, Input&& input, std::optional<std::size_t> chunksize,
+                         Callbacks<S, E> callbacks, std::span<Out>... out) {
         throw_unless_running(); // before copying the input
-        return start_map_over<unpack>(std::forward<F>(f),
-                                      detail::materialise(std::forward<Input>(input)), chunksize,
-                                      std::move(callbacks), out...);
+        return submit_map<unpack>(std::forward<F>(f),
+                                  detail::materialise(std::forward<Input>(input)), chunksize,
+                                  std::move(callbacks), out...);
     }
 
     template <detail::Unpack unpack, class F, class MapInput, class S, class E, class... Out>
-    auto start_map_over(F&& f, MapInput input, std::optional<std::size_t> chunksize,
-                        Callbacks<S, E> callbacks, std::span<Out>... out) {
+    auto submit_map(F&& f, MapInput input, std::optional<std::size_t> chunksize,
+                    Callbacks<S, E> callbacks, std::span<Out>... out) {
         static_assert(
             detail::ItemCall<detail::callable_t<F>, typename MapInput::value_type, unpack>::valid,
             "mproc: map/starmap need f callable (as a const object) with one input "
@@ -502,7 +528,22 @@ class BasicPool : private detail::ChunkSink {
         } else {
             submit_or_throw(job->chunks().data(), job->chunks().size());
         }
-        return AsyncResult<Result>(std::move(job));
+        return detail::JobRef<detail::ResultState<Result>>(std::move(job));
+    }
+
+    /// How a blocking call waits for the job it submitted. With caller_runs_chunks the caller
+    /// first runs the job's chunks that no worker has started, exactly as a worker runs them, so
+    /// the results, their order, errors and callbacks are the same.
+    template <class R>
+    R wait_for(detail::JobRef<detail::ResultState<R>> job) {
+        if constexpr (detail::CallerRunnableBackend<Backend>) {
+            if (caller_runs_chunks_) {
+                while (detail::Chunk* chunk = backend_.take_queued_chunk(*job)) {
+                    chunk->job->run_chunk(*chunk);
+                }
+            }
+        }
+        return std::move(AsyncResult<R>(std::move(job))).get();
     }
 
     /// A call's own hard time limit (mproc::with_timeout), refused where workers are threads.
@@ -550,6 +591,7 @@ class BasicPool : private detail::ChunkSink {
     // Callbacks run one at a time, as in Python. Recursive because a callback may call
     // terminate(), which ends the queued calls (and runs their callbacks) on the same thread.
     std::recursive_mutex callback_mutex_;
+    const bool caller_runs_chunks_; // PoolOptions::caller_runs_chunks (blocking calls help)
     Backend backend_;
 };
 

@@ -64,6 +64,18 @@ struct PoolOptions {
     /// Empty means no limit. Incompatible with AddressSanitizer and ThreadSanitizer, which
     /// reserve terabytes of address space.
     std::optional<std::size_t> worker_memory_limit = {};
+    /// ThreadPool only: while a blocking call (`apply`, `map`, `map_into`, `starmap`) waits for
+    /// its result, the calling thread takes chunks of that call that no worker has started yet
+    /// and runs them itself, as OpenMP's master thread and TBB's caller do. A fork-join over a
+    /// few tiny items then needs no other thread to wake up. Off by default because a task may
+    /// then run on the calling thread, which is no worker: there `this_worker::id()` returns the
+    /// caller's own id (0 unless the caller is itself a pool worker). Results, their order,
+    /// exceptions and callbacks are exactly as without it (callbacks may then run on the calling
+    /// thread, as they may run on any worker). The `*_async` calls and `imap` do not help: their
+    /// result may outlive the pool. Refused (std::invalid_argument) by process and MPI pools (the
+    /// task would run without a worker's isolation) and together with an `initializer` or
+    /// `max_tasks_per_child` (the calling thread never ran the initializer and has no task count).
+    bool caller_runs_chunks = false;
 };
 
 /// Number of CPUs this process may run on (its affinity mask, so it honours `taskset` and
@@ -80,6 +92,7 @@ struct ValidatedOptions {
     std::chrono::nanoseconds task_timeout{0}; // 0 means none
     std::size_t max_retries = 0;
     std::size_t worker_memory_limit = 0; // 0 means none
+    bool caller_runs_chunks = false;
 };
 
 /// For pools whose workers are threads: throws std::invalid_argument if `options` asks for what

@@ -1,5 +1,6 @@
 #include "mproc/detail/thread_backend.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include "mproc/detail/spin_wait.hpp"
@@ -97,6 +98,25 @@ Chunk* ThreadBackend::next_chunk() {
     }
     Chunk* chunk = queue_.front();
     queue_.pop_front();
+    work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
+    return chunk;
+}
+
+Chunk* ThreadBackend::take_queued_chunk(const Job& job) {
+    // The job's chunks were queued by this thread, which saw its own store of true; a false read
+    // since then was stored once the queue was empty, with every chunk of the job gone.
+    if (!work_queued_.load(std::memory_order_relaxed)) {
+        return nullptr;
+    }
+    std::lock_guard lock(mutex_);
+    // The job's chunks are queued together (one submit), usually at the front: the scan is short.
+    const auto found = std::find_if(queue_.begin(), queue_.end(),
+                                    [&job](const Chunk* chunk) { return chunk->job == &job; });
+    if (found == queue_.end()) {
+        return nullptr;
+    }
+    Chunk* chunk = *found;
+    queue_.erase(found);
     work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
     return chunk;
 }

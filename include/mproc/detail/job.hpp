@@ -184,4 +184,12 @@ concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
     backend.join();
 };
 
+/// A backend whose chunks can run on the calling thread (PoolOptions::caller_runs_chunks):
+/// `take_queued_chunk(job)` removes a chunk of `job` that no worker has started from its queue
+/// and returns it (nullptr when none is left), for the thread that submitted it to run.
+template <class B>
+concept CallerRunnableBackend = requires(B& backend, const Job& job) {
+    { backend.take_queued_chunk(job) } -> std::same_as<Chunk*>;
+};
+
 } // namespace mproc::detail

@@ -40,6 +40,11 @@ class ThreadBackend {
     void terminate();
     void join();
 
+    /// PoolOptions::caller_runs_chunks: removes from the queue and returns a chunk of `job` that
+    /// no worker has taken yet, or nullptr when none is queued. Only for the thread that
+    /// submitted the job's chunks; it then runs the chunk, which settles it as a worker would.
+    Chunk* take_queued_chunk(const Job& job);
+
   private:
     void start_worker(std::size_t slot, std::thread predecessor);
     void run_worker(std::size_t slot, std::thread predecessor);
