@@ -379,6 +379,19 @@ int main(int argc, char** argv) {
             list.push_back({"mproc_thread", rounds([&] { keep(pool.map(tiny, in)); }), workers});
             list.push_back(
                 {"mproc_thread_into", rounds([&] { pool.map_into(tiny, in, out); }), workers});
+            // PoolOptions::caller_runs_chunks: the calling thread runs the chunks no worker has
+            // started, as OpenMP's master thread does.
+            mproc::ThreadPool helped({.workers = static_cast<std::ptrdiff_t>(workers),
+                                      .caller_runs_chunks = true});
+            list.push_back(
+                {"mproc_thread_helps", rounds([&] { keep(helped.map(tiny, in)); }), workers});
+            std::optional<mproc::ThreadPool> helped_less; // EXPERIMENT: n-1 workers + the caller
+            if (workers > 1 && std::getenv("FORKJOIN_EXPERIMENT")) {
+                helped_less.emplace(mproc::PoolOptions{
+                    .workers = static_cast<std::ptrdiff_t>(workers - 1), .caller_runs_chunks = true});
+                list.push_back({"mproc_thread_helps_n1",
+                                rounds([&] { keep(helped_less->map(tiny, in)); }), workers});
+            }
             run_workload("forkjoin", "us", "lower", workers, s.repetitions, std::move(list));
         }
         if (o.common.wanted("imap")) {

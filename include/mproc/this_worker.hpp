@@ -10,6 +10,10 @@ namespace mproc::this_worker {
 /// in this program (a replacement worker gets a new one), and 0 outside any pool worker.
 /// Useful to see `max_tasks_per_child` at work or to index per-worker state.
 ///
+/// A task that the calling thread ran itself (`PoolOptions::caller_runs_chunks`) sees that
+/// thread's own value: 0, unless the caller is itself a worker of some pool (then that worker's
+/// id). The calling thread is no worker and does not become one.
+///
 /// Example:
 /// @code
 ///   auto ids = pool.map([](int) { return mproc::this_worker::id(); }, inputs);
