@@ -6,7 +6,9 @@
 //               the timed region; mproc: ThreadPool::map_into (ms)
 //   tiny_fresh  the same, each variant writing a freshly allocated std::vector; mproc:
 //               ThreadPool::map returning its vector (ms)
-//   forkjoin    a map over as many trivial items as workers, 10^4 times in a row (us a round)
+//   forkjoin    a map over as many trivial items as workers, 10^4 times in a row (us a round);
+//               also on a ThreadPool with caller_runs_chunks (mproc_thread_helps), and on one of
+//               workers - 1 threads with it (mproc_thread_helps_n1: OpenMP's configuration)
 //   imap        ThreadPool::imap_unordered with chunksize 1, every result consumed (us an item)
 //   uneven      10^5 items whose cost is 1 to 1000 units at random (a unit: a dependent
 //               multiply-add, about 2 ns); mproc: ThreadPool::map with the default chunksize (ms)
@@ -381,16 +383,18 @@ int main(int argc, char** argv) {
                 {"mproc_thread_into", rounds([&] { pool.map_into(tiny, in, out); }), workers});
             // PoolOptions::caller_runs_chunks: the calling thread runs the chunks no worker has
             // started, as OpenMP's master thread does.
-            mproc::ThreadPool helped({.workers = static_cast<std::ptrdiff_t>(workers),
-                                      .caller_runs_chunks = true});
+            mproc::ThreadPool helped(
+                {.workers = static_cast<std::ptrdiff_t>(workers), .caller_runs_chunks = true});
             list.push_back(
                 {"mproc_thread_helps", rounds([&] { keep(helped.map(tiny, in)); }), workers});
-            std::optional<mproc::ThreadPool> helped_less; // EXPERIMENT: n-1 workers + the caller
-            if (workers > 1 && std::getenv("FORKJOIN_EXPERIMENT")) {
-                helped_less.emplace(mproc::PoolOptions{
-                    .workers = static_cast<std::ptrdiff_t>(workers - 1), .caller_runs_chunks = true});
+            // OpenMP's own configuration: cores - 1 workers, the caller being the last thread.
+            std::optional<mproc::ThreadPool> helped_fewer;
+            if (workers > 1) {
+                helped_fewer.emplace(
+                    mproc::PoolOptions{.workers = static_cast<std::ptrdiff_t>(workers - 1),
+                                       .caller_runs_chunks = true});
                 list.push_back({"mproc_thread_helps_n1",
-                                rounds([&] { keep(helped_less->map(tiny, in)); }), workers});
+                                rounds([&] { keep(helped_fewer->map(tiny, in)); }), workers});
             }
             run_workload("forkjoin", "us", "lower", workers, s.repetitions, std::move(list));
         }
