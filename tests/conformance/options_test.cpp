@@ -59,6 +59,9 @@ TYPED_TEST(OptionsTest, WorkersReportsTheNumberAsked) {
 }
 
 TYPED_TEST(OptionsTest, TasksRunOnAtMostThatManyWorkers) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
     TypeParam pool(3);
     const std::vector<std::uint64_t> ids = pool.map(worker_id_after, std::vector<int>(24, 10), 1);
     const std::set<std::uint64_t> distinct(ids.begin(), ids.end());
@@ -75,6 +78,9 @@ TYPED_TEST(OptionsTest, TasksRunOnAtMostThatManyWorkers) {
 TYPED_TEST(OptionsTest, WorkerIdIsZeroOutsideAWorker) { EXPECT_EQ(mproc::this_worker::id(), 0u); }
 
 TYPED_TEST(OptionsTest, InitializerRunsOncePerWorkerBeforeItTakesWork) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
     TypeParam pool(mproc::PoolOptions{.workers = 3, .initializer = count_initializer_run});
     const std::vector<int> runs = pool.map(initializer_runs_here, std::vector<int>(30, 2), 1);
     EXPECT_EQ(runs, std::vector<int>(30, 1));
@@ -85,6 +91,9 @@ TYPED_TEST(OptionsTest, InitializerRunsOncePerWorkerBeforeItTakesWork) {
 }
 
 TYPED_TEST(OptionsTest, InitializerRunsInEveryReplacementWorker) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
     TypeParam pool(mproc::PoolOptions{
         .workers = 2, .initializer = count_initializer_run, .max_tasks_per_child = 2});
     const auto results = pool.map(worker_and_initializer_runs, std::vector<int>(20, 1), 1);
@@ -97,6 +106,9 @@ TYPED_TEST(OptionsTest, InitializerRunsInEveryReplacementWorker) {
 }
 
 TYPED_TEST(OptionsTest, AnInitializerThatThrowsFailsEveryTaskInsteadOfHanging) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
     TypeParam pool(mproc::PoolOptions{.workers = 2, .initializer = failing_initializer});
     EXPECT_TRUE(
         throws_with<std::runtime_error>([&] { pool.apply(square, 2); }, "initializer failed"));
@@ -116,6 +128,9 @@ TYPED_TEST(OptionsTest, AnInitializerThatThrowsFailsEveryTaskInsteadOfHanging) {
 }
 
 TYPED_TEST(OptionsTest, MaxTasksPerChildRetiresWorkers) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
     constexpr int max_tasks = 3;
     TypeParam pool(mproc::PoolOptions{.workers = 2, .max_tasks_per_child = max_tasks});
     EXPECT_EQ(pool.workers(), 2u);
@@ -155,6 +170,9 @@ TYPED_TEST(OptionsTest, MaxTasksPerChildRetiresWorkers) {
 }
 
 TYPED_TEST(OptionsTest, MaxTasksPerChildWithImapAndOneWorker) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
     TypeParam pool(mproc::PoolOptions{.workers = 1, .max_tasks_per_child = 1});
     auto stream = pool.imap(worker_id, range_vector(0, 12));
     const std::vector<std::uint64_t> ids = drain(stream);

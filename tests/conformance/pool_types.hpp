@@ -25,6 +25,30 @@ class SpawnPool : public mproc::Pool {
     }
 };
 
+/// mproc::ThreadPool whose blocking calls let the calling thread run chunks no worker has started
+/// (PoolOptions::caller_runs_chunks): every result must be the one a plain pool gives.
+class CallerRunsThreadPool : public mproc::ThreadPool {
+  public:
+    CallerRunsThreadPool() : CallerRunsThreadPool(mproc::PoolOptions{}) {}
+    explicit CallerRunsThreadPool(std::ptrdiff_t workers)
+        : CallerRunsThreadPool(mproc::PoolOptions{.workers = workers}) {}
+    explicit CallerRunsThreadPool(mproc::PoolOptions options)
+        : mproc::ThreadPool(helping(std::move(options))) {}
+
+  private:
+    static mproc::PoolOptions helping(mproc::PoolOptions options) {
+        options.caller_runs_chunks = true;
+        return options;
+    }
+};
+
+/// False for a pool whose calling thread may run tasks itself: it takes no initializer and no
+/// max_tasks_per_child, and a task may see this_worker::id() == 0. The tests of those skip it.
+template <class Pool>
+inline constexpr bool tasks_run_only_on_workers = true;
+template <>
+inline constexpr bool tasks_run_only_on_workers<CallerRunsThreadPool> = false;
+
 /// How many workers a pool built without a number has: mproc::cpu_count(), as in Python.
 template <class Pool>
 std::size_t default_workers() {
@@ -42,5 +66,5 @@ inline std::size_t default_workers<mproc::MpiPool>() {
 // mpirun by ctest; see CMakeLists.txt).
 using PoolTypes = ::testing::Types<mproc::MpiPool>;
 #else
-using PoolTypes = ::testing::Types<mproc::ThreadPool, mproc::Pool, SpawnPool>;
+using PoolTypes = ::testing::Types<mproc::ThreadPool, CallerRunsThreadPool, mproc::Pool, SpawnPool>;
 #endif
