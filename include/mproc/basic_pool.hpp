@@ -365,6 +365,8 @@ class BasicPool : private detail::ChunkSink {
     /// send must be transportable (checked at compile time).
     static constexpr bool wire = Backend::crosses_processes;
 
+    /// detail::validate, plus what depends on the backend: caller_runs_chunks needs one whose
+    /// chunks can run on the calling thread.
     static detail::ValidatedOptions checked_options(PoolOptions options) {
         if constexpr (!detail::CallerRunnableBackend<Backend>) {
             if (options.caller_runs_chunks) {
