@@ -18,7 +18,9 @@
 //                    per-item encoding), one thread of the caller per process, one chunk in flight
 //                    per process
 //   imap_unordered   imap_unordered(f, 0..n-1, chunksize 1), every result consumed (us/item)
-//   lifecycle        create a pool of 2, one apply, destroy it (ms)
+//   lifecycle        create a pool of 2, one apply, destroy it (ms); also impl "floor_fork", the
+//                    least any process pool of 2 pays: fork 2 children that exit at once, and
+//                    wait for both (no channel, no task)
 //   seed_chunk4      the seed demo's workload: 12 tasks of 175,000,000 steps of `i * i * cycles`,
 //                    imap_unordered with the article's chunksize 4 on a pool of 10 made inside the
 //                    timed region, as the article's `with Pool(10) as pool:` (s)
@@ -470,6 +472,33 @@ Contender lifecycle_contender(std::string_view impl, const Sizes& s) {
             }};
 }
 
+/// What any pool of 2 worker processes pays at the least to start and end: two fork(2)s of this
+/// program, each child exiting at once, and both reaped.
+Contender fork_floor_contender(const Sizes& s) {
+    return {"floor_fork", [&s] {
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < s.lifecycles; ++i) {
+                    pid_t children[2];
+                    for (pid_t& child : children) {
+                        child = fork();
+                        if (child == 0) {
+                            _exit(0);
+                        }
+                        if (child < 0) {
+                            std::abort();
+                        }
+                    }
+                    for (const pid_t child : children) {
+                        int status = 0;
+                        if (waitpid(child, &status, 0) != child || status != 0) {
+                            std::abort();
+                        }
+                    }
+                }
+                return seconds_since(t0) / static_cast<double>(s.lifecycles) * 1e3;
+            }};
+}
+
 std::vector<SeedTask> seed_tasks(const Sizes& s) {
     return bench::seed_tasks(s.seed_tasks, s.seed_iterations);
 }
@@ -689,12 +718,14 @@ int main(int argc, char** argv) {
         }
     }
     if (o.common.wanted("lifecycle")) {
-        run_workload(
-            "lifecycle", "ms", "lower", 2, s.repetitions_fast,
-            with_workers(
-                2, contenders(
-                       [&] { return lifecycle_contender<mproc::Pool>("mproc_pool", s); },
-                       [&] { return lifecycle_contender<mproc::ThreadPool>("mproc_thread", s); })));
+        auto list = with_workers(
+            2,
+            contenders([&] { return lifecycle_contender<mproc::Pool>("mproc_pool", s); },
+                       [&] { return lifecycle_contender<mproc::ThreadPool>("mproc_thread", s); }));
+        if (o.pool) {
+            list.push_back(fork_floor_contender(s));
+        }
+        run_workload("lifecycle", "ms", "lower", 2, s.repetitions_fast, std::move(list));
     }
     if (o.common.wanted("seed_chunk4")) {
         run_workload(

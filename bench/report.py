@@ -128,6 +128,9 @@ targets = [
     ("6", "create Pool(2) + first apply + destroy: Python's time / Pool's",
      per_run(lambda p, m: p / m, key("lifecycle", "python", 2), key("lifecycle", "mproc_pool", 2)),
      ">=", 10, None),
+    ("6", "create + apply + destroy: Pool's time / two bare fork+exit+wait (the floor), for the record",
+     per_run(lambda m, f: m / f, key("lifecycle", "mproc_pool", 2), key("lifecycle", "floor_fork", 1)),
+     None, None, None),
     ("7", "payload, 1,000 × 1 MiB vectors: Pool::map throughput / memcpy bandwidth",
      per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "memcpy", 1)),
      ">=", 0.5, None),
@@ -211,7 +214,7 @@ w("`bench/process_bench.cpp` and `bench/python_pool_bench.py` (Python "
   f"{machine['python']}, start method fork), run back to back workload by workload. The floors "
   "are the same work with no pool around it (see process_bench.cpp).\n")
 process_impls = ["python", "mproc_pool", "mproc_thread", "floor_socketpair", "floor_futex_shm",
-                 "floor_socket_blocks", "memcpy", "floor_fresh_copy"]
+                 "floor_socket_blocks", "floor_fork", "memcpy", "floor_fresh_copy"]
 w("| workload | " + " | ".join(process_impls) + " |")
 w("|---" * (len(process_impls) + 1) + "|")
 for workload, label, scale in process_rows:
