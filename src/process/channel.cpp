@@ -203,10 +203,9 @@ bool FrameReader::fill(int fd, std::size_t want) {
             end_ = have;
         }
         if (want > buffer_.size()) {
-            // At most double what is here, so a garbled size costs no more memory than the
-            // bytes actually sent.
-            buffer_.resize(
-                std::max(buffer_.size(), std::min(want, std::max(min_capacity, 2 * have))));
+            // Toward a large frame, at most double what is here, so that a garbled size costs
+            // no more memory than the bytes actually sent.
+            buffer_.resize(std::max({buffer_.size(), min_capacity, std::min(want, 2 * have)}));
         }
     }
     for (;;) {
