@@ -55,6 +55,7 @@ struct WorkerProcess {
     std::deque<SentChunk> window;
     std::size_t waiting_bytes = 0;     // the requests of the chunks behind the front one
     bool window_refused_bytes = false; // a request too big to wait there: none until an answer
+    bool refilling = false;            // dispatch_queued is filling its window up
     std::size_t tasks_done = 0;
     Clock::time_point deadline = Clock::time_point::max(); // of the front chunk
     bool timed_out = false;                                // killed for passing it
@@ -382,12 +383,15 @@ class ProcessBackend::Impl {
                 break; // the queue is empty
             }
         }
+        for (const auto& worker : workers_) {
+            worker->refilling = needs_refill(*worker);
+        }
         for (bool grown = true; grown;) {
             grown = false;
             for (const auto& worker : workers_) {
-                if (has_room_behind(*worker) && take_queued(*worker, true)) {
-                    grown = true;
-                }
+                worker->refilling =
+                    worker->refilling && has_room_behind(*worker) && take_queued(*worker, true);
+                grown = grown || worker->refilling;
             }
         }
         for (const auto& worker : workers_) {
@@ -405,6 +409,14 @@ class ProcessBackend::Impl {
     bool has_room_behind(const WorkerProcess& worker) const noexcept {
         return !worker.window.empty() && !worker.window_refused_bytes && may_take(worker) &&
                worker.window.size() < window_limit(worker);
+    }
+
+    /// Whether the worker's window has run down to half of what it may hold: then it is filled
+    /// up again, in one send. Topping it up chunk by chunk as they come would cost a system
+    /// call on each side per chunk; half a window still covers latency_to_hide / 2.
+    bool needs_refill(const WorkerProcess& worker) const noexcept {
+        return has_room_behind(worker) &&
+               worker.window.size() - 1 <= (window_limit(worker) - 1) / 2;
     }
 
     /// How many chunks the worker's window may hold: enough of the short chunks of
@@ -635,7 +647,9 @@ class ProcessBackend::Impl {
             take_queued(worker, false);
         }
         if (!any_idle_worker()) {
-            while (has_room_behind(worker) && take_queued(worker, true)) {
+            if (needs_refill(worker)) {
+                while (has_room_behind(worker) && take_queued(worker, true)) {
+                }
             }
         }
         flush(worker);
