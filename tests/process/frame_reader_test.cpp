@@ -85,6 +85,23 @@ TEST(FrameReader, SeveralFramesSentAtOnceComeOutOneByOneFromOneRead) {
     EXPECT_FALSE(reader.next(channel.fd[1], kind, payload)); // end of stream at a boundary
 }
 
+TEST(FrameReader, AnAnswerCarriesTheRunTimeOfItsChunk) {
+    SocketPair channel;
+    const std::byte payload_bytes[3] = {std::byte{1}, std::byte{2}, std::byte{3}};
+    send_frame(channel.fd[0], FrameKind::done, payload_bytes, 3, 12'345);
+    send_frame(channel.fd[0], FrameKind::failed, nullptr, 0, saturated_run_ns(UINT64_MAX));
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::done);
+    EXPECT_EQ(payload.size(), 3u);
+    EXPECT_EQ(reader.run_ns(), 12'345u);
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::failed);
+    EXPECT_EQ(reader.run_ns(), UINT32_MAX);
+}
+
 TEST(FrameReader, AFrameArrivingInPiecesComesOutWhole) {
     SocketPair channel;
     WireWriter frame;
