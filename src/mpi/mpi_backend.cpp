@@ -17,6 +17,7 @@
 
 #include "mpi_link.hpp"
 #include "mproc/detail/code_address.hpp"
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/remote_exception.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/detail/wire.hpp"
@@ -66,11 +67,22 @@ class MpiBackend::State {
         std::size_t workers = 0;   // worker processes of the pool on this rank
         std::size_t in_flight = 0; // chunks sent and not settled
         std::string origin;        // "MPI rank 2 (host node7)"
+        // The in-flight window: chunks per worker process sent ahead of their answers, so that
+        // the rank never waits a round trip for its next chunk. Deep while chunks are short
+        // (many answers per round trip), 1 while they are long (a chunk sent ahead would wait
+        // on this rank while another rank may be free: dynamic balancing wants it held back).
+        std::size_t depth = 1;
+        double service_us = 0; // estimated run time of one chunk on one worker process; 0: none
+        Clock::time_point last_answer{};
+
+        std::size_t capacity() const noexcept { return workers * depth; }
+        void learn_from_answer(Clock::time_point sent, Clock::time_point now) noexcept;
     };
 
     struct Running {
         Chunk* chunk;
         int rank;
+        Clock::time_point sent;
     };
 
     State(std::uint64_t id, ValidatedOptions options, int ranks)
@@ -103,6 +115,29 @@ class MpiBackend::State {
     bool open_sent = false;
     bool end_sent = false;
 };
+
+void MpiBackend::State::Rank::learn_from_answer(Clock::time_point sent,
+                                                Clock::time_point now) noexcept {
+    // The time since the rank's last answer is what one chunk cost it when the chunk was there
+    // before that answer (queued behind it: the round trip was hidden); otherwise the chunk's
+    // own round trip, latency included (an overestimate, which keeps the window shallow until
+    // the answers show that chunks are short). A rank with several worker processes answers
+    // that many times faster. Answers that came in one batch see ~0 after the first: averaged
+    // over answers, the estimate is still the time per answer.
+    const double sample_us =
+        std::chrono::duration<double, std::micro>(now - std::max(sent, last_answer)).count() *
+        static_cast<double>(workers);
+    last_answer = now;
+    service_us = service_us == 0 ? sample_us : service_us + (sample_us - service_us) / 16;
+    // Enough chunks per worker to cover the round trip we want hidden: a message each way and
+    // the rank's hand-offs, tens of microseconds here, more on a loaded machine.
+    constexpr double latency_to_hide_us = 100;
+    constexpr std::size_t deepest = 64;
+    depth = service_us * static_cast<double>(deepest) <= latency_to_hide_us
+                ? deepest
+                : std::max<std::size_t>(
+                      1, static_cast<std::size_t>(latency_to_hide_us / service_us + 0.999));
+}
 
 namespace {
 
@@ -318,17 +353,34 @@ class Hub {
         }
     }
 
-    /// Gives queued chunks to ranks with a free worker, the least loaded first.
+    /// Gives queued chunks to ranks with room in their window, the least loaded first. A rank
+    /// is refilled once half its window is free, then to the full window: the chunks it gets
+    /// leave in one MPI message (MpiLink batches one turn's sends), and it still has the other
+    /// half to run meanwhile.
     bool dispatch(MpiBackend::State& pool) {
         bool progressed = false;
+        const auto now = Clock::now();
+        auto free_slots = [](const MpiBackend::State::Rank& rank) {
+            return rank.capacity() - std::min(rank.in_flight, rank.capacity());
+        };
+        std::vector<bool>& filling = filling_;
+        filling.assign(pool.ranks.size(), false);
+        for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+            filling[rank] = free_slots(pool.ranks[rank]) * 2 >= pool.ranks[rank].capacity();
+        }
         for (;;) {
-            auto rank = std::max_element(
-                pool.ranks.begin() + 1, pool.ranks.end(), [](const auto& a, const auto& b) {
-                    return a.workers - a.in_flight < b.workers - b.in_flight;
-                });
-            if (rank->in_flight >= rank->workers) {
+            std::size_t chosen = 0;
+            for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+                if (filling[rank] && free_slots(pool.ranks[rank]) != 0 &&
+                    (chosen == 0 ||
+                     free_slots(pool.ranks[rank]) > free_slots(pool.ranks[chosen]))) {
+                    chosen = rank;
+                }
+            }
+            if (chosen == 0) {
                 return progressed;
             }
+            MpiBackend::State::Rank* rank = &pool.ranks[chosen];
             Chunk* chunk;
             {
                 std::lock_guard lock(mutex_);
@@ -353,10 +405,10 @@ class Hub {
                 chunk->job->cancel_chunk(*chunk, std::current_exception()); // cereal refused
                 continue;
             }
-            const int destination = static_cast<int>(rank - pool.ranks.begin());
+            const int destination = static_cast<int>(chosen);
             link_.send(destination, MpiTag::run, std::move(message.bytes()));
             ++rank->in_flight;
-            pool.running.emplace(request, MpiBackend::State::Running{chunk, destination});
+            pool.running.emplace(request, MpiBackend::State::Running{chunk, destination, now});
         }
     }
 
@@ -417,6 +469,7 @@ class Hub {
             return; // terminated meanwhile: already settled here
         }
         Chunk* chunk = found->second.chunk;
+        rank.learn_from_answer(found->second.sent, Clock::now());
         pool.running.erase(found);
         --rank.in_flight;
         RemoteOriginScope origin(rank.origin);
@@ -445,6 +498,12 @@ class Hub {
     }
 
     void finish(MpiBackend::State& pool) {
+        for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+            MPROC_TRACE_EVENT("mpi hub: pool %llu ended; rank %zu: window %zu chunks per worker, "
+                              "%.1f us per chunk",
+                              static_cast<unsigned long long>(pool.id), rank,
+                              pool.ranks[rank].depth, pool.ranks[rank].service_us);
+        }
         set_phase(pool, MpiBackend::State::Phase::ended);
         std::lock_guard lock(mutex_);
         std::erase_if(pools_, [&](const auto& candidate) { return candidate.get() == &pool; });
@@ -467,6 +526,7 @@ class Hub {
     // The pools as the hub thread saw them at the top of its loop: it works on this copy, so a
     // pool that has just ended is still found (and its late messages ignored).
     std::vector<std::shared_ptr<MpiBackend::State>> snapshot_;
+    std::vector<bool> filling_; // dispatch's: which ranks it is refilling (kept: no allocation)
     std::thread thread_;
 };
 

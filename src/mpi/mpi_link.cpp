@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
 #include "mpi_worker_rank.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wire.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -28,7 +30,10 @@ void end_mpi_job() noexcept {
         link.send(rank, MpiTag::shutdown, {});
     }
     link.flush();
-    MPROC_TRACE_EVENT("mpi rank 0: worker ranks told to end; finalizing");
+    MPROC_TRACE_EVENT("mpi rank 0: worker ranks told to end; finalizing; it sent %llu messages in "
+                      "%llu MPI messages",
+                      static_cast<unsigned long long>(link.messages_sent),
+                      static_cast<unsigned long long>(link.mpi_messages_sent));
     MPI_Finalize();
 }
 
@@ -70,6 +75,52 @@ MpiLink::MpiLink() {
 }
 
 void MpiLink::send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+    queued_.push_back({destination, tag, std::move(payload)});
+    ++messages_sent;
+}
+
+void MpiLink::send_queued() {
+    if (queued_.empty()) {
+        return;
+    }
+    // One destination after another, each one's messages in the order they were sent (MPI keeps
+    // the order of messages between two ranks; a batch keeps its own).
+    std::stable_sort(queued_.begin(), queued_.end(),
+                     [](const auto& a, const auto& b) { return a.destination < b.destination; });
+    // A large payload leaves alone: copying it into a batch would cost more than a message.
+    constexpr std::size_t batched_size_limit = 64 * 1024;
+    std::vector<QueuedMessage*> batch;
+    auto send_batch = [&] {
+        if (batch.size() == 1) {
+            start_send(batch[0]->destination, batch[0]->tag, std::move(batch[0]->payload));
+        } else if (batch.size() > 1) {
+            WireWriter packed;
+            for (QueuedMessage* message : batch) {
+                packed.write(static_cast<std::int32_t>(message->tag));
+                packed.write(static_cast<std::uint64_t>(message->payload.size()));
+                packed.write_bytes(message->payload.data(), message->payload.size());
+            }
+            start_send(batch[0]->destination, MpiTag::batch, std::move(packed.bytes()));
+        }
+        batch.clear();
+    };
+    for (QueuedMessage& message : queued_) {
+        if (!batch.empty() && batch[0]->destination != message.destination) {
+            send_batch();
+        }
+        if (message.payload.size() > batched_size_limit) {
+            send_batch();
+            start_send(message.destination, message.tag, std::move(message.payload));
+        } else {
+            batch.push_back(&message);
+        }
+    }
+    send_batch();
+    queued_.clear();
+}
+
+void MpiLink::start_send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+    ++mpi_messages_sent;
     sends_.push_back({std::move(payload), new MPI_Request});
     PendingSend& send = sends_.back();
     MPI_Isend(send.payload.data(), static_cast<int>(send.payload.size()), MPI_BYTE, destination,
@@ -91,7 +142,13 @@ void MpiLink::progress() {
 }
 
 bool MpiLink::receive(MpiMessage& message) {
+    send_queued();
     progress();
+    if (!unpacked_.empty()) {
+        message = std::move(unpacked_.front());
+        unpacked_.pop_front();
+        return true;
+    }
     int arrived = 0;
     MPI_Message handle;
     MPI_Status status;
@@ -105,10 +162,27 @@ bool MpiLink::receive(MpiMessage& message) {
     message.tag = static_cast<MpiTag>(status.MPI_TAG);
     message.payload.resize(static_cast<std::size_t>(size));
     MPI_Mrecv(message.payload.data(), size, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+    if (message.tag != MpiTag::batch) {
+        return true;
+    }
+    // Only another rank of this program sends to mproc's communicator: a batch that does not
+    // parse is a bug, and WireReader throws rather than read past its end.
+    WireReader in(message.payload.data(), message.payload.size());
+    while (in.remaining() != 0) {
+        MpiMessage& part = unpacked_.emplace_back();
+        part.source = message.source;
+        part.tag = static_cast<MpiTag>(in.read<std::int32_t>());
+        const auto part_size = static_cast<std::size_t>(in.read<std::uint64_t>());
+        const std::byte* bytes = in.take(part_size);
+        part.payload.assign(bytes, bytes + part_size);
+    }
+    message = std::move(unpacked_.front());
+    unpacked_.pop_front();
     return true;
 }
 
 void MpiLink::flush() {
+    send_queued();
     for (PendingSend& send : sends_) {
         MPI_Wait(&request_of(send.request), MPI_STATUS_IGNORE);
         delete &request_of(send.request);
@@ -129,7 +203,10 @@ MpiLink& start_mpi() {
         if (the_link->rank() != 0) {
             serve_worker_rank(*the_link);
             the_link->flush();
-            MPROC_TRACE_EVENT("mpi rank %d: finalizing", the_link->rank());
+            MPROC_TRACE_EVENT("mpi rank %d: finalizing; it sent %llu messages in %llu MPI messages",
+                              the_link->rank(),
+                              static_cast<unsigned long long>(the_link->messages_sent),
+                              static_cast<unsigned long long>(the_link->mpi_messages_sent));
             MPI_Finalize();
             std::exit(0);
         }

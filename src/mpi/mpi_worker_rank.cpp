@@ -33,11 +33,15 @@ namespace {
 class Outbox {
   public:
     void post(MpiTag tag, WireWriter message) {
+        bool first;
         {
             std::lock_guard lock(mutex_);
+            first = messages_.empty();
             messages_.emplace_back(tag, std::move(message.bytes()));
         }
-        posted_.notify_one();
+        if (first) { // a later one finds the serving loop already woken, and goes with the first
+            posted_.notify_one();
+        }
     }
     /// Hands every posted message to `link`; returns how many.
     std::size_t send_all(MpiLink& link) {
@@ -66,60 +70,79 @@ class Outbox {
     std::deque<std::pair<MpiTag, std::vector<std::byte>>> messages_;
 };
 
-/// One chunk rank 0 sent, as a job of the local process pool: its request goes to a worker
-/// process unchanged, and whatever settles it goes back to rank 0.
+/// One request rank 0 sent: the chunk's request for a worker process, as rank 0 encoded it.
+struct RelayedRequest {
+    std::uint64_t id;
+    std::vector<std::byte> bytes;
+};
+
+/// The requests for one pool that arrived in one turn of the serving loop, as one job of the
+/// local process pool, one chunk per request: handed over together, so that the process backend
+/// can send them to its worker processes back to back. Each request goes to a worker process
+/// unchanged, and whatever settles it goes back to rank 0 as it comes.
 class RelayJob final : public Job {
   public:
-    RelayJob(Outbox& outbox, const std::string& where, std::uint64_t pool, std::uint64_t request_id,
-             std::vector<std::byte> request)
-        : outbox_(outbox), where_(where), pool_(pool), request_id_(request_id),
-          request_(std::move(request)) {}
+    RelayJob(Outbox& outbox, const std::string& where, std::uint64_t pool,
+             std::vector<RelayedRequest> requests)
+        : outbox_(outbox), where_(where), pool_(pool), requests_(std::move(requests)),
+          chunks_(requests_.size()) {
+        for (std::size_t i = 0; i < chunks_.size(); ++i) {
+            chunks_[i] = Chunk{this, i, 1};
+        }
+        acquire(chunks_.size() - 1); // one reference per chunk; the first is the constructor's
+    }
 
-    Chunk chunk{this, 0, 1};
+    std::vector<Chunk>& chunks() noexcept { return chunks_; }
 
     void run_chunk(const Chunk&) noexcept override { wire_call_on_in_process_job(); }
 
-    void encode_chunk(const Chunk&, WireWriter& request) override {
-        request.write_bytes(request_.data(), request_.size());
+    void encode_chunk(const Chunk& chunk, WireWriter& request) override {
+        const std::vector<std::byte>& bytes = requests_[chunk.first].bytes;
+        request.write_bytes(bytes.data(), bytes.size());
     }
 
-    bool complete_chunk(const Chunk&, WireReader& response, long worker_pid,
+    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
                         std::exception_ptr lost) noexcept override {
         if (lost) {
             // The worker process died part-way and reported it: rank 0 gets the chunk as lost,
             // whole (the outcomes it finished are not relayed).
-            settle_with(std::move(lost));
+            settle_with(chunk, std::move(lost));
             return true;
         }
         try {
-            WireWriter message = header();
+            WireWriter message = header(chunk);
             message.write(static_cast<std::int64_t>(worker_pid));
             const std::size_t size = response.remaining();
             message.write_bytes(response.take(size), size);
             outbox_.post(MpiTag::done, std::move(message));
         } catch (...) {
-            settle_with(std::current_exception());
+            settle_with(chunk, std::current_exception());
             return true;
         }
         release();   // the chunk's reference: the last use of this
         return true; // relayed as it came: rank 0 decodes it
     }
 
-    void cancel_chunk(const Chunk&, std::exception_ptr reason) noexcept override {
-        settle_with(std::move(reason));
+    void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept override {
+        settle_with(chunk, std::move(reason));
+    }
+
+    /// Item positions are the relayed chunk's own (rank 0 knows where that chunk starts).
+    std::size_t task_index(const Chunk&, std::size_t offset) const noexcept override {
+        return offset;
     }
 
   private:
-    WireWriter header() const {
+    WireWriter header(const Chunk& chunk) const {
         WireWriter message;
         message.write(pool_);
-        message.write(request_id_);
+        message.write(requests_[chunk.first].id);
         return message;
     }
 
-    void settle_with(std::exception_ptr reason) noexcept {
+    void settle_with(const Chunk& chunk, std::exception_ptr reason) noexcept {
         try {
-            WireWriter message = header();
+            WireWriter message = header(chunk);
             MpiTag tag = MpiTag::failed;
             try {
                 std::rethrow_exception(reason);
@@ -143,8 +166,8 @@ class RelayJob final : public Job {
     Outbox& outbox_;
     const std::string& where_;
     const std::uint64_t pool_;
-    const std::uint64_t request_id_;
-    const std::vector<std::byte> request_;
+    const std::vector<RelayedRequest> requests_;
+    std::vector<Chunk> chunks_;
 };
 
 class WorkerRank {
@@ -161,12 +184,24 @@ class WorkerRank {
         for (;;) {
             // Every chunk settles with exactly one message for rank 0.
             chunks_here_ -= outbox_.send_all(link_);
+            // Everything that has arrived, so that the requests among it reach the local pools
+            // together (a batch from rank 0 arrives as its messages, one after another).
+            bool received = false;
             MpiMessage message;
-            if (link_.receive(message)) {
-                backoff.reset();
+            while (link_.receive(message)) {
+                received = true;
+                if (message.tag == MpiTag::run) {
+                    collect_request(message);
+                    continue;
+                }
+                submit_collected(); // before a close or terminate of their pool
                 if (!handle(message)) {
                     return;
                 }
+            }
+            submit_collected();
+            if (received) {
+                backoff.reset();
                 continue;
             }
             if (link_.sending()) {
@@ -175,9 +210,9 @@ class WorkerRank {
             if (pools_.empty()) {
                 outbox_.wait(2000); // idle: nothing comes but rank 0's next pool, or the end
             } else if (chunks_here_ >= workers_here_) {
-                // Rank 0 sends no chunk while every worker here is busy: wait for one to finish
-                // (the I/O thread's post wakes this at once), checking for a terminate now and
-                // then, without taking the CPU the busy workers need.
+                // Every worker here has a chunk (and rank 0 may send more ahead): wait for one
+                // to finish (the I/O thread's post wakes this at once), checking for new
+                // messages now and then, without taking the CPU the busy workers need.
                 outbox_.wait(1000);
             } else {
                 outbox_.wait(backoff.next_wait_us());
@@ -202,9 +237,6 @@ class WorkerRank {
         switch (message.tag) {
         case MpiTag::open:
             open(pool, in);
-            break;
-        case MpiTag::run:
-            run(pool, in);
             break;
         case MpiTag::close:
         case MpiTag::terminate:
@@ -256,18 +288,32 @@ class WorkerRank {
         link_.send(0, MpiTag::opened, std::move(reply.bytes()));
     }
 
-    void run(std::uint64_t pool, WireReader& in) {
-        const auto request_id = in.read<std::uint64_t>();
+    void collect_request(const MpiMessage& message) {
+        WireReader in(message.payload.data(), message.payload.size());
+        const auto pool = in.read<std::uint64_t>();
+        const auto id = in.read<std::uint64_t>();
         const std::size_t size = in.remaining();
         const std::byte* request = in.take(size);
-        auto* job = new RelayJob(outbox_, where_, pool, request_id,
-                                 std::vector<std::byte>(request, request + size));
+        collected_[pool].push_back({id, std::vector<std::byte>(request, request + size)});
         ++chunks_here_;
-        const auto found = pools_.find(pool);
-        if (found == pools_.end() || !found->second->submit(&job->chunk, 1)) {
-            job->cancel_chunk(job->chunk, std::make_exception_ptr(PoolNotRunning(
-                                              "mproc: " + where_ + " serves no such pool")));
+    }
+
+    /// Hands the collected requests to their pools, one job per pool.
+    void submit_collected() {
+        for (auto& [pool, requests] : collected_) {
+            auto* job = new RelayJob(outbox_, where_, pool, std::move(requests));
+            Chunk* chunks = job->chunks().data();
+            const std::size_t count = job->chunks().size();
+            const auto found = pools_.find(pool);
+            if (found == pools_.end() || !found->second->submit(chunks, count)) {
+                const auto refusal = std::make_exception_ptr(
+                    PoolNotRunning("mproc: " + where_ + " serves no such pool"));
+                for (std::size_t i = 0; i < count; ++i) { // the last one deletes the job
+                    job->cancel_chunk(chunks[i], refusal);
+                }
+            }
         }
+        collected_.clear();
     }
 
     void end(std::uint64_t pool, bool terminate) {
@@ -295,6 +341,8 @@ class WorkerRank {
     std::map<std::uint64_t, std::unique_ptr<ProcessBackend>> pools_;
     std::size_t workers_here_ = 0; // worker processes of the open pools
     std::size_t chunks_here_ = 0;  // chunks received and not yet answered
+    // Requests received in this turn of the loop, by pool, not handed to the pool yet.
+    std::map<std::uint64_t, std::vector<RelayedRequest>> collected_;
 };
 
 } // namespace
