@@ -8,7 +8,6 @@
 #include <deque>
 #include <exception>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -532,27 +531,13 @@ class Hub {
 
 } // namespace
 
-namespace {
-/// What the process pool offers and MpiPool does not (yet): refused, never silently ignored.
-void refuse_unsupported_options(const ValidatedOptions& options) {
-    auto refuse = [](const char* option) {
-        throw std::invalid_argument(std::string("mproc: MpiPool does not support ") + option +
-                                    " yet (mproc::Pool does)");
-    };
-    if (options.task_timeout.count() != 0) {
-        refuse("task_timeout");
-    }
-    if (options.max_retries != 0) {
-        refuse("max_retries");
-    }
-    if (options.worker_memory_limit != 0) {
-        refuse("worker_memory_limit");
-    }
-}
-} // namespace
-
 MpiBackend::MpiBackend(ValidatedOptions options) : worker_count_(options.workers) {
-    refuse_unsupported_options(options);
+    refuse_unsupported_options(options,
+                               {.pool = "mproc::MpiPool",
+                                .why = "not yet (its worker ranks' process pools run without it)",
+                                .kill_running_task = kills_running_tasks,
+                                .retry_lost_task = false,
+                                .limit_worker_memory = false});
     require_portable(options.initializer); // ranks are other programs: as for spawn
     mpi_worker_ranks();                    // a clear error without worker ranks
     state_ = Hub::instance().open(std::move(options));
@@ -564,16 +549,6 @@ MpiBackend::~MpiBackend() {
 }
 
 bool MpiBackend::submit(Chunk* chunks, std::size_t count) {
-    // The front end submits one call's chunks at a time, so they share one job. A call with its
-    // own time limit (mproc::with_timeout) ends with the refusal rather than run unlimited.
-    if (count > 0 && chunks[0].job->task_timeout().count() != 0) {
-        const auto refusal = std::make_exception_ptr(std::invalid_argument(
-            "mproc: MpiPool does not support with_timeout yet (mproc::Pool does)"));
-        for (std::size_t i = 0; i < count; ++i) {
-            chunks[i].job->cancel_chunk(chunks[i], refusal);
-        }
-        return true;
-    }
     return Hub::instance().submit(*state_, chunks, count);
 }
 void MpiBackend::close() { Hub::instance().close(*state_); }

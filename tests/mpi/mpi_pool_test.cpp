@@ -147,7 +147,8 @@ TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
 }
 
 /// Hard time limits, retries and memory limits are the process pool's: MpiPool refuses them
-/// rather than run without them.
+/// rather than run without them (a call's own limit, mproc::with_timeout, at compile time:
+/// tests/process/compile_fail/mpi_pool_with_timeout.cpp).
 TEST(MpiPoolTest, RefusesTheFailureOptionsItDoesNotSupport) {
     auto refused = [](mproc::PoolOptions options, const std::string& option) {
         try {
@@ -160,12 +161,6 @@ TEST(MpiPoolTest, RefusesTheFailureOptionsItDoesNotSupport) {
     refused({.workers = 1, .task_timeout = std::chrono::seconds(1)}, "task_timeout");
     refused({.workers = 1, .max_retries = 2}, "max_retries");
     refused({.workers = 1, .worker_memory_limit = std::size_t{1} << 30}, "worker_memory_limit");
-
-    mproc::MpiPool pool(1);
-    auto limited = pool.apply_async(mproc::with_timeout(square, std::chrono::seconds(1)), 3);
-    ASSERT_TRUE(limited.wait(10s));
-    EXPECT_THROW(limited.get(), std::invalid_argument);
-    EXPECT_EQ(pool.apply(square, 3), 9); // the pool is unharmed
 }
 
 } // namespace
