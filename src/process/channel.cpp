@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <system_error>
 
@@ -136,6 +137,96 @@ bool receive_frame(int fd, FrameKind& kind, std::vector<std::byte>& payload) {
         have = want;
     }
     return true;
+}
+
+std::size_t begin_frame(WireWriter& out) {
+    const std::size_t at = out.size();
+    out.write(FrameHeader{});
+    return at;
+}
+
+void end_frame(WireWriter& out, std::size_t header_at, FrameKind kind) {
+    const std::uint64_t size = out.size() - header_at - sizeof(FrameHeader);
+    out.patch(header_at, FrameHeader{static_cast<std::uint32_t>(kind), 0, size});
+}
+
+void send_bytes(int fd, std::span<const std::byte> bytes) {
+    iovec part{const_cast<std::byte*>(bytes.data()), bytes.size()};
+    if (const int error = send_all(fd, &part, 1)) {
+        throw std::system_error(error, std::generic_category(), "sendmsg");
+    }
+}
+
+bool FrameReader::next(int fd, FrameKind& kind, std::span<const std::byte>& payload) {
+    while (end_ - begin_ < sizeof(FrameHeader)) {
+        if (!fill(fd, sizeof(FrameHeader))) {
+            if (end_ == begin_) {
+                return false;
+            }
+            throw WireError("mproc: truncated frame header");
+        }
+    }
+    FrameHeader header{};
+    std::memcpy(&header, buffer_.data() + begin_, sizeof(header));
+    kind = checked_frame_kind(header);
+    const std::size_t whole = sizeof(FrameHeader) + header.size;
+    while (end_ - begin_ < whole) {
+        if (!fill(fd, whole)) {
+            throw WireError("mproc: truncated frame payload");
+        }
+    }
+    payload = {buffer_.data() + begin_ + sizeof(FrameHeader), header.size};
+    begin_ += whole;
+    if (begin_ == end_) {
+        begin_ = end_ = 0; // the next fill starts at the front (payload stays valid till then)
+    }
+    return true;
+}
+
+bool FrameReader::has_whole_frame() const noexcept {
+    if (end_ - begin_ < sizeof(FrameHeader)) {
+        return false;
+    }
+    FrameHeader header{};
+    std::memcpy(&header, buffer_.data() + begin_, sizeof(header));
+    return header.size <= end_ - begin_ - sizeof(FrameHeader);
+}
+
+bool FrameReader::fill(int fd, std::size_t want) {
+    // Room for small frames from the start; beyond it, grow only as bytes arrive.
+    constexpr std::size_t min_capacity = std::size_t{64} << 10;
+    const std::size_t have = end_ - begin_;
+    if (begin_ + want > buffer_.size()) {
+        if (begin_ != 0) {
+            std::memmove(buffer_.data(), buffer_.data() + begin_, have);
+            begin_ = 0;
+            end_ = have;
+        }
+        if (want > buffer_.size()) {
+            // At most double what is here, so a garbled size costs no more memory than the
+            // bytes actually sent.
+            buffer_.resize(
+                std::max(buffer_.size(), std::min(want, std::max(min_capacity, 2 * have))));
+        }
+    }
+    for (;;) {
+        const ssize_t n = ::recv(fd, buffer_.data() + end_, buffer_.size() - end_, 0);
+        if (n > 0) {
+            end_ += static_cast<std::size_t>(n);
+            return true;
+        }
+        if (n == 0 || errno == ECONNRESET) {
+            return false; // end of stream; a dead peer is the same
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            // The receive timeout (SO_RCVTIMEO) passed in the middle of a frame: a peer that
+            // stops half-way through a frame is not trusted to finish it.
+            throw WireError("mproc: truncated frame (the sender stalled in the middle)");
+        }
+        if (errno != EINTR) {
+            throw std::system_error(errno, std::generic_category(), "recv");
+        }
+    }
 }
 
 } // namespace mproc::detail

@@ -16,6 +16,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -36,19 +37,41 @@
 namespace mproc::detail {
 namespace {
 
+/// A chunk sent to a worker and not yet answered.
+struct SentChunk {
+    Chunk* chunk;
+    std::size_t frame_bytes; // its request, header included
+};
+
 /// One worker process as the caller sees it. Owned and touched by the I/O thread only.
 struct WorkerProcess {
     std::uint64_t id = 0;
     pid_t pid = -1;
     int fd = -1;
-    bool ready = false;       // its hello arrived
-    bool stopping = false;    // told to stop (retired, or the pool is closing)
-    Chunk* running = nullptr; // the chunk it holds, if any
+    bool ready = false;    // its hello arrived
+    bool stopping = false; // told to stop (retired, or the pool is closing)
+    // The chunks sent to it and not yet answered, in the order it runs (and answers) them: the
+    // front one is running, the others wait in its socket (a pipelined window).
+    std::deque<SentChunk> window;
+    std::size_t waiting_bytes = 0;     // the requests of the chunks behind the front one
+    bool window_refused_bytes = false; // a request too big to wait there: none until an answer
     std::size_t tasks_done = 0;
-    Clock::time_point deadline = Clock::time_point::max(); // of the running chunk
+    Clock::time_point deadline = Clock::time_point::max(); // of the front chunk
     bool timed_out = false;                                // killed for passing it
     std::optional<CrashReport> crash;         // its last words, from its fatal-signal handler
     std::vector<std::byte> finished_outcomes; // sent with them: items done before the crash
+    FrameReader answers;                      // its frames, read a batch at a time
+    WireWriter outbox;                        // requests for it, sent together by flush()
+
+    // How deep its window may be (window_limit()): measured on the chunks of one job, the one
+    // of the back of its window, which therefore stays alive while the figures are used.
+    const Job* measured_job = nullptr;
+    Clock::duration service{0};     // average time it takes per chunk, from answers that came
+                                    // back to back (the next chunk was already there); 0: none
+    Clock::duration turnaround{0};  // the last chunk's time from send to answer, when it ran
+                                    // alone (round trip included); 0: none
+    Clock::time_point front_since;  // when the front chunk started (as well as the caller knows)
+    bool front_was_waiting = false; // the front chunk was in its socket when it started
 
     ~WorkerProcess() {
         if (fd >= 0) {
@@ -60,6 +83,21 @@ struct WorkerProcess {
 /// How long the I/O thread waits for the rest of a frame a worker has started to send: a worker
 /// sends each frame in one go, so one that stops half-way is broken (or hostile).
 constexpr timeval frame_stall_limit{5, 0};
+
+// The pipelined window. Every chunk costs a round trip through the I/O thread (10-20 us on 2
+// cores); a worker whose chunks take less than that would idle most of the time. So short
+// chunks are queued at their worker ahead of time, enough to cover this much of its time:
+constexpr Clock::duration latency_to_hide = std::chrono::microseconds(30);
+// ... but never more chunks than this beyond the running one;
+constexpr std::size_t max_waiting_chunks = 32;
+// ... nor more request bytes than this beyond the running one: they must fit in the socket's
+// buffer, so that the I/O thread never blocks writing to a worker that is itself blocked
+// writing an answer the I/O thread has not read yet.
+constexpr std::size_t max_waiting_bytes = std::size_t{32} << 10;
+// A chunk measured alone (round trip included) below this is short enough that queueing a
+// second one behind it, to measure its real time per chunk, costs load balancing nothing
+// worth counting.
+constexpr Clock::duration probe_below = std::chrono::milliseconds(1);
 
 std::string describe_exit(int status) {
     if (WIFSIGNALED(status)) {
@@ -118,6 +156,7 @@ class ProcessBackend::Impl {
     }
 
     bool submit(Chunk* chunks, std::size_t count) {
+        bool asleep;
         {
             std::lock_guard lock(mutex_);
             if (closed_) {
@@ -126,17 +165,24 @@ class ProcessBackend::Impl {
             for (std::size_t i = 0; i < count; ++i) {
                 queue_.push_back(&chunks[i]);
             }
+            asleep = tell_io_thread_locked();
         }
-        wake();
+        if (asleep) {
+            wake();
+        }
         return true;
     }
 
     void close() {
+        bool asleep;
         {
             std::lock_guard lock(mutex_);
             closed_ = true;
+            asleep = tell_io_thread_locked();
         }
-        wake();
+        if (asleep) {
+            wake();
+        }
     }
 
     void terminate() {
@@ -189,9 +235,10 @@ class ProcessBackend::Impl {
     void await_first_hellos() {
         for (const auto& worker : workers_) {
             FrameKind kind{};
+            std::span<const std::byte> payload;
             pollfd channel{worker->fd, POLLIN, 0};
-            if (::poll(&channel, 1, 60'000) <= 0 || !receive_frame(worker->fd, kind, response_) ||
-                kind != FrameKind::hello) {
+            if (::poll(&channel, 1, 60'000) <= 0 ||
+                !worker->answers.next(worker->fd, kind, payload) || kind != FrameKind::hello) {
                 throw Error(unserved_worker_hint);
             }
             worker->ready = true;
@@ -209,6 +256,18 @@ class ProcessBackend::Impl {
             chunk->job->cancel_chunk(*chunk, reason);
         }
         chunks.clear();
+    }
+
+    /// Called with mutex_ held after changing what it guards. The I/O thread looks again before
+    /// it sleeps, so only a thread that finds it asleep (true) pays for the system call that
+    /// wakes it.
+    bool tell_io_thread_locked() noexcept {
+        if (io_asleep_) {
+            io_asleep_ = false;
+            return true;
+        }
+        news_for_io_ = true;
+        return false;
     }
 
     void wake() noexcept {
@@ -248,6 +307,8 @@ class ProcessBackend::Impl {
                 std::lock_guard lock(mutex_);
                 terminating = terminating_;
                 closed = closed_;
+                news_for_io_ = false;
+                io_asleep_ = false;
             }
             if (terminating && !kill_requested_) {
                 // The launcher kills the workers: it alone knows which pids are still theirs.
@@ -277,6 +338,13 @@ class ProcessBackend::Impl {
             for (const auto& worker : workers_) {
                 watched.push_back({worker->fd, POLLIN, 0});
             }
+            {
+                std::lock_guard lock(mutex_);
+                if (news_for_io_) {
+                    continue; // something came since the top of the loop: see to it first
+                }
+                io_asleep_ = true;
+            }
             const int polled = ::poll(watched.data(), watched.size(), poll_timeout_ms());
             kill_overdue_workers();
             if (polled <= 0) {
@@ -298,60 +366,157 @@ class ProcessBackend::Impl {
                 }
             }
             for (WorkerProcess* worker : readable) {
-                handle_worker(*worker);
+                handle_readable(*worker);
             }
         }
         MPROC_TRACE_EVENT("process backend: every worker is gone");
         launcher_->shut_down();
     }
 
-    /// Gives every idle worker a chunk, while there are chunks.
+    /// Gives every idle worker a chunk, while there are chunks; then tops up the windows of
+    /// the workers whose chunks are short (breadth first: a window grows only when no worker is
+    /// idle).
     void dispatch_queued() {
         for (const auto& worker : workers_) {
-            if (!worker->ready || worker->stopping || worker->running != nullptr) {
-                continue;
+            if (worker->window.empty() && may_take(*worker) && !take_queued(*worker, false)) {
+                break; // the queue is empty
             }
-            for (;;) {
-                Chunk* chunk;
-                {
-                    std::lock_guard lock(mutex_);
-                    if (queue_.empty()) {
-                        return;
-                    }
-                    chunk = queue_.front();
-                    queue_.pop_front();
+        }
+        for (bool grown = true; grown;) {
+            grown = false;
+            for (const auto& worker : workers_) {
+                if (has_room_behind(*worker) && take_queued(*worker, true)) {
+                    grown = true;
                 }
-                if (send_chunk(*worker, chunk)) {
-                    break;
+            }
+        }
+        for (const auto& worker : workers_) {
+            flush(*worker);
+        }
+    }
+
+    bool may_take(const WorkerProcess& worker) const noexcept {
+        return worker.ready && !worker.stopping &&
+               (options_.max_tasks_per_child == 0 ||
+                worker.tasks_done + worker.window.size() < options_.max_tasks_per_child);
+    }
+
+    /// Whether a chunk may be queued behind the worker's running one now.
+    bool has_room_behind(const WorkerProcess& worker) const noexcept {
+        return !worker.window.empty() && !worker.window_refused_bytes && may_take(worker) &&
+               worker.window.size() < window_limit(worker);
+    }
+
+    /// How many chunks the worker's window may hold: enough of the short chunks of
+    /// worker.measured_job to cover latency_to_hide; one for long or unmeasured ones.
+    static std::size_t window_limit(const WorkerProcess& worker) noexcept {
+        if (worker.service == Clock::duration::zero()) {
+            const bool short_alone =
+                worker.turnaround != Clock::duration::zero() && worker.turnaround < probe_below;
+            return short_alone ? 2 : 1; // a second chunk measures the time per chunk
+        }
+        if (worker.service >= latency_to_hide) {
+            return 1;
+        }
+        const auto chunks =
+            (latency_to_hide + worker.service - Clock::duration{1}) / worker.service;
+        return 1 + std::min<std::size_t>(max_waiting_chunks, static_cast<std::size_t>(chunks));
+    }
+
+    std::chrono::nanoseconds time_limit(const Chunk& chunk) const noexcept {
+        const auto own = chunk.job->task_timeout();
+        return own.count() != 0 ? own : options_.task_timeout;
+    }
+
+    /// Moves the chunk at the front of the queue into the worker's window and outbox; with
+    /// `behind`, only if it may wait behind the worker's running chunk: a chunk of the job
+    /// measured there (whose chunk at the back of the window keeps it alive, so the comparison
+    /// is exact) without a time limit (a time limit counts from the start of the chunk, which
+    /// the caller only knows for the front one). False when no chunk was moved.
+    bool take_queued(WorkerProcess& worker, bool behind) {
+        for (;;) {
+            Chunk* chunk;
+            {
+                std::lock_guard lock(mutex_);
+                if (queue_.empty()) {
+                    return false;
                 }
+                chunk = queue_.front();
+                if (behind &&
+                    (chunk->job != worker.measured_job || time_limit(*chunk).count() != 0)) {
+                    return false;
+                }
+                queue_.pop_front();
+            }
+            switch (add_to_outbox(worker, chunk, behind)) {
+            case Added::sent:
+                return true;
+            case Added::settled:
+                continue;
+            case Added::too_big: {
+                std::lock_guard lock(mutex_);
+                queue_.push_front(chunk);
+                return false;
+            }
             }
         }
     }
 
-    /// False when the chunk was settled here instead (nobody wants it, or it does not encode):
-    /// the worker is still idle.
-    bool send_chunk(WorkerProcess& worker, Chunk* chunk) {
+    enum class Added { sent, settled, too_big };
+
+    /// Encodes the chunk's request into the worker's outbox and puts the chunk in its window;
+    /// or settles it here (nobody wants it, or it does not encode); or, `behind` its running
+    /// chunk, refuses it when its request would not fit in what may wait in the socket.
+    Added add_to_outbox(WorkerProcess& worker, Chunk* chunk, bool behind) {
         if (!chunk->job->wanted()) {
             settle_cancelled(*chunk, unwanted_chunk_reason());
-            return false;
+            return Added::settled;
         }
-        request_.clear();
+        const std::size_t header = begin_frame(worker.outbox);
         try {
-            chunk->job->encode_chunk(*chunk, request_);
+            chunk->job->encode_chunk(*chunk, worker.outbox);
         } catch (...) {
+            worker.outbox.bytes().resize(header);
             settle_cancelled(*chunk, std::current_exception()); // e.g. cereal refused
-            return false;
+            return Added::settled;
         }
-        worker.running = chunk;
-        const auto limit = chunk->job->task_timeout().count() != 0 ? chunk->job->task_timeout()
-                                                                   : options_.task_timeout;
-        worker.deadline = limit.count() != 0 ? Clock::now() + limit : Clock::time_point::max();
+        end_frame(worker.outbox, header, FrameKind::run);
+        const std::size_t bytes = worker.outbox.size() - header;
+        if (behind && worker.waiting_bytes + bytes > max_waiting_bytes) {
+            worker.outbox.bytes().resize(header);
+            worker.window_refused_bytes = true; // until its next answer
+            return Added::too_big;
+        }
+        if (worker.window.empty()) {
+            const auto limit = time_limit(*chunk);
+            worker.front_since = Clock::now();
+            worker.front_was_waiting = false;
+            worker.deadline =
+                limit.count() != 0 ? worker.front_since + limit : Clock::time_point::max();
+        } else {
+            worker.waiting_bytes += bytes;
+        }
+        if (chunk->job != worker.measured_job) {
+            // Another job's chunks: their time is not known. (Compared while the old job is
+            // still alive: its chunk is in the window, or being answered.)
+            worker.measured_job = chunk->job;
+            worker.service = worker.turnaround = Clock::duration::zero();
+        }
+        worker.window.push_back({chunk, bytes});
+        return Added::sent;
+    }
+
+    /// Sends what the worker's outbox holds, in one system call.
+    static void flush(WorkerProcess& worker) {
+        if (worker.outbox.size() == 0) {
+            return;
+        }
         try {
-            send_frame(worker.fd, FrameKind::run, request_.data(), request_.size());
+            send_bytes(worker.fd, {worker.outbox.data(), worker.outbox.size()});
         } catch (const std::system_error&) {
-            // The worker is gone; its channel's end of stream reports it (and the chunk) next.
+            // The worker is gone; its channel's end of stream reports it (and its chunks) next.
         }
-        return true;
+        worker.outbox.clear();
     }
 
     void stop_idle_workers() {
@@ -362,7 +527,7 @@ class ProcessBackend::Impl {
             }
         }
         for (const auto& worker : workers_) {
-            if (worker->ready && !worker->stopping && worker->running == nullptr) {
+            if (worker->ready && !worker->stopping && worker->window.empty()) {
                 stop(*worker);
             }
         }
@@ -408,20 +573,31 @@ class ProcessBackend::Impl {
         }
     }
 
-    void handle_worker(WorkerProcess& worker) {
+    /// Handles every frame the worker has sent (one recv may bring several).
+    void handle_readable(WorkerProcess& worker) {
+        do {
+            if (!handle_frame(worker)) {
+                return; // the worker is lost (and forgotten)
+            }
+        } while (worker.answers.has_buffered_bytes());
+    }
+
+    /// Handles one frame from the worker; false when the worker was lost instead.
+    bool handle_frame(WorkerProcess& worker) {
         FrameKind kind{};
+        std::span<const std::byte> payload;
         bool received = false;
         std::exception_ptr error;
         try {
-            received = receive_frame(worker.fd, kind, response_);
+            received = worker.answers.next(worker.fd, kind, payload);
         } catch (...) {
             error = std::current_exception(); // garbage on the channel: never trusted
         }
         if (!received) {
             lose(worker, error);
-            return;
+            return false;
         }
-        WireReader in(response_.data(), response_.size());
+        WireReader in(payload.data(), payload.size());
         if (kind == FrameKind::hello) {
             try {
                 if (in.read<std::uint64_t>() != this_program_id()) {
@@ -430,8 +606,9 @@ class ProcessBackend::Impl {
                 worker.ready = true;
             } catch (...) {
                 lose(worker, std::current_exception());
+                return false;
             }
-            return;
+            return true;
         }
         if (kind == FrameKind::crashed && !worker.crash) {
             // Its end of stream follows; lose() reports the crash with it.
@@ -442,24 +619,36 @@ class ProcessBackend::Impl {
                 worker.finished_outcomes.assign(finished, finished + size);
             } catch (...) {
                 lose(worker, std::current_exception());
+                return false;
             }
-            return;
+            return true;
         }
-        if ((kind != FrameKind::done && kind != FrameKind::failed) || worker.running == nullptr ||
+        if ((kind != FrameKind::done && kind != FrameKind::failed) || worker.window.empty() ||
             worker.crash) {
             lose(worker, std::make_exception_ptr(WireError("mproc: unexpected frame from worker")));
-            return;
+            return false;
         }
-        Chunk* chunk = std::exchange(worker.running, nullptr);
-        worker.deadline = Clock::time_point::max();
+        Chunk* chunk = answered(worker);
+        // Refill its window before settling the chunk, which keeps its job alive for the
+        // comparisons (take_queued), and so that the worker has its next chunk sooner.
+        if (worker.window.empty() && may_take(worker)) {
+            take_queued(worker, false);
+        }
+        if (!any_idle_worker()) {
+            while (has_room_behind(worker) && take_queued(worker, true)) {
+            }
+        }
+        flush(worker);
+        if (worker.window.empty()) {
+            worker.measured_job = nullptr; // its job may end now: never compared again
+        }
         chunk->retries = 0;
-        ++worker.tasks_done;
         if (kind == FrameKind::done) {
             if (!chunk->job->complete_chunk(*chunk, in, worker.pid, nullptr)) {
                 // Its task ended with the decoding error; the worker is not believed again.
                 lose(worker, std::make_exception_ptr(
                                  WireError("mproc: worker sent a response that does not decode")));
-                return;
+                return false;
             }
         } else {
             std::exception_ptr reason;
@@ -479,6 +668,45 @@ class ProcessBackend::Impl {
                               static_cast<unsigned long long>(worker.id), worker.tasks_done);
             stop(worker); // replaced when its end of stream arrives
         }
+        return true;
+    }
+
+    /// Takes the answered front chunk out of the worker's window and learns from its time: the
+    /// next chunk, if it was waiting in the worker's socket, started when this one ended.
+    Chunk* answered(WorkerProcess& worker) {
+        const auto now = Clock::now();
+        Chunk* chunk = worker.window.front().chunk;
+        worker.window.pop_front();
+        ++worker.tasks_done;
+        worker.window_refused_bytes = false;
+        if (chunk->job == worker.measured_job) {
+            const auto took = std::max(now - worker.front_since, Clock::duration{1});
+            if (worker.front_was_waiting) {
+                // Its time alone, as it ran right after the previous one: averaged.
+                worker.service = worker.service == Clock::duration::zero()
+                                     ? took
+                                     : (7 * worker.service + took) / 8;
+            } else {
+                // A whole round trip: only an upper bound on its time.
+                worker.turnaround = took;
+                if (worker.service != Clock::duration::zero()) {
+                    worker.service = std::min(worker.service, took);
+                }
+            }
+        }
+        worker.deadline = Clock::time_point::max(); // chunks with a time limit run alone
+        if (!worker.window.empty()) {
+            worker.waiting_bytes -= worker.window.front().frame_bytes;
+            worker.front_since = now;
+            worker.front_was_waiting = true;
+        }
+        return chunk;
+    }
+
+    bool any_idle_worker() const noexcept {
+        return std::ranges::any_of(workers_, [this](const auto& worker) {
+            return worker->window.empty() && may_take(*worker);
+        });
     }
 
     /// The worker's channel closed (it exited, was killed, or sent garbage, `untrusted`): end or
@@ -493,11 +721,13 @@ class ProcessBackend::Impl {
             std::lock_guard lock(mutex_);
             terminating = terminating_;
         }
-        if (!worker.stopping || worker.running != nullptr) {
+        if (!worker.stopping || !worker.window.empty()) {
             MPROC_TRACE_EVENT("process worker %llu (pid %d) lost",
                               static_cast<unsigned long long>(worker.id), worker.pid);
         }
-        if (Chunk* chunk = std::exchange(worker.running, nullptr)) {
+        if (!worker.window.empty()) {
+            std::vector<Chunk*> requeued;
+            Chunk* chunk = worker.window.front().chunk;
             if (terminating) {
                 settle_cancelled(*chunk, terminated_error());
             } else if (worker.timed_out) {
@@ -505,10 +735,25 @@ class ProcessBackend::Impl {
             } else if (chunk->retries < options_.max_retries && launcher_alive_) {
                 ++chunk->retries; // run whole again, on another worker
                 MPROC_TRACE_EVENT("process backend: chunk re-queued (retry %u)", chunk->retries);
-                std::lock_guard lock(mutex_);
-                queue_.push_front(chunk);
+                requeued.push_back(chunk);
             } else {
                 settle_lost(worker, *chunk, untrusted);
+            }
+            // The chunks behind it never started: they go back to the front of the queue, in
+            // their order, and the loss is not theirs (no retry counted).
+            for (auto waiting = worker.window.begin() + 1; waiting != worker.window.end();
+                 ++waiting) {
+                if (terminating) {
+                    settle_cancelled(*waiting->chunk, terminated_error());
+                } else {
+                    requeued.push_back(waiting->chunk);
+                }
+            }
+            worker.window.clear();
+            if (!requeued.empty()) {
+                MPROC_TRACE_EVENT("process backend: %zu chunks re-queued", requeued.size());
+                std::lock_guard lock(mutex_);
+                queue_.insert(queue_.begin(), requeued.begin(), requeued.end());
             }
         }
         bool closed;
@@ -630,7 +875,7 @@ class ProcessBackend::Impl {
     int poll_timeout_ms() const {
         auto nearest = Clock::time_point::max();
         for (const auto& worker : workers_) {
-            if (worker->running != nullptr && !worker->timed_out) {
+            if (!worker->window.empty() && !worker->timed_out) {
                 nearest = std::min(nearest, worker->deadline);
             }
         }
@@ -646,7 +891,7 @@ class ProcessBackend::Impl {
     void kill_overdue_workers() {
         const auto now = Clock::now();
         for (const auto& worker : workers_) {
-            if (worker->running != nullptr && !worker->timed_out && worker->deadline <= now) {
+            if (!worker->window.empty() && !worker->timed_out && worker->deadline <= now) {
                 MPROC_TRACE_EVENT("process worker %llu (pid %d) past its task's deadline: killed",
                                   static_cast<unsigned long long>(worker->id), worker->pid);
                 worker->timed_out = true;
@@ -679,14 +924,14 @@ class ProcessBackend::Impl {
     std::deque<Chunk*> queue_;
     bool closed_ = false;
     bool terminating_ = false;
+    bool io_asleep_ = false;   // the I/O thread sleeps in poll: wake it (wake_fd_) for news
+    bool news_for_io_ = false; // changed since the I/O thread last looked
 
     std::vector<std::unique_ptr<WorkerProcess>> workers_;
     std::size_t pending_spawns_ = 0;
     bool kill_requested_ = false;
     bool launcher_alive_ = true;
     std::unordered_map<pid_t, int> exit_status_;
-    WireWriter request_;
-    std::vector<std::byte> response_;
     std::thread io_thread_;
 };
 

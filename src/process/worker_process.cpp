@@ -4,8 +4,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <span>
 #include <type_traits>
-#include <vector>
 
 #include "crash_handler.hpp"
 #include "mproc/detail/channel.hpp"
@@ -24,8 +24,9 @@ namespace {
     _exit(status);
 }
 
-/// Runs one request; the frame kind of the answer is returned, the payload left in `response`.
-FrameKind serve_run(const std::vector<std::byte>& request, WireWriter& response,
+/// Runs one request; the frame kind of the answer is returned, the payload left in `response`
+/// (alone in it from its first byte: a crash report sends it from there, crash_handler.hpp).
+FrameKind serve_run(std::span<const std::byte> request, WireWriter& response,
                     const std::exception_ptr& initializer_error) {
     try {
         if (initializer_error) {
@@ -69,10 +70,14 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
         out.write(static_cast<std::int64_t>(getpid()));
         send_frame(channel_fd, FrameKind::hello, out.data(), out.size());
 
-        std::vector<std::byte> request;
+        // The caller may queue several requests here (a pipelined window); each is answered
+        // as soon as it has run, so that the caller always knows which request is running:
+        // that is the one its crash report, its death or its time limit is blamed on.
+        FrameReader requests;
         for (;;) {
             FrameKind kind{};
-            if (!receive_frame(channel_fd, kind, request) || kind == FrameKind::stop) {
+            std::span<const std::byte> request;
+            if (!requests.next(channel_fd, kind, request) || kind == FrameKind::stop) {
                 MPROC_TRACE_EVENT("process worker %llu exiting",
                                   static_cast<unsigned long long>(worker_id));
                 exit_worker(0);

@@ -7,7 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
+
+#include "mproc/detail/wire.hpp"
 
 namespace mproc::detail {
 
@@ -49,5 +52,42 @@ bool send_frame_from_signal_handler(int fd, FrameKind kind, const iovec* parts,
 /// throws WireError for a truncated frame, an oversized one, or an unknown kind, and
 /// std::system_error("recv") on a socket error.
 bool receive_frame(int fd, FrameKind& kind, std::vector<std::byte>& payload);
+
+/// Appends room for a frame header to `out`, for a payload the caller appends next; returns
+/// where the header lies, for end_frame. Several frames in one buffer go out in one send_bytes.
+std::size_t begin_frame(WireWriter& out);
+/// Fills in the header at `header_at`: `kind`, and the size of the payload appended since.
+void end_frame(WireWriter& out, std::size_t header_at, FrameKind kind);
+
+/// Writes all of `bytes` (whole frames); throws std::system_error("sendmsg") when the peer is
+/// gone. Never raises SIGPIPE.
+void send_bytes(int fd, std::span<const std::byte> bytes);
+
+/// Reads frames through a buffer, so that one recv takes in every frame that has arrived (a
+/// peer that pipelines its frames costs one system call per batch, not two per frame). The
+/// same checks as receive_frame: known kinds, sizes within max_frame_payload, and the buffer
+/// grows only as the bytes of a large frame really arrive (at most doubling).
+class FrameReader {
+  public:
+    /// Takes the next frame: from the buffer, or else from `fd` (blocking until a whole frame
+    /// is in). `payload` points into the buffer and stays valid until the next call. Returns
+    /// false on end of stream before a header; throws like receive_frame.
+    bool next(int fd, FrameKind& kind, std::span<const std::byte>& payload);
+
+    /// Whether the buffer holds a whole frame: next() would return it without a system call.
+    bool has_whole_frame() const noexcept;
+    /// Whether the buffer holds any byte of a frame not yet taken (a whole one, or the start of
+    /// one whose rest is still on its way).
+    bool has_buffered_bytes() const noexcept { return end_ > begin_; }
+
+  private:
+    /// Reads at least once more from `fd` into the buffer, with room for `want` bytes from
+    /// begin_; returns false on end of stream.
+    bool fill(int fd, std::size_t want);
+
+    std::vector<std::byte> buffer_;
+    std::size_t begin_ = 0; // first byte not yet taken
+    std::size_t end_ = 0;   // one past the last byte received
+};
 
 } // namespace mproc::detail
