@@ -117,25 +117,34 @@ class MpiBackend::State {
 
 void MpiBackend::State::Rank::learn_from_answer(Clock::time_point sent,
                                                 Clock::time_point now) noexcept {
-    // The time since the rank's last answer is what one chunk cost it when the chunk was there
-    // before that answer (queued behind it: the round trip was hidden); otherwise the chunk's
-    // own round trip, latency included (an overestimate, which keeps the window shallow until
-    // the answers show that chunks are short). A rank with several worker processes answers
-    // that many times faster. Answers that came in one batch see ~0 after the first: averaged
-    // over answers, the estimate is still the time per answer.
+    // A chunk sent before the rank's previous answer waited there behind it: the time since
+    // that answer is what the chunk itself cost (a rank with several worker processes answers
+    // that many times faster). A chunk sent later found the rank idle: its time is a round trip,
+    // latency included, which says only "at most this" about the chunk; it is used while the
+    // window is 1 deep (nothing is sent ahead there, so nothing else is learnt), to see whether
+    // chunks are short enough to send ahead. Answers that came in one batch see ~0 after the
+    // first: averaged over answers, the estimate is still the time per answer.
+    const bool waited_here = sent < last_answer;
     const double sample_us =
         std::chrono::duration<double, std::micro>(now - std::max(sent, last_answer)).count() *
-        static_cast<double>(workers);
+        static_cast<double>(waited_here ? workers : 1);
     last_answer = now;
-    service_us = service_us == 0 ? sample_us : service_us + (sample_us - service_us) / 16;
-    // Enough chunks per worker to cover the round trip we want hidden: a message each way and
-    // the rank's hand-offs, tens of microseconds here, more on a loaded machine.
+    if (!waited_here && depth > 1) {
+        return; // the rank ran dry: a window too shallow for a moment, not a longer chunk
+    }
+    service_us = service_us == 0 ? sample_us : service_us + (sample_us - service_us) / 8;
+    // Enough chunks per worker to cover the round trip to hide (a message each way and the
+    // rank's hand-offs, tens of microseconds here, more on a loaded machine) twice over, since a
+    // rank is refilled once half its window is free. A chunk as long as that round trip gains
+    // nothing from being sent ahead, and would wait on this rank while another may be free.
     constexpr double latency_to_hide_us = 100;
     constexpr std::size_t deepest = 64;
-    depth = service_us * static_cast<double>(deepest) <= latency_to_hide_us
-                ? deepest
-                : std::max<std::size_t>(
-                      1, static_cast<std::size_t>(latency_to_hide_us / service_us + 0.999));
+    if (service_us >= latency_to_hide_us) {
+        depth = 1;
+    } else {
+        depth =
+            std::min(deepest, 2 * static_cast<std::size_t>(latency_to_hide_us / service_us + 1));
+    }
 }
 
 namespace {
@@ -226,7 +235,7 @@ class Hub {
     }
 
     void run() {
-        PollBackoff backoff(500);
+        PollBackoff backoff(100, 500);
         for (;;) {
             {
                 std::lock_guard lock(mutex_);
@@ -398,6 +407,10 @@ class Hub {
             WireWriter message;
             message.write(pool.id);
             message.write(request);
+            // Which call of the caller's the chunk belongs to (only compared, on the rank): a
+            // call's chunks are alike, and the rank's process pool learns how deep to pipeline
+            // them per call.
+            message.write(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(chunk->job)));
             try {
                 chunk->job->encode_chunk(*chunk, message);
             } catch (...) {

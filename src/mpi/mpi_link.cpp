@@ -141,9 +141,21 @@ void MpiLink::progress() {
     }
 }
 
-bool MpiLink::receive(MpiMessage& message) {
+void MpiLink::push() {
     send_queued();
     progress();
+}
+
+bool MpiLink::message_waiting() {
+    int arrived = 0;
+    if (unpacked_.empty()) {
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm(communicator_), &arrived, MPI_STATUS_IGNORE);
+    }
+    return !unpacked_.empty() || arrived != 0;
+}
+
+bool MpiLink::receive(MpiMessage& message) {
+    push();
     if (!unpacked_.empty()) {
         message = std::move(unpacked_.front());
         unpacked_.pop_front();
@@ -215,7 +227,8 @@ MpiLink& start_mpi() {
     return *the_link;
 }
 
-PollBackoff::PollBackoff(unsigned longest_sleep_us) : longest_sleep_us_(longest_sleep_us) {
+PollBackoff::PollBackoff(unsigned spin_us, unsigned longest_sleep_us)
+    : spinning_(spin_us), longest_sleep_us_(longest_sleep_us) {
     // Sleeps of a few microseconds, not the default 50 us of timer slack: a poll loop's short
     // sleep sets the latency of every message it waits for.
     prctl(PR_SET_TIMERSLACK, 1000UL);
@@ -230,8 +243,7 @@ unsigned PollBackoff::next_wait_us() noexcept {
     // Polls back to back for a while after the last progress (an answer through a worker
     // process comes within tens of microseconds), then sleeps of 5 us doubling every 4 polls.
     // Never sched_yield: on a loaded machine it can give the CPU away for a whole time slice.
-    constexpr auto spinning = std::chrono::microseconds(100);
-    if (idle_polls_ == 0 && std::chrono::steady_clock::now() - last_progress_ < spinning) {
+    if (idle_polls_ == 0 && std::chrono::steady_clock::now() - last_progress_ < spinning_) {
         return 0;
     }
     ++idle_polls_;

@@ -27,7 +27,7 @@ enum class MpiTag : int {
     open = 1,      // 0 -> rank: program id, worker processes, max tasks per child, initializer
     opened = 2,    // rank -> 0: host name
     refused = 3,   // rank -> 0: why (different program, no worker process could start)
-    run = 4,       // 0 -> rank: request id, the chunk's request (entry address + payload)
+    run = 4,       // 0 -> rank: request id, call id, the chunk's request (entry + payload)
     done = 5,      // rank -> 0: request id, worker pid, the entry's response (per-item outcomes)
     failed = 6,    // rank -> 0: request id, worker pid, one encoded exception for the chunk
     lost = 7,      // rank -> 0: request id, message (the worker process died running it)
@@ -58,6 +58,10 @@ class MpiLink {
     /// Sends what is queued, moves sends along and takes one arrived message into `message`, if
     /// there is one (a batch arrives as its messages, one per call, in order).
     bool receive(MpiMessage& message);
+    /// Sends what is queued and moves sends along, receiving nothing.
+    void push();
+    /// Whether a message has arrived that receive() would return.
+    bool message_waiting();
     /// Whether a send has not completed yet.
     bool sending() const noexcept { return !queued_.empty() || !sends_.empty(); }
     /// Completes every queued send (waits, receiving nothing).
@@ -103,19 +107,20 @@ MpiLink& start_mpi();
 bool launched_by_mpi() noexcept;
 
 /// How long a loop that polls MPI for messages waits between polls: it polls back to back for
-/// 100 us after the last progress (a reply through a worker process comes within tens of
+/// `spin_us` after the last progress (a reply through a worker process comes within tens of
 /// microseconds), then sleeps, longer and longer up to `longest_sleep_us`, so an idle rank costs
-/// little CPU. Made on the polling
-/// thread: it sets that thread's timer slack, so that short sleeps stay short.
+/// little CPU. Made on the polling thread: it sets that thread's timer slack, so that short
+/// sleeps stay short.
 class PollBackoff {
   public:
-    explicit PollBackoff(unsigned longest_sleep_us);
+    PollBackoff(unsigned spin_us, unsigned longest_sleep_us);
     /// Something happened: poll eagerly again.
     void reset() noexcept;
     /// How long to wait before the next poll, in microseconds (0: poll again at once).
     unsigned next_wait_us() noexcept;
 
   private:
+    std::chrono::microseconds spinning_;
     unsigned longest_sleep_us_;
     unsigned idle_polls_ = 0;
     std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
