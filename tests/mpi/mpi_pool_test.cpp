@@ -146,6 +146,59 @@ TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
     }
 }
 
+/// Crashes (SIGSEGV) on item 777, returns x * x otherwise.
+int crash_on_777(int x) {
+    if (x == 777) {
+        raise(SIGSEGV);
+    }
+    return x * x;
+}
+
+int sleep_ms_then_square(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms * ms;
+}
+
+TEST(MpiPoolTest, ACrashAmongManyShortPipelinedTasksCostsExactlyThatTask) {
+    // Thousands of trivial chunks: each rank gets many in flight at once (and its worker process
+    // a window of them). The crash costs its own item one WorkerLost naming the rank; the chunks
+    // sent along with it still run (the rank's pool sends the unstarted ones to the new worker).
+    mproc::MpiPool pool(2);
+    std::vector<int> input(3000);
+    for (int i = 0; i < 3000; ++i) {
+        input[static_cast<std::size_t>(i)] = i;
+    }
+    const auto outcomes = pool.map_outcomes(crash_on_777, input, 1);
+    ASSERT_EQ(outcomes.size(), input.size());
+    for (int i = 0; i < 3000; ++i) {
+        const auto& outcome = outcomes[static_cast<std::size_t>(i)];
+        if (i != 777) {
+            ASSERT_TRUE(outcome.has_value()) << "item " << i;
+            EXPECT_EQ(outcome.value(), i * i);
+            continue;
+        }
+        ASSERT_FALSE(outcome.has_value());
+        try {
+            std::rethrow_exception(outcome.error());
+        } catch (const mproc::WorkerLost& lost) {
+            EXPECT_NE(std::string(lost.what()).find("MPI rank "), std::string::npos) << lost.what();
+        }
+    }
+    // And the rank serves on.
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}, 1), (std::vector<int>{1, 4, 9}));
+}
+
+TEST(MpiPoolTest, TerminateEndsEveryChunkInFlightOnTheRanks) {
+    // Short chunks, so that the ranks hold windows of them when terminate() comes.
+    mproc::MpiPool pool(2);
+    auto result = pool.map_async(sleep_ms_then_square, std::vector<int>(20000, 1), 1);
+    std::this_thread::sleep_for(100ms);
+    pool.terminate();
+    ASSERT_TRUE(result.wait(30s)) << "a chunk was never settled";
+    EXPECT_THROW(result.get(), mproc::PoolTerminated);
+    pool.join();
+}
+
 /// Hard time limits, retries and memory limits are the process pool's: MpiPool refuses them
 /// rather than run without them (a call's own limit, mproc::with_timeout, at compile time:
 /// tests/process/compile_fail/mpi_pool_with_timeout.cpp).
