@@ -32,15 +32,40 @@
 namespace mproc::detail {
 namespace {
 
-/// The worker rank's MPI connection as its threads share it: the serving loop reads rank 0's
-/// messages, hands requests to the local pools and answers what concerns pools; the local pools'
-/// I/O threads send each chunk's answer themselves, as it settles. A hand-off to the serving
-/// loop per answer would cost a thread wake-up per chunk, on cores the rank's worker processes
-/// need (a rank's threads and its worker processes share the cores it is bound to). MPI is
-/// started MPI_THREAD_SERIALIZED: every MPI call is made under `mutex_`.
+/// Where requests for chunks go, from whichever thread received them.
+class RequestSink {
+  public:
+    /// Hands `requests` (MpiTag::run messages) to their local pools.
+    virtual void submit_requests(std::vector<MpiMessage>& requests) = 0;
+
+  protected:
+    ~RequestSink() = default;
+};
+
+/// The worker rank's MPI connection as its threads share it. The local pools' I/O threads send
+/// each chunk's answer themselves, as it settles, and take in the requests that have arrived
+/// meanwhile, handing them to the local pools; the serving loop handles everything else (pools
+/// opened and ended, the job's end) and takes in requests while the rank has too few to keep
+/// its workers busy. A hand-off to another thread per chunk would cost a wake-up per chunk, on
+/// cores the rank's worker processes need (a rank's threads and its worker processes share the
+/// cores it is bound to). MPI is started MPI_THREAD_SERIALIZED: every MPI call is made under
+/// `mutex_`.
 class RankLink {
   public:
-    explicit RankLink(MpiLink& link) : link_(link) {}
+    RankLink(MpiLink& link, RequestSink& requests) : link_(link), requests_(requests) {}
+
+    /// The serving loop: every message that has arrived, in order (those an I/O thread took in
+    /// and left for it first).
+    void receive_all(std::vector<MpiMessage>& arrived) {
+        std::lock_guard lock(mutex_);
+        for (MpiMessage& message : left_for_serving_loop_) {
+            arrived.push_back(std::move(message));
+        }
+        left_for_serving_loop_.clear();
+        for (MpiMessage message; link_.receive(message);) {
+            arrived.push_back(std::move(message));
+        }
+    }
 
     /// Runs `use(link)` under the lock: how the serving loop talks MPI.
     template <class Use>
@@ -68,17 +93,33 @@ class RankLink {
     }
 
     /// A local pool's I/O thread (or the serving loop): sends the answer for a chunk to rank 0
-    /// now. Wakes the serving loop when it has something to do: a message from rank 0 waits, or
-    /// a worker process here has no chunk any more (rank 0 sends the next at once: the serving
-    /// loop must look out for it).
+    /// now, and hands the requests that have arrived to their pools. Wakes the serving loop when
+    /// it has something to do: another message from rank 0 arrived, a worker process here has
+    /// no chunk any more (rank 0 sends the next at once: the serving loop must look out for
+    /// it), or the answer is large and leaves in pieces (each needs a poll, which the serving
+    /// loop makes until it is gone).
     void answer(MpiTag tag, WireWriter message) {
+        // Not while this thread is handing requests over already (a refused request is
+        // answered there): they are handed over in order, under the sink's lock.
+        thread_local bool handing_over = false;
+        std::vector<MpiMessage> requests;
         bool wake;
         {
             std::lock_guard lock(mutex_);
             link_.send(0, tag, std::move(message.bytes()));
             link_.push();
             --chunks_here_;
-            wake = chunks_here_ < workers_here_ || link_.message_waiting();
+            for (MpiMessage arrived; !handing_over && link_.receive(arrived);) {
+                (arrived.tag == MpiTag::run ? requests : left_for_serving_loop_)
+                    .push_back(std::move(arrived));
+            }
+            wake = chunks_here_ + requests.size() < workers_here_ || link_.sending() ||
+                   !left_for_serving_loop_.empty();
+        }
+        if (!requests.empty()) {
+            handing_over = true;
+            requests_.submit_requests(requests);
+            handing_over = false;
         }
         if (wake) {
             std::lock_guard lock(wake_mutex_);
@@ -101,7 +142,9 @@ class RankLink {
 
   private:
     MpiLink& link_;
-    std::mutex mutex_;             // every MPI call; the counts
+    RequestSink& requests_;
+    std::mutex mutex_; // every MPI call; the counts; left_for_serving_loop_
+    std::vector<MpiMessage> left_for_serving_loop_;
     std::size_t chunks_here_ = 0;  // chunks handed to local pools and not yet answered
     std::size_t workers_here_ = 0; // worker processes of the open pools
     std::mutex wake_mutex_;
@@ -256,10 +299,10 @@ class RelayJob final : public Job {
     std::uint64_t next_batch_ = 0;
 };
 
-class WorkerRank {
+class WorkerRank final : public RequestSink {
   public:
     explicit WorkerRank(MpiLink& link)
-        : link_(link), rank_(link.rank()), host_(link.host()),
+        : link_(link, *this), rank_(link.rank()), host_(link.host()),
           where_("MPI rank " + std::to_string(link.rank()) + " (host " + link.host() + ")") {
         // Worker ids stay unique across the job: each rank counts in a range of its own.
         start_worker_ids_at(static_cast<std::uint64_t>(link.rank()) << 40);
@@ -275,24 +318,22 @@ class WorkerRank {
             // Everything that has arrived, so that the requests among it reach the local pools
             // together (a batch from rank 0 arrives as its messages, one after another).
             arrived.clear();
-            const bool sending = link_.with_link([&](MpiLink& link) {
-                for (MpiMessage message; link.receive(message);) {
-                    arrived.push_back(std::move(message));
-                }
-                return link.sending();
-            });
+            link_.receive_all(arrived);
+            std::vector<MpiMessage> requests;
             for (MpiMessage& message : arrived) {
                 if (message.tag == MpiTag::run) {
-                    collect_request(message);
+                    requests.push_back(std::move(message));
                     continue;
                 }
-                submit_collected(); // before a close or terminate of their pool
+                submit_requests(requests); // before a close or terminate of their pool
+                requests.clear();
                 if (!handle(message)) {
                     return;
                 }
             }
-            submit_collected();
+            submit_requests(requests);
             drop_idle_jobs();
+            const bool sending = link_.with_link([](MpiLink& link) { return link.sending(); });
             if (!arrived.empty()) {
                 backoff.reset();
                 continue;
@@ -318,11 +359,15 @@ class WorkerRank {
     bool handle(MpiMessage& message) {
         WireReader in(message.payload.data(), message.payload.size());
         if (message.tag == MpiTag::shutdown) {
-            for (auto& [id, pool] : pools_) {
+            std::map<std::uint64_t, std::unique_ptr<ProcessBackend>> pools;
+            {
+                std::lock_guard lock(mutex_);
+                pools.swap(pools_);
+            }
+            for (auto& [id, pool] : pools) {
                 pool->terminate();
                 pool->join();
             }
-            pools_.clear();
             drop_idle_jobs(); // all of them: every chunk has settled
             return false;
         }
@@ -371,7 +416,11 @@ class WorkerRank {
             if (initializer) {
                 options.initializer = Initializer(std::move(initializer));
             }
-            pools_.emplace(pool, std::make_unique<ProcessBackend>(std::move(options)));
+            auto backend = std::make_unique<ProcessBackend>(std::move(options));
+            {
+                std::lock_guard lock(mutex_);
+                pools_.emplace(pool, std::move(backend));
+            }
             link_.workers_changed(static_cast<std::ptrdiff_t>(workers));
             MPROC_TRACE_EVENT("mpi rank %d: pool %llu opened with %llu worker processes", rank_,
                               static_cast<unsigned long long>(pool),
@@ -385,26 +434,33 @@ class WorkerRank {
         send(MpiTag::opened, reply);
     }
 
-    void collect_request(const MpiMessage& message) {
-        WireReader in(message.payload.data(), message.payload.size());
-        const auto pool = in.read<std::uint64_t>();
-        const auto id = in.read<std::uint64_t>();
-        const auto call = in.read<std::uint64_t>();
-        const std::size_t size = in.remaining();
-        const std::byte* request = in.take(size);
-        collected_[{pool, call}].emplace_back(id, std::vector<std::byte>(request, request + size));
-    }
-
-    /// Hands the collected requests to their pools, one submit per pool and call.
-    void submit_collected() {
-        for (auto& [key, requests] : collected_) {
+    /// From the serving loop or a local pool's I/O thread: hands `requests` to their pools, one
+    /// submit per pool and call of rank 0's.
+    void submit_requests(std::vector<MpiMessage>& requests) override {
+        if (requests.empty()) {
+            return;
+        }
+        std::map<std::pair<std::uint64_t, std::uint64_t>,
+                 std::vector<std::pair<std::uint64_t, std::vector<std::byte>>>>
+            by_call;
+        for (const MpiMessage& message : requests) {
+            WireReader in(message.payload.data(), message.payload.size());
+            const auto pool = in.read<std::uint64_t>();
+            const auto id = in.read<std::uint64_t>();
+            const auto call = in.read<std::uint64_t>();
+            const std::size_t size = in.remaining();
+            const std::byte* request = in.take(size);
+            by_call[{pool, call}].emplace_back(id, std::vector<std::byte>(request, request + size));
+        }
+        std::lock_guard lock(mutex_);
+        for (auto& [key, calls_requests] : by_call) {
             const auto [pool, call] = key;
             RelayJob*& job = relay_jobs_[key];
             if (job == nullptr) {
-                job = new RelayJob(link_, where_, pool); // this loop's reference: see drop_idle
+                job = new RelayJob(link_, where_, pool); // the map's reference: drop_idle_jobs
             }
-            link_.chunks_arriving(requests.size());
-            std::vector<Chunk>& chunks = job->add(std::move(requests));
+            link_.chunks_arriving(calls_requests.size());
+            std::vector<Chunk>& chunks = job->add(std::move(calls_requests));
             Chunk* first = chunks.data();
             const std::size_t count = chunks.size();
             const auto found = pools_.find(pool);
@@ -416,12 +472,12 @@ class WorkerRank {
                 }
             }
         }
-        collected_.clear();
     }
 
     /// Lets go of the jobs with no chunk here (their calls may have ended on rank 0; if not,
     /// the next chunk makes a new one).
     void drop_idle_jobs() {
+        std::lock_guard lock(mutex_);
         std::erase_if(relay_jobs_, [](auto& entry) {
             if (!entry.second->idle()) {
                 return false;
@@ -432,15 +488,24 @@ class WorkerRank {
     }
 
     void end(std::uint64_t pool, bool terminate) {
-        if (const auto found = pools_.find(pool); found != pools_.end()) {
-            if (terminate) {
-                found->second->terminate();
-            } else {
-                found->second->close();
+        std::unique_ptr<ProcessBackend> backend;
+        {
+            // Out of the map first: an I/O thread handing requests over must not wait for this
+            // one's join (nor find the pool: rank 0 sends none once it ends it).
+            std::lock_guard lock(mutex_);
+            if (const auto found = pools_.find(pool); found != pools_.end()) {
+                backend = std::move(found->second);
+                pools_.erase(found);
             }
-            found->second->join(); // its I/O thread is gone: every answer of the pool has been sent
-            link_.workers_changed(-static_cast<std::ptrdiff_t>(found->second->worker_count()));
-            pools_.erase(found);
+        }
+        if (backend) {
+            if (terminate) {
+                backend->terminate();
+            } else {
+                backend->close();
+            }
+            backend->join(); // its I/O thread is gone: every answer of the pool has been sent
+            link_.workers_changed(-static_cast<std::ptrdiff_t>(backend->worker_count()));
             drop_idle_jobs(); // the pool's: every chunk of it has settled
         }
         WireWriter reply;
@@ -454,12 +519,11 @@ class WorkerRank {
     const int rank_;
     const std::string host_;
     const std::string where_;
+    // The local pools and the relay jobs: changed by the serving loop, used by the I/O threads
+    // that hand requests over too.
+    std::mutex mutex_;
     std::map<std::uint64_t, std::unique_ptr<ProcessBackend>> pools_;
-    // Requests received in this turn of the loop, by pool and call, not handed to the pool yet.
-    std::map<std::pair<std::uint64_t, std::uint64_t>,
-             std::vector<std::pair<std::uint64_t, std::vector<std::byte>>>>
-        collected_;
-    // The jobs of the calls with chunks here, by pool and call; this loop holds a reference.
+    // The jobs of the calls with chunks here, by pool and call; the map holds a reference.
     std::map<std::pair<std::uint64_t, std::uint64_t>, RelayJob*> relay_jobs_;
 };
 
