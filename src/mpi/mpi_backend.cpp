@@ -70,11 +70,22 @@ class MpiBackend::State {
         // the rank never waits a round trip for its next chunk. Deep while chunks are short
         // (many answers per round trip), 1 while they are long (a chunk sent ahead would wait
         // on this rank while another rank may be free: dynamic balancing wants it held back).
+        // The figures are one job's (one call's): its chunks are alike, another's may be a
+        // thousand times longer. A chunk of another job, or any chunk sent while the rank has
+        // none (a job that ended may have left its address to a new one), starts afresh.
         std::size_t depth = 1;
         double service_us = 0; // estimated run time of one chunk on one worker process; 0: none
         Clock::time_point last_answer{};
+        const Job* measured_job = nullptr;
 
         std::size_t capacity() const noexcept { return workers * depth; }
+        void measure(const Job* job) noexcept {
+            if (job != measured_job || in_flight == 0) {
+                measured_job = job;
+                depth = 1;
+                service_us = 0;
+            }
+        }
         void learn_from_answer(Clock::time_point sent, Clock::time_point now) noexcept;
     };
 
@@ -419,6 +430,7 @@ class Hub {
             }
             const int destination = static_cast<int>(chosen);
             link_.send(destination, MpiTag::run, std::move(message.bytes()));
+            rank->measure(chunk->job);
             ++rank->in_flight;
             pool.running.emplace(request, MpiBackend::State::Running{chunk, destination, now});
         }
@@ -481,7 +493,9 @@ class Hub {
             return; // terminated meanwhile: already settled here
         }
         Chunk* chunk = found->second.chunk;
-        rank.learn_from_answer(found->second.sent, Clock::now());
+        if (chunk->job == rank.measured_job) {
+            rank.learn_from_answer(found->second.sent, Clock::now());
+        }
         pool.running.erase(found);
         --rank.in_flight;
         RemoteOriginScope origin(rank.origin);

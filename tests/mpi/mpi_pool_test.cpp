@@ -136,6 +136,22 @@ TEST(MpiPoolTest, AFreeRankTakesTheNextChunk) {
     EXPECT_EQ(counts, (std::multiset<int>{1, 9}));
 }
 
+TEST(MpiPoolTest, ChunksSentAheadForShortTasksDoNotHoldBackTheNextCallsLongOnes) {
+    // Thousands of trivial tasks first: each rank's window grows deep. The next call's chunks
+    // are long; were they sent that far ahead, the rank running the one-second item would hold
+    // short items behind it. A free rank must take them instead, as without pipelining.
+    mproc::MpiPool pool(2);
+    EXPECT_EQ(pool.map(square, std::vector<int>(5000, 3), 1), std::vector<int>(5000, 9));
+    std::vector<int> input(9, 10);
+    input.insert(input.begin(), 1000);
+    const std::vector<int> ranks = pool.map(sleep_then_rank, input, 1);
+    std::map<int, int> items_per_rank;
+    for (int rank : ranks) {
+        ++items_per_rank[rank];
+    }
+    EXPECT_EQ(items_per_rank[ranks[0]], 1) << "short items waited behind the long one";
+}
+
 TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
     for (int i = 0; i < 20; ++i) {
         mproc::MpiPool first(1);
