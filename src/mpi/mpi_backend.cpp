@@ -71,8 +71,7 @@ class MpiBackend::State {
         // (many answers per round trip), 1 while they are long (a chunk sent ahead would wait
         // on this rank while another rank may be free: dynamic balancing wants it held back).
         // The figures are one job's (one call's): its chunks are alike, another's may be a
-        // thousand times longer. A chunk of another job, or any chunk sent while the rank has
-        // none (a job that ended may have left its address to a new one), starts afresh.
+        // thousand times longer. A chunk of another job starts afresh.
         std::size_t depth = 1;
         double service_us = 0; // estimated run time of one chunk on one worker process; 0: none
         Clock::time_point last_answer{};
@@ -80,7 +79,7 @@ class MpiBackend::State {
 
         std::size_t capacity() const noexcept { return workers * depth; }
         void measure(const Job* job) noexcept {
-            if (job != measured_job || in_flight == 0) {
+            if (job != measured_job) {
                 measured_job = job;
                 depth = 1;
                 service_us = 0;
@@ -430,6 +429,15 @@ class Hub {
             }
             const int destination = static_cast<int>(chosen);
             link_.send(destination, MpiTag::run, std::move(message.bytes()));
+            if (chunk->first == 0) {
+                // A call's first chunk: the call is new, and one that has ended may have left
+                // its address to it. What was learnt under that address is another call's.
+                for (auto& other : pool.ranks) {
+                    if (other.measured_job == chunk->job) {
+                        other.measured_job = nullptr;
+                    }
+                }
+            }
             rank->measure(chunk->job);
             ++rank->in_flight;
             pool.running.emplace(request, MpiBackend::State::Running{chunk, destination, now});
