@@ -74,8 +74,9 @@ int send_all(int fd, iovec* parts, std::size_t count) noexcept {
 
 } // namespace
 
-void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size) {
-    FrameHeader header{static_cast<std::uint32_t>(kind), 0, size};
+void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size,
+                std::uint32_t run_ns) {
+    FrameHeader header{static_cast<std::uint32_t>(kind), run_ns, size};
     iovec parts[2] = {{&header, sizeof(header)}, {const_cast<std::byte*>(payload), size}};
     if (const int error = send_all(fd, parts, size == 0 ? 1 : 2)) {
         throw std::system_error(error, std::generic_category(), "sendmsg");
@@ -169,6 +170,7 @@ bool FrameReader::next(int fd, FrameKind& kind, std::span<const std::byte>& payl
     FrameHeader header{};
     std::memcpy(&header, buffer_.data() + begin_, sizeof(header));
     kind = checked_frame_kind(header);
+    run_ns_ = header.run_ns;
     const std::size_t whole = sizeof(FrameHeader) + header.size;
     while (end_ - begin_ < whole) {
         if (!fill(fd, whole)) {
@@ -203,10 +205,9 @@ bool FrameReader::fill(int fd, std::size_t want) {
             end_ = have;
         }
         if (want > buffer_.size()) {
-            // At most double what is here, so a garbled size costs no more memory than the
-            // bytes actually sent.
-            buffer_.resize(
-                std::max(buffer_.size(), std::min(want, std::max(min_capacity, 2 * have))));
+            // Toward a large frame, at most double what is here, so that a garbled size costs
+            // no more memory than the bytes actually sent.
+            buffer_.resize(std::max({buffer_.size(), min_capacity, std::min(want, 2 * have)}));
         }
     }
     for (;;) {

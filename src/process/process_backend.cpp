@@ -55,6 +55,7 @@ struct WorkerProcess {
     std::deque<SentChunk> window;
     std::size_t waiting_bytes = 0;     // the requests of the chunks behind the front one
     bool window_refused_bytes = false; // a request too big to wait there: none until an answer
+    bool refilling = false;            // dispatch_queued is filling its window up
     std::size_t tasks_done = 0;
     Clock::time_point deadline = Clock::time_point::max(); // of the front chunk
     bool timed_out = false;                                // killed for passing it
@@ -66,12 +67,8 @@ struct WorkerProcess {
     // How deep its window may be (window_limit()): measured on the chunks of one job, the one
     // of the back of its window, which therefore stays alive while the figures are used.
     const Job* measured_job = nullptr;
-    Clock::duration service{0};     // average time it takes per chunk, from answers that came
-                                    // back to back (the next chunk was already there); 0: none
-    Clock::duration turnaround{0};  // the last chunk's time from send to answer, when it ran
-                                    // alone (round trip included); 0: none
-    Clock::time_point front_since;  // when the front chunk started (as well as the caller knows)
-    bool front_was_waiting = false; // the front chunk was in its socket when it started
+    std::size_t short_runs = 0; // its chunks in a row that ran under latency_to_hide
+    Clock::duration service{0}; // their time per chunk (as the worker timed them), averaged
 
     ~WorkerProcess() {
         if (fd >= 0) {
@@ -94,10 +91,10 @@ constexpr std::size_t max_waiting_chunks = 32;
 // buffer, so that the I/O thread never blocks writing to a worker that is itself blocked
 // writing an answer the I/O thread has not read yet.
 constexpr std::size_t max_waiting_bytes = std::size_t{32} << 10;
-// A chunk measured alone (round trip included) below this is short enough that queueing a
-// second one behind it, to measure its real time per chunk, costs load balancing nothing
-// worth counting.
-constexpr Clock::duration probe_below = std::chrono::milliseconds(1);
+// ... and only once this many chunks of the job in a row ran short: a chunk queued at a worker
+// runs even if nobody wants its result any more (an imap left early), so one short chunk
+// before long ones must not fill a window.
+constexpr std::size_t min_short_runs = 4;
 
 std::string describe_exit(int status) {
     if (WIFSIGNALED(status)) {
@@ -382,12 +379,15 @@ class ProcessBackend::Impl {
                 break; // the queue is empty
             }
         }
+        for (const auto& worker : workers_) {
+            worker->refilling = needs_refill(*worker);
+        }
         for (bool grown = true; grown;) {
             grown = false;
             for (const auto& worker : workers_) {
-                if (has_room_behind(*worker) && take_queued(*worker, true)) {
-                    grown = true;
-                }
+                worker->refilling =
+                    worker->refilling && has_room_behind(*worker) && take_queued(*worker, true);
+                grown = grown || worker->refilling;
             }
         }
         for (const auto& worker : workers_) {
@@ -407,15 +407,18 @@ class ProcessBackend::Impl {
                worker.window.size() < window_limit(worker);
     }
 
+    /// Whether the worker's window has run down to half of what it may hold: then it is filled
+    /// up again, in one send. Topping it up chunk by chunk as they come would cost a system
+    /// call on each side per chunk; half a window still covers latency_to_hide / 2.
+    bool needs_refill(const WorkerProcess& worker) const noexcept {
+        return has_room_behind(worker) &&
+               worker.window.size() - 1 <= (window_limit(worker) - 1) / 2;
+    }
+
     /// How many chunks the worker's window may hold: enough of the short chunks of
     /// worker.measured_job to cover latency_to_hide; one for long or unmeasured ones.
     static std::size_t window_limit(const WorkerProcess& worker) noexcept {
-        if (worker.service == Clock::duration::zero()) {
-            const bool short_alone =
-                worker.turnaround != Clock::duration::zero() && worker.turnaround < probe_below;
-            return short_alone ? 2 : 1; // a second chunk measures the time per chunk
-        }
-        if (worker.service >= latency_to_hide) {
+        if (worker.short_runs < min_short_runs || worker.service >= latency_to_hide) {
             return 1;
         }
         const auto chunks =
@@ -489,10 +492,7 @@ class ProcessBackend::Impl {
         }
         if (worker.window.empty()) {
             const auto limit = time_limit(*chunk);
-            worker.front_since = Clock::now();
-            worker.front_was_waiting = false;
-            worker.deadline =
-                limit.count() != 0 ? worker.front_since + limit : Clock::time_point::max();
+            worker.deadline = limit.count() != 0 ? Clock::now() + limit : Clock::time_point::max();
         } else {
             worker.waiting_bytes += bytes;
         }
@@ -500,7 +500,7 @@ class ProcessBackend::Impl {
             // Another job's chunks: their time is not known. (Compared while the old job is
             // still alive: its chunk is in the window, or being answered.)
             worker.measured_job = chunk->job;
-            worker.service = worker.turnaround = Clock::duration::zero();
+            worker.short_runs = 0;
         }
         worker.window.push_back({chunk, bytes});
         return Added::sent;
@@ -628,20 +628,11 @@ class ProcessBackend::Impl {
             lose(worker, std::make_exception_ptr(WireError("mproc: unexpected frame from worker")));
             return false;
         }
-        Chunk* chunk = answered(worker);
-        // Refill its window before settling the chunk, which keeps its job alive for the
-        // comparisons (take_queued), and so that the worker has its next chunk sooner.
-        if (worker.window.empty() && may_take(worker)) {
-            take_queued(worker, false);
-        }
-        if (!any_idle_worker()) {
-            while (has_room_behind(worker) && take_queued(worker, true)) {
-            }
-        }
-        flush(worker);
-        if (worker.window.empty()) {
-            worker.measured_job = nullptr; // its job may end now: never compared again
-        }
+        Chunk* chunk = answered(worker, worker.answers.run_ns());
+        // Held until the window is refilled below: the comparisons there (take_queued,
+        // add_to_outbox) are by address, which only a live job keeps unique.
+        JobRef<Job> answered_job(chunk->job);
+        answered_job->acquire();
         chunk->retries = 0;
         if (kind == FrameKind::done) {
             if (!chunk->job->complete_chunk(*chunk, in, worker.pid, nullptr)) {
@@ -662,6 +653,19 @@ class ProcessBackend::Impl {
             // reference count inside libstdc++ and reports it).
             chunk->job->cancel_chunk(*chunk, std::move(reason));
         }
+        // Refilled after the chunk is settled, not before: its callbacks may terminate the
+        // pool, and then nothing more may start.
+        if (worker.window.empty() && may_take(worker)) {
+            take_queued(worker, false);
+        }
+        if (needs_refill(worker) && !any_idle_worker()) {
+            while (has_room_behind(worker) && take_queued(worker, true)) {
+            }
+        }
+        flush(worker);
+        if (worker.window.empty()) {
+            worker.measured_job = nullptr; // its job may end now: never compared again
+        }
         if (options_.max_tasks_per_child != 0 &&
             worker.tasks_done >= options_.max_tasks_per_child) {
             MPROC_TRACE_EVENT("process worker %llu retired after %zu tasks",
@@ -671,34 +675,29 @@ class ProcessBackend::Impl {
         return true;
     }
 
-    /// Takes the answered front chunk out of the worker's window and learns from its time: the
-    /// next chunk, if it was waiting in the worker's socket, started when this one ended.
-    Chunk* answered(WorkerProcess& worker) {
-        const auto now = Clock::now();
+    /// Takes the answered front chunk out of the worker's window and learns from the time it
+    /// ran (`run_ns`, as the worker timed it).
+    Chunk* answered(WorkerProcess& worker, std::uint32_t run_ns) {
         Chunk* chunk = worker.window.front().chunk;
         worker.window.pop_front();
         ++worker.tasks_done;
         worker.window_refused_bytes = false;
         if (chunk->job == worker.measured_job) {
-            const auto took = std::max(now - worker.front_since, Clock::duration{1});
-            if (worker.front_was_waiting) {
-                // Its time alone, as it ran right after the previous one: averaged.
-                worker.service = worker.service == Clock::duration::zero()
-                                     ? took
-                                     : (7 * worker.service + took) / 8;
+            const Clock::duration ran = std::chrono::nanoseconds(run_ns);
+            if (ran >= latency_to_hide) {
+                worker.short_runs = 0; // a long one: depth 1 at once
+                worker.service = ran;
             } else {
-                // A whole round trip: only an upper bound on its time.
-                worker.turnaround = took;
-                if (worker.service != Clock::duration::zero()) {
-                    worker.service = std::min(worker.service, took);
-                }
+                // Averaged, but a slower chunk counts at once: better too shallow than too deep.
+                worker.service = worker.short_runs == 0 || ran > worker.service
+                                     ? ran
+                                     : (7 * worker.service + ran) / 8;
+                ++worker.short_runs;
             }
         }
         worker.deadline = Clock::time_point::max(); // chunks with a time limit run alone
         if (!worker.window.empty()) {
             worker.waiting_bytes -= worker.window.front().frame_bytes;
-            worker.front_since = now;
-            worker.front_was_waiting = true;
         }
         return chunk;
     }

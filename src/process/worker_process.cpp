@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <span>
@@ -86,8 +87,12 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
                 exit_worker(3); // the caller does not send anything else: do not guess
             }
             out.clear();
+            const auto started = std::chrono::steady_clock::now();
             const FrameKind answer = serve_run(request, out, initializer_error);
-            send_frame(channel_fd, answer, out.data(), out.size());
+            const auto ran = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - started);
+            send_frame(channel_fd, answer, out.data(), out.size(),
+                       saturated_run_ns(static_cast<std::uint64_t>(ran.count())));
         }
     } catch (...) {
         exit_worker(2); // the channel broke: the caller is gone or sent garbage

@@ -31,17 +31,26 @@ inline constexpr std::uint64_t max_frame_payload = std::uint64_t{1} << 36; // 64
 /// The fixed part of every frame, as it travels.
 struct FrameHeader {
     std::uint32_t kind;
-    std::uint32_t reserved;
+    // In done and failed frames: how long the chunk ran in the worker, in nanoseconds
+    // (saturated); what the caller sizes its pipelined windows by. 0 elsewhere. Only a hint:
+    // a garbled one costs speed, never correctness.
+    std::uint32_t run_ns;
     std::uint64_t size;
 };
+
+/// A run time as it fits in FrameHeader::run_ns.
+constexpr std::uint32_t saturated_run_ns(std::uint64_t ns) noexcept {
+    return ns > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(ns);
+}
 
 /// Checks a received header: a known kind and a size within max_frame_payload; throws
 /// WireError otherwise. Returns the kind.
 FrameKind checked_frame_kind(const FrameHeader& header);
 
-/// Writes one frame; throws std::system_error("sendmsg") when the peer is gone. Never raises
-/// SIGPIPE.
-void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size);
+/// Writes one frame (with `run_ns` in its header); throws std::system_error("sendmsg") when
+/// the peer is gone. Never raises SIGPIPE.
+void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size,
+                std::uint32_t run_ns = 0);
 
 /// Writes one frame whose payload is the concatenation of `parts`; for a fatal-signal handler:
 /// async-signal-safe, allocates nothing, never throws. Returns false if the peer is gone.
@@ -73,6 +82,8 @@ class FrameReader {
     /// is in). `payload` points into the buffer and stays valid until the next call. Returns
     /// false on end of stream before a header; throws like receive_frame.
     bool next(int fd, FrameKind& kind, std::span<const std::byte>& payload);
+    /// The run_ns of the frame next() returned last.
+    std::uint32_t run_ns() const noexcept { return run_ns_; }
 
     /// Whether the buffer holds a whole frame: next() would return it without a system call.
     bool has_whole_frame() const noexcept;
@@ -88,6 +99,7 @@ class FrameReader {
     std::vector<std::byte> buffer_;
     std::size_t begin_ = 0; // first byte not yet taken
     std::size_t end_ = 0;   // one past the last byte received
+    std::uint32_t run_ns_ = 0;
 };
 
 } // namespace mproc::detail

@@ -1,0 +1,173 @@
+// FrameReader: the buffered side of the channel. One recv may bring several frames, or part of
+// one; either way each frame comes out whole, in order, with the same checks as receive_frame.
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "mproc/detail/channel.hpp"
+#include "mproc/detail/wire.hpp"
+
+namespace {
+
+using namespace mproc::detail;
+
+struct SocketPair {
+    int fd[2] = {-1, -1};
+    SocketPair() {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) != 0) {
+            throw std::system_error(errno, std::generic_category(), "socketpair");
+        }
+    }
+    ~SocketPair() {
+        for (const int end : fd) {
+            if (end >= 0) {
+                ::close(end);
+            }
+        }
+    }
+    void close_writer() {
+        ::close(fd[0]);
+        fd[0] = -1;
+    }
+};
+
+/// Appends a `kind` frame whose payload is `size` bytes counting up from `seed`.
+void append_frame(WireWriter& out, FrameKind kind, std::size_t size, unsigned seed) {
+    const std::size_t header = begin_frame(out);
+    for (std::size_t i = 0; i < size; ++i) {
+        out.write(static_cast<std::uint8_t>(seed + i));
+    }
+    end_frame(out, header, kind);
+}
+
+void expect_payload(std::span<const std::byte> payload, std::size_t size, unsigned seed) {
+    ASSERT_EQ(payload.size(), size);
+    for (std::size_t i = 0; i < size; ++i) {
+        ASSERT_EQ(static_cast<std::uint8_t>(payload[i]), static_cast<std::uint8_t>(seed + i));
+    }
+}
+
+TEST(FrameReader, SeveralFramesSentAtOnceComeOutOneByOneFromOneRead) {
+    SocketPair channel;
+    WireWriter batch;
+    append_frame(batch, FrameKind::run, 10, 1);
+    append_frame(batch, FrameKind::stop, 0, 0);
+    append_frame(batch, FrameKind::done, 300, 7);
+    send_bytes(channel.fd[0], {batch.data(), batch.size()});
+
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::run);
+    expect_payload(payload, 10, 1);
+    // The other two are already in: no system call needed for them.
+    EXPECT_TRUE(reader.has_whole_frame());
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::stop);
+    EXPECT_TRUE(payload.empty());
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::done);
+    expect_payload(payload, 300, 7);
+    EXPECT_FALSE(reader.has_buffered_bytes());
+
+    channel.close_writer();
+    EXPECT_FALSE(reader.next(channel.fd[1], kind, payload)); // end of stream at a boundary
+}
+
+TEST(FrameReader, AnAnswerCarriesTheRunTimeOfItsChunk) {
+    SocketPair channel;
+    const std::byte payload_bytes[3] = {std::byte{1}, std::byte{2}, std::byte{3}};
+    send_frame(channel.fd[0], FrameKind::done, payload_bytes, 3, 12'345);
+    send_frame(channel.fd[0], FrameKind::failed, nullptr, 0, saturated_run_ns(UINT64_MAX));
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::done);
+    EXPECT_EQ(payload.size(), 3u);
+    EXPECT_EQ(reader.run_ns(), 12'345u);
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::failed);
+    EXPECT_EQ(reader.run_ns(), UINT32_MAX);
+}
+
+TEST(FrameReader, AFrameArrivingInPiecesComesOutWhole) {
+    SocketPair channel;
+    WireWriter frame;
+    constexpr std::size_t size = std::size_t{3} << 20; // beyond the first buffer: it grows
+    append_frame(frame, FrameKind::done, size, 3);
+    std::thread writer([&] {
+        std::size_t sent = 0;
+        for (const std::size_t piece : {std::size_t{5}, std::size_t{100}, std::size_t{70000}}) {
+            send_bytes(channel.fd[0], {frame.data() + sent, piece});
+            sent += piece;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        send_bytes(channel.fd[0], {frame.data() + sent, frame.size() - sent});
+    });
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    writer.join();
+    EXPECT_EQ(kind, FrameKind::done);
+    expect_payload(payload, size, 3);
+}
+
+TEST(FrameReader, AnUnknownKindOrAnAbsurdSizeIsRefused) {
+    for (const FrameHeader header :
+         {FrameHeader{99, 0, 0},
+          FrameHeader{static_cast<std::uint32_t>(FrameKind::done), 0, max_frame_payload + 1}}) {
+        SocketPair channel;
+        send_bytes(channel.fd[0], {reinterpret_cast<const std::byte*>(&header), sizeof(header)});
+        FrameReader reader;
+        FrameKind kind{};
+        std::span<const std::byte> payload;
+        EXPECT_THROW(reader.next(channel.fd[1], kind, payload), WireError);
+    }
+}
+
+TEST(FrameReader, AnEndOfStreamInsideAFrameIsATruncatedFrame) {
+    SocketPair channel;
+    WireWriter batch;
+    append_frame(batch, FrameKind::done, 8, 0);
+    append_frame(batch, FrameKind::done, 1000, 0);
+    // The whole first frame, half of the second one's header, then the end.
+    const std::size_t cut = 2 * sizeof(FrameHeader) + 8 - sizeof(FrameHeader) / 2;
+    send_bytes(channel.fd[0], {batch.data(), cut});
+    channel.close_writer();
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    expect_payload(payload, 8, 0);
+    EXPECT_TRUE(reader.has_buffered_bytes());
+    EXPECT_FALSE(reader.has_whole_frame());
+    EXPECT_THROW(reader.next(channel.fd[1], kind, payload), WireError);
+}
+
+TEST(FrameReader, AStallInsideAFrameHitsTheReceiveTimeout) {
+    SocketPair channel;
+    const timeval limit{0, 100'000};
+    ASSERT_EQ(setsockopt(channel.fd[1], SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)), 0);
+    WireWriter frame;
+    append_frame(frame, FrameKind::done, 1000, 0);
+    send_bytes(channel.fd[0], {frame.data(), frame.size() - 1}); // and the last byte never
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    EXPECT_THROW(reader.next(channel.fd[1], kind, payload), WireError);
+}
+
+} // namespace
