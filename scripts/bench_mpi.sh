@@ -8,6 +8,9 @@
 #   scripts/bench_mpi.sh              5 runs, interleaved program by program
 #   scripts/bench_mpi.sh --runs 9     more runs
 #   scripts/bench_mpi.sh --table      only print the table again from the last results
+#   scripts/bench_mpi.sh --baseline D an A/B: D holds mpi_bench built from another commit (e.g.
+#                                     main's); its MpiPool and Pool run in the same turns and
+#                                     appear as rows of their own ("baseline")
 #
 # Every run's JSON lines are kept in build/bench/mpi_bench.jsonl.
 set -euo pipefail
@@ -15,6 +18,7 @@ cd "$(dirname "$0")/.."
 
 runs=5
 table_only=0
+baseline=""
 while (($#)); do
     case "$1" in
     --runs)
@@ -25,8 +29,12 @@ while (($#)); do
         table_only=1
         shift
         ;;
+    --baseline)
+        baseline="${2:?--baseline needs a directory holding mpi_bench}"
+        shift 2
+        ;;
     *)
-        echo "usage: scripts/bench_mpi.sh [--runs N] [--table]" >&2
+        echo "usage: scripts/bench_mpi.sh [--runs N] [--table] [--baseline DIR]" >&2
         exit 2
         ;;
     esac
@@ -52,9 +60,19 @@ if ((!table_only)); then
                 sed "s/^{/{\"run\": $run, /" >>"$results"
             "${mpirun[@]}" -n 2 build/bench/bench/mpi_bench --workload per_task --tasks "$tasks" \
                 --work-us "$work_us" | sed "s/^{/{\"run\": $run, /" >>"$results"
+            if [[ -n $baseline ]]; then
+                "${mpirun[@]}" -n 2 "$baseline/mpi_bench" --workload per_task --tasks "$tasks" \
+                    --work-us "$work_us" | sed -e "s/^{/{\"run\": $run, /" \
+                    -e 's/"impl": "\([a-z_]*\)"/"impl": "\1_baseline"/' >>"$results"
+            fi
         done
         "${mpirun[@]}" -n 3 build/bench/bench/mpi_bench --workload map --reps 5 |
             sed "s/^{/{\"run\": $run, /" >>"$results"
+        if [[ -n $baseline ]]; then
+            "${mpirun[@]}" -n 3 "$baseline/mpi_bench" --workload map --reps 5 |
+                sed -e "s/^{/{\"run\": $run, /" \
+                    -e 's/"impl": "\([a-z_]*\)"/"impl": "\1_baseline"/' >>"$results"
+        fi
     done
 fi
 
@@ -82,22 +100,28 @@ print("| task | MPI farm (floor) | mproc::MpiPool | mproc::Pool | MpiPool / farm
 print("|---|---|---|---|---|---|---|")
 for work_us in (0, 100):
     farm = values("per_task", "mpi_farm", "per_task_us", work_us)
-    mpi = values("per_task", "mpi_pool", "per_task_us", work_us)
-    pool = values("per_task", "process_pool", "per_task_us", work_us)
-    if not (farm and mpi and pool):
+    for suffix, label in (("", ""), ("_baseline", " (baseline)")):
+        mpi = values("per_task", "mpi_pool" + suffix, "per_task_us", work_us)
+        pool = values("per_task", "process_pool" + suffix, "per_task_us", work_us)
+        if not (farm and mpi and pool):
+            continue
+        r = ratios("per_task", "mpi_pool" + suffix, "mpi_farm", "per_task_us", work_us)
+        ratio = statistics.median(r)
+        print(f"| spin {work_us} µs, chunksize 1{label} | {statistics.median(farm):.2f} µs/task "
+              f"| {statistics.median(mpi):.2f} µs/task | {statistics.median(pool):.2f} µs/task "
+              f"| {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) | ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} |")
+header = False
+for suffix, label in (("", ""), ("_baseline", " (baseline)")):
+    mpi = values("map", "mpi_pool" + suffix, "items_per_s")
+    pool = values("map", "process_pool" + suffix, "items_per_s")
+    if not (mpi and pool):
         continue
-    r = ratios("per_task", "mpi_pool", "mpi_farm", "per_task_us", work_us)
-    ratio = statistics.median(r)
-    print(f"| spin {work_us} µs, chunksize 1 | {statistics.median(farm):.2f} µs/task "
-          f"| {statistics.median(mpi):.2f} µs/task | {statistics.median(pool):.2f} µs/task "
-          f"| {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) | ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} |")
-mpi = values("map", "mpi_pool", "items_per_s")
-pool = values("map", "process_pool", "items_per_s")
-if mpi and pool:
-    r = ratios("map", "mpi_pool", "process_pool", "items_per_s")
-    print()
-    print("| map, 10^6 int64, default chunksize, 2 workers | mproc::MpiPool (3 ranks) | mproc::Pool | MpiPool / Pool |")
-    print("|---|---|---|---|")
-    print(f"| throughput | {statistics.median(mpi) / 1e6:.1f} M items/s | {statistics.median(pool) / 1e6:.1f} M items/s "
+    r = ratios("map", "mpi_pool" + suffix, "process_pool" + suffix, "items_per_s")
+    if not header:
+        print()
+        print("| map, 10^6 int64, default chunksize, 2 workers | mproc::MpiPool (3 ranks) | mproc::Pool | MpiPool / Pool |")
+        print("|---|---|---|---|")
+        header = True
+    print(f"| throughput{label} | {statistics.median(mpi) / 1e6:.1f} M items/s | {statistics.median(pool) / 1e6:.1f} M items/s "
           f"| {statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f}) |")
 PY

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "mproc/errors.hpp"
@@ -66,14 +67,25 @@ ValidatedOptions validate(PoolOptions options) {
     };
 }
 
-void refuse_process_only_options(const ValidatedOptions& options) {
-    if (options.task_timeout.count() != 0) {
-        throw std::invalid_argument("mproc: task_timeout needs a process pool (mproc::Pool): a "
-                                    "thread running a task cannot be killed");
+void refuse_unsupported_options(const ValidatedOptions& options, const WorkerAbilities& abilities) {
+    auto refuse = [&](const char* option) {
+        // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on operator+ chains at -O3.
+        std::string message = "mproc: ";
+        message += option;
+        message += " needs a process pool (mproc::Pool); ";
+        message += abilities.pool;
+        message += " does not support it: ";
+        message += abilities.why;
+        throw std::invalid_argument(message);
+    };
+    if (options.task_timeout.count() != 0 && !abilities.kill_running_task) {
+        refuse("task_timeout");
     }
-    if (options.worker_memory_limit != 0) {
-        throw std::invalid_argument("mproc: worker_memory_limit needs a process pool "
-                                    "(mproc::Pool): threads share their process's memory");
+    if (options.max_retries != 0 && !abilities.retry_lost_task) {
+        refuse("max_retries");
+    }
+    if (options.worker_memory_limit != 0 && !abilities.limit_worker_memory) {
+        refuse("worker_memory_limit");
     }
 }
 

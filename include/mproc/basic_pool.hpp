@@ -548,12 +548,14 @@ class BasicPool : private detail::ChunkSink {
         return std::move(AsyncResult<R>(std::move(job))).get();
     }
 
-    /// A call's own hard time limit (mproc::with_timeout), refused where workers are threads.
+    /// A call's own hard time limit (mproc::with_timeout), refused where the backend cannot
+    /// kill a running task.
     template <class F>
     static std::chrono::nanoseconds checked_time_limit(const F& f) noexcept {
-        static_assert(wire || !detail::time_limited_v<F>,
-                      "mproc: with_timeout needs a process pool (mproc::Pool): a thread running "
-                      "a task cannot be killed");
+        static_assert(Backend::kills_running_tasks || !detail::time_limited_v<F>,
+                      "mproc: with_timeout needs a process pool (mproc::Pool): this pool cannot "
+                      "kill a running task (ThreadPool: threads cannot be killed; MpiPool: not "
+                      "supported yet)");
         return detail::time_limit_of(f);
     }
 

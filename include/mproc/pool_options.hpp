@@ -95,9 +95,18 @@ struct ValidatedOptions {
     bool caller_runs_chunks = false;
 };
 
-/// For pools whose workers are threads: throws std::invalid_argument if `options` asks for what
-/// only worker processes can do (a hard task timeout, a memory limit).
-void refuse_process_only_options(const ValidatedOptions& options);
+/// What a pool's workers can do beyond running tasks, for the options that need it.
+struct WorkerAbilities {
+    const char* pool;         // the pool's name, for the refusal: "mproc::ThreadPool"
+    const char* why;          // why it cannot do the rest: "a thread cannot be killed"
+    bool kill_running_task;   // task_timeout
+    bool retry_lost_task;     // max_retries (a pool whose workers are never lost has none)
+    bool limit_worker_memory; // worker_memory_limit
+};
+
+/// Throws std::invalid_argument, naming the option, if `options` asks for what the pool's
+/// workers cannot do: refused, never silently ignored.
+void refuse_unsupported_options(const ValidatedOptions& options, const WorkerAbilities& abilities);
 
 /// Checks `options` and fills in defaults; throws std::invalid_argument naming the parameter.
 ValidatedOptions validate(PoolOptions options);

@@ -8,7 +8,6 @@
 #include <deque>
 #include <exception>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -17,6 +16,7 @@
 
 #include "mpi_link.hpp"
 #include "mproc/detail/code_address.hpp"
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/remote_exception.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/detail/wire.hpp"
@@ -66,11 +66,32 @@ class MpiBackend::State {
         std::size_t workers = 0;   // worker processes of the pool on this rank
         std::size_t in_flight = 0; // chunks sent and not settled
         std::string origin;        // "MPI rank 2 (host node7)"
+        // The in-flight window: chunks per worker process sent ahead of their answers, so that
+        // the rank never waits a round trip for its next chunk. Deep while chunks are short
+        // (many answers per round trip), 1 while they are long (a chunk sent ahead would wait
+        // on this rank while another rank may be free: dynamic balancing wants it held back).
+        // The figures are one job's (one call's): its chunks are alike, another's may be a
+        // thousand times longer. A chunk of another job starts afresh.
+        std::size_t depth = 1;
+        double service_us = 0; // estimated run time of one chunk on one worker process; 0: none
+        Clock::time_point last_answer{};
+        const Job* measured_job = nullptr;
+
+        std::size_t capacity() const noexcept { return workers * depth; }
+        void measure(const Job* job) noexcept {
+            if (job != measured_job) {
+                measured_job = job;
+                depth = 1;
+                service_us = 0;
+            }
+        }
+        void learn_from_answer(Clock::time_point sent, Clock::time_point now) noexcept;
     };
 
     struct Running {
         Chunk* chunk;
         int rank;
+        Clock::time_point sent;
     };
 
     State(std::uint64_t id, ValidatedOptions options, int ranks)
@@ -103,6 +124,38 @@ class MpiBackend::State {
     bool open_sent = false;
     bool end_sent = false;
 };
+
+void MpiBackend::State::Rank::learn_from_answer(Clock::time_point sent,
+                                                Clock::time_point now) noexcept {
+    // A chunk sent before the rank's previous answer waited there behind it: the time since
+    // that answer is what the chunk itself cost (a rank with several worker processes answers
+    // that many times faster). A chunk sent later found the rank idle: its time is a round trip,
+    // latency included, which says only "at most this" about the chunk; it is used while the
+    // window is 1 deep (nothing is sent ahead there, so nothing else is learnt), to see whether
+    // chunks are short enough to send ahead. Answers that came in one batch see ~0 after the
+    // first: averaged over answers, the estimate is still the time per answer.
+    const bool waited_here = sent < last_answer;
+    const double sample_us =
+        std::chrono::duration<double, std::micro>(now - std::max(sent, last_answer)).count() *
+        static_cast<double>(waited_here ? workers : 1);
+    last_answer = now;
+    if (!waited_here && depth > 1) {
+        return; // the rank ran dry: a window too shallow for a moment, not a longer chunk
+    }
+    service_us = service_us == 0 ? sample_us : service_us + (sample_us - service_us) / 8;
+    // Enough chunks per worker to cover the round trip to hide (a message each way and the
+    // rank's hand-offs, tens of microseconds here, more on a loaded machine) twice over, since a
+    // rank is refilled once half its window is free. A chunk as long as that round trip gains
+    // nothing from being sent ahead, and would wait on this rank while another may be free.
+    constexpr double latency_to_hide_us = 100;
+    constexpr std::size_t deepest = 64;
+    if (service_us >= latency_to_hide_us) {
+        depth = 1;
+    } else {
+        depth =
+            std::min(deepest, 2 * static_cast<std::size_t>(latency_to_hide_us / service_us + 1));
+    }
+}
 
 namespace {
 
@@ -192,7 +245,7 @@ class Hub {
     }
 
     void run() {
-        PollBackoff backoff(500);
+        PollBackoff backoff(100, 500);
         for (;;) {
             {
                 std::lock_guard lock(mutex_);
@@ -318,17 +371,34 @@ class Hub {
         }
     }
 
-    /// Gives queued chunks to ranks with a free worker, the least loaded first.
+    /// Gives queued chunks to ranks with room in their window, the least loaded first. A rank
+    /// is refilled once half its window is free, then to the full window: the chunks it gets
+    /// leave in one MPI message (MpiLink batches one turn's sends), and it still has the other
+    /// half to run meanwhile.
     bool dispatch(MpiBackend::State& pool) {
         bool progressed = false;
+        const auto now = Clock::now();
+        auto free_slots = [](const MpiBackend::State::Rank& rank) {
+            return rank.capacity() - std::min(rank.in_flight, rank.capacity());
+        };
+        std::vector<bool>& filling = filling_;
+        filling.assign(pool.ranks.size(), false);
+        for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+            filling[rank] = free_slots(pool.ranks[rank]) * 2 >= pool.ranks[rank].capacity();
+        }
         for (;;) {
-            auto rank = std::max_element(
-                pool.ranks.begin() + 1, pool.ranks.end(), [](const auto& a, const auto& b) {
-                    return a.workers - a.in_flight < b.workers - b.in_flight;
-                });
-            if (rank->in_flight >= rank->workers) {
+            std::size_t chosen = 0;
+            for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+                if (filling[rank] && free_slots(pool.ranks[rank]) != 0 &&
+                    (chosen == 0 ||
+                     free_slots(pool.ranks[rank]) > free_slots(pool.ranks[chosen]))) {
+                    chosen = rank;
+                }
+            }
+            if (chosen == 0) {
                 return progressed;
             }
+            MpiBackend::State::Rank* rank = &pool.ranks[chosen];
             Chunk* chunk;
             {
                 std::lock_guard lock(mutex_);
@@ -347,16 +417,30 @@ class Hub {
             WireWriter message;
             message.write(pool.id);
             message.write(request);
+            // Which call of the caller's the chunk belongs to (only compared, on the rank): a
+            // call's chunks are alike, and the rank's process pool learns how deep to pipeline
+            // them per call.
+            message.write(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(chunk->job)));
             try {
                 chunk->job->encode_chunk(*chunk, message);
             } catch (...) {
                 chunk->job->cancel_chunk(*chunk, std::current_exception()); // cereal refused
                 continue;
             }
-            const int destination = static_cast<int>(rank - pool.ranks.begin());
+            const int destination = static_cast<int>(chosen);
             link_.send(destination, MpiTag::run, std::move(message.bytes()));
+            if (chunk->first == 0) {
+                // A call's first chunk: the call is new, and one that has ended may have left
+                // its address to it. What was learnt under that address is another call's.
+                for (auto& other : pool.ranks) {
+                    if (other.measured_job == chunk->job) {
+                        other.measured_job = nullptr;
+                    }
+                }
+            }
+            rank->measure(chunk->job);
             ++rank->in_flight;
-            pool.running.emplace(request, MpiBackend::State::Running{chunk, destination});
+            pool.running.emplace(request, MpiBackend::State::Running{chunk, destination, now});
         }
     }
 
@@ -417,6 +501,9 @@ class Hub {
             return; // terminated meanwhile: already settled here
         }
         Chunk* chunk = found->second.chunk;
+        if (chunk->job == rank.measured_job) {
+            rank.learn_from_answer(found->second.sent, Clock::now());
+        }
         pool.running.erase(found);
         --rank.in_flight;
         RemoteOriginScope origin(rank.origin);
@@ -445,6 +532,12 @@ class Hub {
     }
 
     void finish(MpiBackend::State& pool) {
+        for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
+            MPROC_TRACE_EVENT("mpi hub: pool %llu ended; rank %zu: window %zu chunks per worker, "
+                              "%.1f us per chunk",
+                              static_cast<unsigned long long>(pool.id), rank,
+                              pool.ranks[rank].depth, pool.ranks[rank].service_us);
+        }
         set_phase(pool, MpiBackend::State::Phase::ended);
         std::lock_guard lock(mutex_);
         std::erase_if(pools_, [&](const auto& candidate) { return candidate.get() == &pool; });
@@ -467,32 +560,19 @@ class Hub {
     // The pools as the hub thread saw them at the top of its loop: it works on this copy, so a
     // pool that has just ended is still found (and its late messages ignored).
     std::vector<std::shared_ptr<MpiBackend::State>> snapshot_;
+    std::vector<bool> filling_; // dispatch's: which ranks it is refilling (kept: no allocation)
     std::thread thread_;
 };
 
 } // namespace
 
-namespace {
-/// What the process pool offers and MpiPool does not (yet): refused, never silently ignored.
-void refuse_unsupported_options(const ValidatedOptions& options) {
-    auto refuse = [](const char* option) {
-        throw std::invalid_argument(std::string("mproc: MpiPool does not support ") + option +
-                                    " yet (mproc::Pool does)");
-    };
-    if (options.task_timeout.count() != 0) {
-        refuse("task_timeout");
-    }
-    if (options.max_retries != 0) {
-        refuse("max_retries");
-    }
-    if (options.worker_memory_limit != 0) {
-        refuse("worker_memory_limit");
-    }
-}
-} // namespace
-
 MpiBackend::MpiBackend(ValidatedOptions options) : worker_count_(options.workers) {
-    refuse_unsupported_options(options);
+    refuse_unsupported_options(options,
+                               {.pool = "mproc::MpiPool",
+                                .why = "not yet (its worker ranks' process pools run without it)",
+                                .kill_running_task = kills_running_tasks,
+                                .retry_lost_task = false,
+                                .limit_worker_memory = false});
     require_portable(options.initializer); // ranks are other programs: as for spawn
     mpi_worker_ranks();                    // a clear error without worker ranks
     state_ = Hub::instance().open(std::move(options));
@@ -504,16 +584,6 @@ MpiBackend::~MpiBackend() {
 }
 
 bool MpiBackend::submit(Chunk* chunks, std::size_t count) {
-    // The front end submits one call's chunks at a time, so they share one job. A call with its
-    // own time limit (mproc::with_timeout) ends with the refusal rather than run unlimited.
-    if (count > 0 && chunks[0].job->task_timeout().count() != 0) {
-        const auto refusal = std::make_exception_ptr(std::invalid_argument(
-            "mproc: MpiPool does not support with_timeout yet (mproc::Pool does)"));
-        for (std::size_t i = 0; i < count; ++i) {
-            chunks[i].job->cancel_chunk(chunks[i], refusal);
-        }
-        return true;
-    }
     return Hub::instance().submit(*state_, chunks, count);
 }
 void MpiBackend::close() { Hub::instance().close(*state_); }

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
 #include "mpi_worker_rank.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wire.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -28,7 +30,10 @@ void end_mpi_job() noexcept {
         link.send(rank, MpiTag::shutdown, {});
     }
     link.flush();
-    MPROC_TRACE_EVENT("mpi rank 0: worker ranks told to end; finalizing");
+    MPROC_TRACE_EVENT("mpi rank 0: worker ranks told to end; finalizing; it sent %llu messages in "
+                      "%llu MPI messages",
+                      static_cast<unsigned long long>(link.messages_sent),
+                      static_cast<unsigned long long>(link.mpi_messages_sent));
     MPI_Finalize();
 }
 
@@ -70,6 +75,52 @@ MpiLink::MpiLink() {
 }
 
 void MpiLink::send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+    queued_.push_back({destination, tag, std::move(payload)});
+    ++messages_sent;
+}
+
+void MpiLink::send_queued() {
+    if (queued_.empty()) {
+        return;
+    }
+    // One destination after another, each one's messages in the order they were sent (MPI keeps
+    // the order of messages between two ranks; a batch keeps its own).
+    std::stable_sort(queued_.begin(), queued_.end(),
+                     [](const auto& a, const auto& b) { return a.destination < b.destination; });
+    // A large payload leaves alone: copying it into a batch would cost more than a message.
+    constexpr std::size_t batched_size_limit = 64 * 1024;
+    std::vector<QueuedMessage*> batch;
+    auto send_batch = [&] {
+        if (batch.size() == 1) {
+            start_send(batch[0]->destination, batch[0]->tag, std::move(batch[0]->payload));
+        } else if (batch.size() > 1) {
+            WireWriter packed;
+            for (QueuedMessage* message : batch) {
+                packed.write(static_cast<std::int32_t>(message->tag));
+                packed.write(static_cast<std::uint64_t>(message->payload.size()));
+                packed.write_bytes(message->payload.data(), message->payload.size());
+            }
+            start_send(batch[0]->destination, MpiTag::batch, std::move(packed.bytes()));
+        }
+        batch.clear();
+    };
+    for (QueuedMessage& message : queued_) {
+        if (!batch.empty() && batch[0]->destination != message.destination) {
+            send_batch();
+        }
+        if (message.payload.size() > batched_size_limit) {
+            send_batch();
+            start_send(message.destination, message.tag, std::move(message.payload));
+        } else {
+            batch.push_back(&message);
+        }
+    }
+    send_batch();
+    queued_.clear();
+}
+
+void MpiLink::start_send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+    ++mpi_messages_sent;
     sends_.push_back({std::move(payload), new MPI_Request});
     PendingSend& send = sends_.back();
     MPI_Isend(send.payload.data(), static_cast<int>(send.payload.size()), MPI_BYTE, destination,
@@ -90,8 +141,26 @@ void MpiLink::progress() {
     }
 }
 
-bool MpiLink::receive(MpiMessage& message) {
+void MpiLink::push() {
+    send_queued();
     progress();
+}
+
+bool MpiLink::message_waiting() {
+    int arrived = 0;
+    if (unpacked_.empty()) {
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm(communicator_), &arrived, MPI_STATUS_IGNORE);
+    }
+    return !unpacked_.empty() || arrived != 0;
+}
+
+bool MpiLink::receive(MpiMessage& message) {
+    push();
+    if (!unpacked_.empty()) {
+        message = std::move(unpacked_.front());
+        unpacked_.pop_front();
+        return true;
+    }
     int arrived = 0;
     MPI_Message handle;
     MPI_Status status;
@@ -105,10 +174,27 @@ bool MpiLink::receive(MpiMessage& message) {
     message.tag = static_cast<MpiTag>(status.MPI_TAG);
     message.payload.resize(static_cast<std::size_t>(size));
     MPI_Mrecv(message.payload.data(), size, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+    if (message.tag != MpiTag::batch) {
+        return true;
+    }
+    // Only another rank of this program sends to mproc's communicator: a batch that does not
+    // parse is a bug, and WireReader throws rather than read past its end.
+    WireReader in(message.payload.data(), message.payload.size());
+    while (in.remaining() != 0) {
+        MpiMessage& part = unpacked_.emplace_back();
+        part.source = message.source;
+        part.tag = static_cast<MpiTag>(in.read<std::int32_t>());
+        const auto part_size = static_cast<std::size_t>(in.read<std::uint64_t>());
+        const std::byte* bytes = in.take(part_size);
+        part.payload.assign(bytes, bytes + part_size);
+    }
+    message = std::move(unpacked_.front());
+    unpacked_.pop_front();
     return true;
 }
 
 void MpiLink::flush() {
+    send_queued();
     for (PendingSend& send : sends_) {
         MPI_Wait(&request_of(send.request), MPI_STATUS_IGNORE);
         delete &request_of(send.request);
@@ -129,7 +215,10 @@ MpiLink& start_mpi() {
         if (the_link->rank() != 0) {
             serve_worker_rank(*the_link);
             the_link->flush();
-            MPROC_TRACE_EVENT("mpi rank %d: finalizing", the_link->rank());
+            MPROC_TRACE_EVENT("mpi rank %d: finalizing; it sent %llu messages in %llu MPI messages",
+                              the_link->rank(),
+                              static_cast<unsigned long long>(the_link->messages_sent),
+                              static_cast<unsigned long long>(the_link->mpi_messages_sent));
             MPI_Finalize();
             std::exit(0);
         }
@@ -138,7 +227,8 @@ MpiLink& start_mpi() {
     return *the_link;
 }
 
-PollBackoff::PollBackoff(unsigned longest_sleep_us) : longest_sleep_us_(longest_sleep_us) {
+PollBackoff::PollBackoff(unsigned spin_us, unsigned longest_sleep_us)
+    : spinning_(spin_us), longest_sleep_us_(longest_sleep_us) {
     // Sleeps of a few microseconds, not the default 50 us of timer slack: a poll loop's short
     // sleep sets the latency of every message it waits for.
     prctl(PR_SET_TIMERSLACK, 1000UL);
@@ -153,8 +243,7 @@ unsigned PollBackoff::next_wait_us() noexcept {
     // Polls back to back for a while after the last progress (an answer through a worker
     // process comes within tens of microseconds), then sleeps of 5 us doubling every 4 polls.
     // Never sched_yield: on a loaded machine it can give the CPU away for a whole time slice.
-    constexpr auto spinning = std::chrono::microseconds(100);
-    if (idle_polls_ == 0 && std::chrono::steady_clock::now() - last_progress_ < spinning) {
+    if (idle_polls_ == 0 && std::chrono::steady_clock::now() - last_progress_ < spinning_) {
         return 0;
     }
     ++idle_polls_;

@@ -7,6 +7,11 @@
 // started with MPI_THREAD_SERIALIZED. Messages travel on a communicator of mproc's own, so a
 // program's own MPI traffic never meets them. Sends never block: a send that waits for its
 // receiver (rendezvous, for large messages) would deadlock two ranks that both send.
+//
+// Messages a loop sends to one rank in one turn leave together, as one MPI message (a batch):
+// one MPI message costs about as much as its payload's copy, so many small chunks or results
+// cost one message, not one each. Nothing waits to be batched: a loop's sends leave when it
+// next polls (receive()), which it does at once.
 
 #include <chrono>
 #include <cstddef>
@@ -22,7 +27,7 @@ enum class MpiTag : int {
     open = 1,      // 0 -> rank: program id, worker processes, max tasks per child, initializer
     opened = 2,    // rank -> 0: host name
     refused = 3,   // rank -> 0: why (different program, no worker process could start)
-    run = 4,       // 0 -> rank: request id, the chunk's request (entry address + payload)
+    run = 4,       // 0 -> rank: request id, call id, the chunk's request (entry + payload)
     done = 5,      // rank -> 0: request id, worker pid, the entry's response (per-item outcomes)
     failed = 6,    // rank -> 0: request id, worker pid, one encoded exception for the chunk
     lost = 7,      // rank -> 0: request id, message (the worker process died running it)
@@ -30,6 +35,7 @@ enum class MpiTag : int {
     terminate = 9, // 0 -> rank: kill the pool's worker processes now
     closed = 10,   // rank -> 0: the pool's worker processes are gone (always the last message)
     shutdown = 11, // 0 -> rank: rank 0 is ending; finalize MPI and exit
+    batch = 12,    // either way: several of the above, each as tag (int32), size (u64), payload
 };
 
 struct MpiMessage {
@@ -46,20 +52,33 @@ class MpiLink {
     /// This rank's host name.
     const std::string& host() const noexcept { return host_; }
 
-    /// Queues `payload` for `destination`; it leaves as MPI allows (see progress()).
+    /// Queues `payload` for `destination`; it leaves at the next receive() or flush(), in one
+    /// MPI message with whatever else is queued for `destination` by then, then as MPI allows.
     void send(int destination, MpiTag tag, std::vector<std::byte> payload);
-    /// Moves sends along and takes one arrived message into `message`, if there is one.
+    /// Sends what is queued, moves sends along and takes one arrived message into `message`, if
+    /// there is one (a batch arrives as its messages, one per call, in order).
     bool receive(MpiMessage& message);
+    /// Sends what is queued and moves sends along, receiving nothing.
+    void push();
+    /// Whether a message has arrived that receive() would return.
+    bool message_waiting();
     /// Whether a send has not completed yet.
-    bool sending() const noexcept { return !sends_.empty(); }
+    bool sending() const noexcept { return !queued_.empty() || !sends_.empty(); }
     /// Completes every queued send (waits, receiving nothing).
     void flush();
 
   private:
     friend MpiLink& start_mpi();
     MpiLink();
+    void send_queued();
+    void start_send(int destination, MpiTag tag, std::vector<std::byte> payload);
     void progress();
 
+    struct QueuedMessage {
+        int destination;
+        MpiTag tag;
+        std::vector<std::byte> payload;
+    };
     struct PendingSend {
         std::vector<std::byte> payload;
         void* request; // MPI_Request, kept opaque here so this header needs no mpi.h
@@ -67,8 +86,15 @@ class MpiLink {
     int rank_ = 0;
     int size_ = 1;
     std::string host_;
-    void* communicator_ = nullptr; // MPI_Comm
+    void* communicator_ = nullptr;      // MPI_Comm
+    std::vector<QueuedMessage> queued_; // sent by this turn of the loop, not handed to MPI yet
     std::deque<PendingSend> sends_;
+    std::deque<MpiMessage> unpacked_; // the rest of the last batch received
+
+  public:
+    // Counts for the trace (MPROC_TRACE=1): how well sends were batched.
+    std::uint64_t messages_sent = 0;
+    std::uint64_t mpi_messages_sent = 0;
 };
 
 /// Starts MPI in this process if it is not started yet (MPI_Init_thread, mproc's communicator).
@@ -81,19 +107,20 @@ MpiLink& start_mpi();
 bool launched_by_mpi() noexcept;
 
 /// How long a loop that polls MPI for messages waits between polls: it polls back to back for
-/// 100 us after the last progress (a reply through a worker process comes within tens of
+/// `spin_us` after the last progress (a reply through a worker process comes within tens of
 /// microseconds), then sleeps, longer and longer up to `longest_sleep_us`, so an idle rank costs
-/// little CPU. Made on the polling
-/// thread: it sets that thread's timer slack, so that short sleeps stay short.
+/// little CPU. Made on the polling thread: it sets that thread's timer slack, so that short
+/// sleeps stay short.
 class PollBackoff {
   public:
-    explicit PollBackoff(unsigned longest_sleep_us);
+    PollBackoff(unsigned spin_us, unsigned longest_sleep_us);
     /// Something happened: poll eagerly again.
     void reset() noexcept;
     /// How long to wait before the next poll, in microseconds (0: poll again at once).
     unsigned next_wait_us() noexcept;
 
   private:
+    std::chrono::microseconds spinning_;
     unsigned longest_sleep_us_;
     unsigned idle_polls_ = 0;
     std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();

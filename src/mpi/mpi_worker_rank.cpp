@@ -1,4 +1,7 @@
 #include "mpi_worker_rank.hpp"
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -28,98 +32,227 @@
 namespace mproc::detail {
 namespace {
 
-/// Messages for rank 0 from the local pools' I/O threads; the serving loop sends them (only it
-/// talks MPI).
-class Outbox {
+/// Where requests for chunks go, from whichever thread received them.
+class RequestSink {
   public:
-    void post(MpiTag tag, WireWriter message) {
+    /// Hands `requests` (MpiTag::run messages) to their local pools.
+    virtual void submit_requests(std::vector<MpiMessage>& requests) = 0;
+
+  protected:
+    ~RequestSink() = default;
+};
+
+/// The worker rank's MPI connection as its threads share it. The local pools' I/O threads send
+/// each chunk's answer themselves, as it settles, and take in the requests that have arrived
+/// meanwhile, handing them to the local pools; the serving loop handles everything else (pools
+/// opened and ended, the job's end) and takes in requests while the rank has too few to keep
+/// its workers busy. A hand-off to another thread per chunk would cost a wake-up per chunk, on
+/// cores the rank's worker processes need (a rank's threads and its worker processes share the
+/// cores it is bound to). MPI is started MPI_THREAD_SERIALIZED: every MPI call is made under
+/// `mutex_`.
+class RankLink {
+  public:
+    RankLink(MpiLink& link, RequestSink& requests) : link_(link), requests_(requests) {}
+
+    /// The serving loop: every message that has arrived, in order (those an I/O thread took in
+    /// and left for it first).
+    void receive_all(std::vector<MpiMessage>& arrived) {
+        std::lock_guard lock(mutex_);
+        for (MpiMessage& message : left_for_serving_loop_) {
+            arrived.push_back(std::move(message));
+        }
+        left_for_serving_loop_.clear();
+        for (MpiMessage message; link_.receive(message);) {
+            arrived.push_back(std::move(message));
+        }
+    }
+
+    /// Runs `use(link)` under the lock: how the serving loop talks MPI.
+    template <class Use>
+    decltype(auto) with_link(Use&& use) {
+        std::lock_guard lock(mutex_);
+        return use(link_);
+    }
+
+    /// The serving loop, before handing `count` chunks to a local pool: they are here until
+    /// answered.
+    void chunks_arriving(std::size_t count) {
+        std::lock_guard lock(mutex_);
+        chunks_here_ += count;
+    }
+    void workers_changed(std::ptrdiff_t change) {
+        std::lock_guard lock(mutex_);
+        workers_here_ =
+            static_cast<std::size_t>(static_cast<std::ptrdiff_t>(workers_here_) + change);
+    }
+    /// Whether every worker process here has a chunk: then the serving loop can sleep, since the
+    /// answers (see answer()) wake it when there is something to do.
+    bool workers_busy() {
+        std::lock_guard lock(mutex_);
+        return chunks_here_ >= workers_here_;
+    }
+
+    /// A local pool's I/O thread (or the serving loop): sends the answer for a chunk to rank 0
+    /// now, and hands the requests that have arrived to their pools. Wakes the serving loop when
+    /// it has something to do: another message from rank 0 arrived, a worker process here has
+    /// no chunk any more (rank 0 sends the next at once: the serving loop must look out for
+    /// it), or the answer is large and leaves in pieces (each needs a poll, which the serving
+    /// loop makes until it is gone).
+    void answer(MpiTag tag, WireWriter message) {
+        // Not while this thread is handing requests over already (a refused request is
+        // answered there): they are handed over in order, under the sink's lock.
+        thread_local bool handing_over = false;
+        std::vector<MpiMessage> requests;
+        bool wake;
         {
             std::lock_guard lock(mutex_);
-            messages_.emplace_back(tag, std::move(message.bytes()));
+            link_.send(0, tag, std::move(message.bytes()));
+            link_.push();
+            --chunks_here_;
+            for (MpiMessage arrived; !handing_over && link_.receive(arrived);) {
+                (arrived.tag == MpiTag::run ? requests : left_for_serving_loop_)
+                    .push_back(std::move(arrived));
+            }
+            wake = chunks_here_ + requests.size() < workers_here_ || link_.sending() ||
+                   !left_for_serving_loop_.empty();
         }
-        posted_.notify_one();
+        if (!requests.empty()) {
+            handing_over = true;
+            requests_.submit_requests(requests);
+            handing_over = false;
+        }
+        if (wake) {
+            std::lock_guard lock(wake_mutex_);
+            if (!wake_requested_) {
+                wake_requested_ = true;
+                woken_.notify_one();
+            }
+        }
     }
-    /// Hands every posted message to `link`; returns how many.
-    std::size_t send_all(MpiLink& link) {
-        std::deque<std::pair<MpiTag, std::vector<std::byte>>> messages;
-        {
-            std::lock_guard lock(mutex_);
-            messages.swap(messages_);
-        }
-        for (auto& [tag, payload] : messages) {
-            link.send(0, tag, std::move(payload));
-        }
-        return messages.size();
-    }
-    /// Waits up to `us` microseconds for a message to be posted (0: not at all).
+
+    /// The serving loop: sleeps up to `us` microseconds (0: not at all), or until answer() wakes
+    /// it.
     void wait(unsigned us) {
-        if (us == 0) {
-            return;
+        std::unique_lock lock(wake_mutex_);
+        if (us != 0) {
+            woken_.wait_for(lock, std::chrono::microseconds(us), [&] { return wake_requested_; });
         }
-        std::unique_lock lock(mutex_);
-        posted_.wait_for(lock, std::chrono::microseconds(us), [&] { return !messages_.empty(); });
+        wake_requested_ = false;
     }
 
   private:
-    std::mutex mutex_;
-    std::condition_variable posted_;
-    std::deque<std::pair<MpiTag, std::vector<std::byte>>> messages_;
+    MpiLink& link_;
+    RequestSink& requests_;
+    std::mutex mutex_; // every MPI call; the counts; left_for_serving_loop_
+    std::vector<MpiMessage> left_for_serving_loop_;
+    std::size_t chunks_here_ = 0;  // chunks handed to local pools and not yet answered
+    std::size_t workers_here_ = 0; // worker processes of the open pools
+    std::mutex wake_mutex_;
+    std::condition_variable woken_;
+    bool wake_requested_ = false;
 };
 
-/// One chunk rank 0 sent, as a job of the local process pool: its request goes to a worker
-/// process unchanged, and whatever settles it goes back to rank 0.
+/// The chunks one call of rank 0's (one map, one apply, ...) has on one pool of this rank, as
+/// one job of the local process pool, which learns how deep to pipeline a job's chunks from
+/// their times. It lives while the call has chunks here: the serving loop adds the requests that
+/// arrive, and whatever settles a chunk goes back to rank 0 as it comes (each chunk's request
+/// goes to a worker process unchanged; its response comes back unchanged).
 class RelayJob final : public Job {
   public:
-    RelayJob(Outbox& outbox, const std::string& where, std::uint64_t pool, std::uint64_t request_id,
-             std::vector<std::byte> request)
-        : outbox_(outbox), where_(where), pool_(pool), request_id_(request_id),
-          request_(std::move(request)) {}
+    RelayJob(RankLink& link, const std::string& where, std::uint64_t pool)
+        : link_(link), where_(where), pool_(pool) {}
 
-    Chunk chunk{this, 0, 1};
+    /// The serving loop: turns requests (rank 0's id, the request's bytes) into chunks of this
+    /// job, all handed to the local pool together (so that it can send them to its worker
+    /// processes back to back). Returns them; each holds a reference to the job until settled.
+    std::vector<Chunk>&
+    add(std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> requests) {
+        std::lock_guard lock(mutex_);
+        const std::uint64_t batch_id = next_batch_++;
+        Batch& batch = batches_[batch_id];
+        batch.unsettled = requests.size();
+        batch.chunks.reserve(requests.size());
+        for (auto& [id, bytes] : requests) {
+            std::size_t slot;
+            if (free_slots_.empty()) {
+                slot = slots_.size();
+                slots_.emplace_back();
+            } else {
+                slot = free_slots_.back();
+                free_slots_.pop_back();
+            }
+            slots_[slot] = Slot{id, std::move(bytes), batch_id};
+            batch.chunks.push_back(Chunk{this, slot, 1});
+        }
+        acquire(requests.size());
+        return batch.chunks;
+    }
+
+    /// Whether no chunk of the job is here: the serving loop may drop it.
+    bool idle() const {
+        std::lock_guard lock(mutex_);
+        return batches_.empty();
+    }
 
     void run_chunk(const Chunk&) noexcept override { wire_call_on_in_process_job(); }
 
-    void encode_chunk(const Chunk&, WireWriter& request) override {
-        request.write_bytes(request_.data(), request_.size());
+    void encode_chunk(const Chunk& chunk, WireWriter& request) override {
+        std::lock_guard lock(mutex_);
+        const std::vector<std::byte>& bytes = slots_[chunk.first].request;
+        request.write_bytes(bytes.data(), bytes.size());
     }
 
-    bool complete_chunk(const Chunk&, WireReader& response, long worker_pid,
+    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
                         std::exception_ptr lost) noexcept override {
         if (lost) {
             // The worker process died part-way and reported it: rank 0 gets the chunk as lost,
             // whole (the outcomes it finished are not relayed).
-            settle_with(std::move(lost));
+            settle_with(chunk, std::move(lost));
             return true;
         }
         try {
-            WireWriter message = header();
+            WireWriter message = header(chunk);
             message.write(static_cast<std::int64_t>(worker_pid));
             const std::size_t size = response.remaining();
             message.write_bytes(response.take(size), size);
-            outbox_.post(MpiTag::done, std::move(message));
+            answer(chunk, MpiTag::done, std::move(message));
         } catch (...) {
-            settle_with(std::current_exception());
-            return true;
+            settle_with(chunk, std::current_exception());
         }
-        release();   // the chunk's reference: the last use of this
         return true; // relayed as it came: rank 0 decodes it
     }
 
-    void cancel_chunk(const Chunk&, std::exception_ptr reason) noexcept override {
-        settle_with(std::move(reason));
+    void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept override {
+        settle_with(chunk, std::move(reason));
+    }
+
+    /// Item positions are the relayed chunk's own (rank 0 knows where that chunk starts).
+    std::size_t task_index(const Chunk&, std::size_t offset) const noexcept override {
+        return offset;
     }
 
   private:
-    WireWriter header() const {
+    struct Slot {
+        std::uint64_t request_id = 0;
+        std::vector<std::byte> request;
+        std::uint64_t batch = 0;
+    };
+    struct Batch {
+        std::vector<Chunk> chunks; // handed to the local pool in one submit
+        std::size_t unsettled = 0;
+    };
+
+    WireWriter header(const Chunk& chunk) const {
         WireWriter message;
         message.write(pool_);
-        message.write(request_id_);
+        std::lock_guard lock(mutex_);
+        message.write(slots_[chunk.first].request_id);
         return message;
     }
 
-    void settle_with(std::exception_ptr reason) noexcept {
+    void settle_with(const Chunk& chunk, std::exception_ptr reason) noexcept {
         try {
-            WireWriter message = header();
+            WireWriter message = header(chunk);
             MpiTag tag = MpiTag::failed;
             try {
                 std::rethrow_exception(reason);
@@ -133,54 +266,90 @@ class RelayJob final : public Job {
                 message.write(std::int64_t{0});
                 encode_exception(message, reason);
             }
-            outbox_.post(tag, std::move(message));
+            answer(chunk, tag, std::move(message));
         } catch (...) {
             std::terminate(); // out of memory for an error report: nothing sensible is left
         }
-        release();
     }
 
-    Outbox& outbox_;
+    /// Sends the chunk's answer and forgets the chunk (the last use of `chunk`).
+    void answer(const Chunk& chunk, MpiTag tag, WireWriter message) {
+        link_.answer(tag, std::move(message));
+        {
+            std::lock_guard lock(mutex_);
+            Slot& slot = slots_[chunk.first];
+            slot.request = {};
+            free_slots_.push_back(chunk.first);
+            const auto batch = batches_.find(slot.batch);
+            if (--batch->second.unsettled == 0) {
+                batches_.erase(batch); // `chunk` was in it
+            }
+        }
+        release(); // the chunk's reference
+    }
+
+    RankLink& link_;
     const std::string& where_;
     const std::uint64_t pool_;
-    const std::uint64_t request_id_;
-    const std::vector<std::byte> request_;
+    // The serving loop adds chunks while the local pool's I/O thread settles others.
+    mutable std::mutex mutex_;
+    std::deque<Slot> slots_; // by Chunk::first; a settled chunk's slot is reused
+    std::vector<std::size_t> free_slots_;
+    std::unordered_map<std::uint64_t, Batch> batches_;
+    std::uint64_t next_batch_ = 0;
 };
 
-class WorkerRank {
+class WorkerRank final : public RequestSink {
   public:
     explicit WorkerRank(MpiLink& link)
-        : link_(link),
+        : link_(link, *this), rank_(link.rank()), host_(link.host()),
           where_("MPI rank " + std::to_string(link.rank()) + " (host " + link.host() + ")") {
         // Worker ids stay unique across the job: each rank counts in a range of its own.
         start_worker_ids_at(static_cast<std::uint64_t>(link.rank()) << 40);
     }
 
     void serve() {
-        PollBackoff backoff(200);
+        // No spinning: this thread shares its cores with the rank's worker processes and the
+        // local pools' I/O threads, which would lose to a spinning poller the CPU they need to
+        // produce what it waits for; short sleeps instead (answers wake it early, see answer()).
+        PollBackoff backoff(0, 200);
+        std::vector<MpiMessage> arrived;
         for (;;) {
-            // Every chunk settles with exactly one message for rank 0.
-            chunks_here_ -= outbox_.send_all(link_);
-            MpiMessage message;
-            if (link_.receive(message)) {
-                backoff.reset();
+            // Everything that has arrived, so that the requests among it reach the local pools
+            // together (a batch from rank 0 arrives as its messages, one after another).
+            arrived.clear();
+            link_.receive_all(arrived);
+            std::vector<MpiMessage> requests;
+            for (MpiMessage& message : arrived) {
+                if (message.tag == MpiTag::run) {
+                    requests.push_back(std::move(message));
+                    continue;
+                }
+                submit_requests(requests); // before a close or terminate of their pool
+                requests.clear();
                 if (!handle(message)) {
                     return;
                 }
+            }
+            submit_requests(requests);
+            drop_idle_jobs();
+            const bool sending = link_.with_link([](MpiLink& link) { return link.sending(); });
+            if (!arrived.empty()) {
+                backoff.reset();
                 continue;
             }
-            if (link_.sending()) {
+            if (sending) {
                 continue; // a large message leaves in pieces, each needing a poll: no sleep
             }
             if (pools_.empty()) {
-                outbox_.wait(2000); // idle: nothing comes but rank 0's next pool, or the end
-            } else if (chunks_here_ >= workers_here_) {
-                // Rank 0 sends no chunk while every worker here is busy: wait for one to finish
-                // (the I/O thread's post wakes this at once), checking for a terminate now and
-                // then, without taking the CPU the busy workers need.
-                outbox_.wait(1000);
+                link_.wait(2000); // idle: nothing comes but rank 0's next pool, or the end
+            } else if (link_.workers_busy()) {
+                // Every worker here has a chunk (and rank 0 may have sent more ahead): the
+                // answers wake this when a message waits or a worker runs out of chunks; the
+                // timeout only bounds how late a close or terminate is seen.
+                link_.wait(1000);
             } else {
-                outbox_.wait(backoff.next_wait_us());
+                link_.wait(backoff.next_wait_us());
             }
         }
     }
@@ -190,12 +359,16 @@ class WorkerRank {
     bool handle(MpiMessage& message) {
         WireReader in(message.payload.data(), message.payload.size());
         if (message.tag == MpiTag::shutdown) {
-            for (auto& [id, pool] : pools_) {
+            std::map<std::uint64_t, std::unique_ptr<ProcessBackend>> pools;
+            {
+                std::lock_guard lock(mutex_);
+                pools.swap(pools_);
+            }
+            for (auto& [id, pool] : pools) {
                 pool->terminate();
                 pool->join();
             }
-            pools_.clear();
-            outbox_.send_all(link_);
+            drop_idle_jobs(); // all of them: every chunk has settled
             return false;
         }
         const auto pool = in.read<std::uint64_t>();
@@ -203,19 +376,20 @@ class WorkerRank {
         case MpiTag::open:
             open(pool, in);
             break;
-        case MpiTag::run:
-            run(pool, in);
-            break;
         case MpiTag::close:
         case MpiTag::terminate:
             end(pool, message.tag == MpiTag::terminate);
             break;
         default:
-            MPROC_TRACE_EVENT("mpi rank %d: unexpected message tag %d ignored", link_.rank(),
+            MPROC_TRACE_EVENT("mpi rank %d: unexpected message tag %d ignored", rank_,
                               static_cast<int>(message.tag));
             break;
         }
         return true;
+    }
+
+    void send(MpiTag tag, WireWriter& message) {
+        link_.with_link([&](MpiLink& link) { link.send(0, tag, std::move(message.bytes())); });
     }
 
     void open(std::uint64_t pool, WireReader& in) {
@@ -242,59 +416,115 @@ class WorkerRank {
             if (initializer) {
                 options.initializer = Initializer(std::move(initializer));
             }
-            pools_.emplace(pool, std::make_unique<ProcessBackend>(std::move(options)));
-            workers_here_ += workers;
-            MPROC_TRACE_EVENT("mpi rank %d: pool %llu opened with %llu worker processes",
-                              link_.rank(), static_cast<unsigned long long>(pool),
+            auto backend = std::make_unique<ProcessBackend>(std::move(options));
+            {
+                std::lock_guard lock(mutex_);
+                pools_.emplace(pool, std::move(backend));
+            }
+            link_.workers_changed(static_cast<std::ptrdiff_t>(workers));
+            MPROC_TRACE_EVENT("mpi rank %d: pool %llu opened with %llu worker processes", rank_,
+                              static_cast<unsigned long long>(pool),
                               static_cast<unsigned long long>(workers));
         } catch (const std::exception& error) {
             reply.write_string(error.what());
-            link_.send(0, MpiTag::refused, std::move(reply.bytes()));
+            send(MpiTag::refused, reply);
             return;
         }
-        reply.write_string(link_.host());
-        link_.send(0, MpiTag::opened, std::move(reply.bytes()));
+        reply.write_string(host_);
+        send(MpiTag::opened, reply);
     }
 
-    void run(std::uint64_t pool, WireReader& in) {
-        const auto request_id = in.read<std::uint64_t>();
-        const std::size_t size = in.remaining();
-        const std::byte* request = in.take(size);
-        auto* job = new RelayJob(outbox_, where_, pool, request_id,
-                                 std::vector<std::byte>(request, request + size));
-        ++chunks_here_;
-        const auto found = pools_.find(pool);
-        if (found == pools_.end() || !found->second->submit(&job->chunk, 1)) {
-            job->cancel_chunk(job->chunk, std::make_exception_ptr(PoolNotRunning(
-                                              "mproc: " + where_ + " serves no such pool")));
+    /// From the serving loop or a local pool's I/O thread: hands `requests` to their pools, one
+    /// submit per pool and call of rank 0's.
+    void submit_requests(std::vector<MpiMessage>& requests) override {
+        if (requests.empty()) {
+            return;
         }
+        std::map<std::pair<std::uint64_t, std::uint64_t>,
+                 std::vector<std::pair<std::uint64_t, std::vector<std::byte>>>>
+            by_call;
+        for (const MpiMessage& message : requests) {
+            WireReader in(message.payload.data(), message.payload.size());
+            const auto pool = in.read<std::uint64_t>();
+            const auto id = in.read<std::uint64_t>();
+            const auto call = in.read<std::uint64_t>();
+            const std::size_t size = in.remaining();
+            const std::byte* request = in.take(size);
+            by_call[{pool, call}].emplace_back(id, std::vector<std::byte>(request, request + size));
+        }
+        std::lock_guard lock(mutex_);
+        for (auto& [key, calls_requests] : by_call) {
+            const auto [pool, call] = key;
+            RelayJob*& job = relay_jobs_[key];
+            if (job == nullptr) {
+                job = new RelayJob(link_, where_, pool); // the map's reference: drop_idle_jobs
+            }
+            link_.chunks_arriving(calls_requests.size());
+            std::vector<Chunk>& chunks = job->add(std::move(calls_requests));
+            Chunk* first = chunks.data();
+            const std::size_t count = chunks.size();
+            const auto found = pools_.find(pool);
+            if (found == pools_.end() || !found->second->submit(first, count)) {
+                const auto refusal = std::make_exception_ptr(
+                    PoolNotRunning("mproc: " + where_ + " serves no such pool"));
+                for (std::size_t i = 0; i < count; ++i) { // the last one frees `chunks`
+                    job->cancel_chunk(first[i], refusal);
+                }
+            }
+        }
+    }
+
+    /// Lets go of the jobs with no chunk here (their calls may have ended on rank 0; if not,
+    /// the next chunk makes a new one).
+    void drop_idle_jobs() {
+        std::lock_guard lock(mutex_);
+        std::erase_if(relay_jobs_, [](auto& entry) {
+            if (!entry.second->idle()) {
+                return false;
+            }
+            entry.second->release();
+            return true;
+        });
     }
 
     void end(std::uint64_t pool, bool terminate) {
-        if (const auto found = pools_.find(pool); found != pools_.end()) {
-            if (terminate) {
-                found->second->terminate();
-            } else {
-                found->second->close();
+        std::unique_ptr<ProcessBackend> backend;
+        {
+            // Out of the map first: an I/O thread handing requests over must not wait for this
+            // one's join (nor find the pool: rank 0 sends none once it ends it).
+            std::lock_guard lock(mutex_);
+            if (const auto found = pools_.find(pool); found != pools_.end()) {
+                backend = std::move(found->second);
+                pools_.erase(found);
             }
-            found->second->join();
-            workers_here_ -= found->second->worker_count();
-            pools_.erase(found);
         }
-        chunks_here_ -= outbox_.send_all(link_); // every result of the pool leaves before `closed`
+        if (backend) {
+            if (terminate) {
+                backend->terminate();
+            } else {
+                backend->close();
+            }
+            backend->join(); // its I/O thread is gone: every answer of the pool has been sent
+            link_.workers_changed(-static_cast<std::ptrdiff_t>(backend->worker_count()));
+            drop_idle_jobs(); // the pool's: every chunk of it has settled
+        }
         WireWriter reply;
         reply.write(pool);
-        link_.send(0, MpiTag::closed, std::move(reply.bytes()));
-        MPROC_TRACE_EVENT("mpi rank %d: pool %llu closed", link_.rank(),
+        send(MpiTag::closed, reply);
+        MPROC_TRACE_EVENT("mpi rank %d: pool %llu closed", rank_,
                           static_cast<unsigned long long>(pool));
     }
 
-    MpiLink& link_;
+    RankLink link_;
+    const int rank_;
+    const std::string host_;
     const std::string where_;
-    Outbox outbox_;
+    // The local pools and the relay jobs: changed by the serving loop, used by the I/O threads
+    // that hand requests over too.
+    std::mutex mutex_;
     std::map<std::uint64_t, std::unique_ptr<ProcessBackend>> pools_;
-    std::size_t workers_here_ = 0; // worker processes of the open pools
-    std::size_t chunks_here_ = 0;  // chunks received and not yet answered
+    // The jobs of the calls with chunks here, by pool and call; the map holds a reference.
+    std::map<std::pair<std::uint64_t, std::uint64_t>, RelayJob*> relay_jobs_;
 };
 
 } // namespace

@@ -13,7 +13,12 @@ namespace mproc::detail {
 ThreadBackend::ThreadBackend(ValidatedOptions options)
     : worker_count_(options.workers), initializer_(std::move(options.initializer)),
       max_tasks_per_child_(options.max_tasks_per_child), threads_(options.workers) {
-    refuse_process_only_options(options);
+    refuse_unsupported_options(options, {.pool = "mproc::ThreadPool",
+                                         .why = "its workers are threads, which cannot be "
+                                                "killed and share their process's memory",
+                                         .kill_running_task = kills_running_tasks,
+                                         .retry_lost_task = true, // a thread is never lost
+                                         .limit_worker_memory = false});
     try {
         std::lock_guard lock(mutex_);
         for (std::size_t slot = 0; slot < worker_count_; ++slot) {

@@ -136,6 +136,22 @@ TEST(MpiPoolTest, AFreeRankTakesTheNextChunk) {
     EXPECT_EQ(counts, (std::multiset<int>{1, 9}));
 }
 
+TEST(MpiPoolTest, ChunksSentAheadForShortTasksDoNotHoldBackTheNextCallsLongOnes) {
+    // Thousands of trivial tasks first: each rank's window grows deep. The next call's chunks
+    // are long; were they sent that far ahead, the rank running the one-second item would hold
+    // short items behind it. A free rank must take them instead, as without pipelining.
+    mproc::MpiPool pool(2);
+    EXPECT_EQ(pool.map(square, std::vector<int>(5000, 3), 1), std::vector<int>(5000, 9));
+    std::vector<int> input(9, 10);
+    input.insert(input.begin(), 1000);
+    const std::vector<int> ranks = pool.map(sleep_then_rank, input, 1);
+    std::map<int, int> items_per_rank;
+    for (int rank : ranks) {
+        ++items_per_rank[rank];
+    }
+    EXPECT_EQ(items_per_rank[ranks[0]], 1) << "short items waited behind the long one";
+}
+
 TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
     for (int i = 0; i < 20; ++i) {
         mproc::MpiPool first(1);
@@ -146,8 +162,62 @@ TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
     }
 }
 
+/// Crashes (SIGSEGV) on item 777, returns x * x otherwise.
+int crash_on_777(int x) {
+    if (x == 777) {
+        raise(SIGSEGV);
+    }
+    return x * x;
+}
+
+int sleep_ms_then_square(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms * ms;
+}
+
+TEST(MpiPoolTest, ACrashAmongManyShortPipelinedTasksCostsExactlyThatTask) {
+    // Thousands of trivial chunks: each rank gets many in flight at once (and its worker process
+    // a window of them). The crash costs its own item one WorkerLost naming the rank; the chunks
+    // sent along with it still run (the rank's pool sends the unstarted ones to the new worker).
+    mproc::MpiPool pool(2);
+    std::vector<int> input(3000);
+    for (int i = 0; i < 3000; ++i) {
+        input[static_cast<std::size_t>(i)] = i;
+    }
+    const auto outcomes = pool.map_outcomes(crash_on_777, input, 1);
+    ASSERT_EQ(outcomes.size(), input.size());
+    for (int i = 0; i < 3000; ++i) {
+        const auto& outcome = outcomes[static_cast<std::size_t>(i)];
+        if (i != 777) {
+            ASSERT_TRUE(outcome.has_value()) << "item " << i;
+            EXPECT_EQ(outcome.value(), i * i);
+            continue;
+        }
+        ASSERT_FALSE(outcome.has_value());
+        try {
+            std::rethrow_exception(outcome.error());
+        } catch (const mproc::WorkerLost& lost) {
+            EXPECT_NE(std::string(lost.what()).find("MPI rank "), std::string::npos) << lost.what();
+        }
+    }
+    // And the rank serves on.
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}, 1), (std::vector<int>{1, 4, 9}));
+}
+
+TEST(MpiPoolTest, TerminateEndsEveryChunkInFlightOnTheRanks) {
+    // Short chunks, so that the ranks hold windows of them when terminate() comes.
+    mproc::MpiPool pool(2);
+    auto result = pool.map_async(sleep_ms_then_square, std::vector<int>(20000, 1), 1);
+    std::this_thread::sleep_for(100ms);
+    pool.terminate();
+    ASSERT_TRUE(result.wait(30s)) << "a chunk was never settled";
+    EXPECT_THROW(result.get(), mproc::PoolTerminated);
+    pool.join();
+}
+
 /// Hard time limits, retries and memory limits are the process pool's: MpiPool refuses them
-/// rather than run without them.
+/// rather than run without them (a call's own limit, mproc::with_timeout, at compile time:
+/// tests/process/compile_fail/mpi_pool_with_timeout.cpp).
 TEST(MpiPoolTest, RefusesTheFailureOptionsItDoesNotSupport) {
     auto refused = [](mproc::PoolOptions options, const std::string& option) {
         try {
@@ -160,12 +230,6 @@ TEST(MpiPoolTest, RefusesTheFailureOptionsItDoesNotSupport) {
     refused({.workers = 1, .task_timeout = std::chrono::seconds(1)}, "task_timeout");
     refused({.workers = 1, .max_retries = 2}, "max_retries");
     refused({.workers = 1, .worker_memory_limit = std::size_t{1} << 30}, "worker_memory_limit");
-
-    mproc::MpiPool pool(1);
-    auto limited = pool.apply_async(mproc::with_timeout(square, std::chrono::seconds(1)), 3);
-    ASSERT_TRUE(limited.wait(10s));
-    EXPECT_THROW(limited.get(), std::invalid_argument);
-    EXPECT_EQ(pool.apply(square, 3), 9); // the pool is unharmed
 }
 
 } // namespace

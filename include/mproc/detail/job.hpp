@@ -168,6 +168,7 @@ struct ValidatedOptions;
 /// exactly once (run_chunk/complete_chunk, or cancel_chunk), and follow the lifecycle.
 ///  - `Backend(ValidatedOptions)` starts the workers; throws std::system_error if it cannot.
 ///  - `crosses_processes`: whether jobs must carry their wire half (encode/complete).
+///  - `kills_running_tasks`: whether it enforces a job's hard time limit (with_timeout).
 ///  - `submit(chunks, n)` takes the chunks, or returns false once closed.
 ///  - `close()`: no more submissions; workers exit when the queued work is done.
 ///  - `terminate()`: no more submissions; queued chunks are cancelled with
@@ -177,6 +178,7 @@ template <class B>
 concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
     requires(B& backend, Chunk* chunks) {
     { B::crosses_processes } -> std::convertible_to<bool>;
+    { B::kills_running_tasks } -> std::convertible_to<bool>;
     { std::as_const(backend).worker_count() } -> std::same_as<std::size_t>;
     { backend.submit(chunks, std::size_t{}) } -> std::same_as<bool>;
     backend.close();

@@ -18,6 +18,9 @@ class MpiBackend {
   public:
     /// Jobs must carry their wire half: chunks are encoded and sent to other processes.
     static constexpr bool crosses_processes = true;
+    /// Not yet: time limits are not sent to the ranks, so with_timeout is refused at compile
+    /// time rather than run unlimited.
+    static constexpr bool kills_running_tasks = false;
 
     /// Opens the pool on the worker ranks: `options.workers` worker processes spread over them
     /// round robin. Throws mproc::Error when a rank refuses (it runs a different program, or

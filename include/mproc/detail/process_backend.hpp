@@ -16,6 +16,8 @@ class ProcessBackend {
   public:
     /// Jobs must carry their wire half: chunks are encoded and sent to other processes.
     static constexpr bool crosses_processes = true;
+    /// A task past its time limit has its worker process killed (with_timeout, task_timeout).
+    static constexpr bool kills_running_tasks = true;
 
     /// Starts the fork server and `options.workers` worker processes. Throws std::system_error
     /// when the system refuses a process or a socket.

@@ -22,6 +22,8 @@ class ThreadBackend {
   public:
     /// Chunks run in this address space: jobs need no wire half.
     static constexpr bool crosses_processes = false;
+    /// A thread running a task cannot be killed: no hard time limits (with_timeout).
+    static constexpr bool kills_running_tasks = false;
 
     /// Starts `options.workers` threads.
     explicit ThreadBackend(ValidatedOptions options);
