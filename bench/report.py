@@ -47,6 +47,11 @@ def per_run(combine, *keys):
     return values
 
 
+def ratio(numerator, denominator):
+    """numerator / denominator for every run in which both have a figure."""
+    return per_run(lambda n, d: n / d, numerator, denominator)
+
+
 def fmt(x, digits=3):
     if x == 0:
         return "0"
@@ -75,29 +80,29 @@ seed_parallelism = min(cores, 10, 12)  # min(cores, workers, chunks): 12 tasks, 
 # (issue item, what, per-run values, "<=" or ">=", target, aim or None, how the value reads)
 targets = [
     ("1a", "map_into, 10^7 trivial items: ThreadPool / OpenMP static (time)",
-     per_run(lambda m, p: m / p, key("tiny_into", "mproc_thread", C), key("tiny_into", "omp_static", C)),
+     ratio(key("tiny_into", "mproc_thread", C), key("tiny_into", "omp_static", C)),
      "<=", 1.1, None),
     ("1a", "map_into, 10^7 trivial items: ThreadPool / oneTBB parallel_for (time)",
-     per_run(lambda m, p: m / p, key("tiny_into", "mproc_thread", C), key("tiny_into", "tbb", C)),
+     ratio(key("tiny_into", "mproc_thread", C), key("tiny_into", "tbb", C)),
      "<=", 1.0, None),
     ("1a", "map_into, 10^7 trivial items: ThreadPool / std::execution::par (time)",
-     per_run(lambda m, p: m / p, key("tiny_into", "mproc_thread", C), key("tiny_into", "std_par", C)),
+     ratio(key("tiny_into", "mproc_thread", C), key("tiny_into", "std_par", C)),
      "<=", 1.0, None),
     ("1b", "map to a fresh vector: ThreadPool::map / OpenMP static into a fresh vector (time)",
-     per_run(lambda m, p: m / p, key("tiny_fresh", "mproc_thread", C), key("tiny_fresh", "omp_static", C)),
+     ratio(key("tiny_fresh", "mproc_thread", C), key("tiny_fresh", "omp_static", C)),
      "<=", 1.0, None),
     ("1b", "map to a fresh vector: ThreadPool::map / OpenMP static into pre-allocated storage (time)",
-     per_run(lambda m, p: m / p, key("tiny_fresh", "mproc_thread", C), key("tiny_into", "omp_static", C)),
+     ratio(key("tiny_fresh", "mproc_thread", C), key("tiny_into", "omp_static", C)),
      "<=", 5.0, None),
     # Met in the opt-in mode (PoolOptions::caller_runs_chunks: the caller runs chunks, as
     # OpenMP's master thread does); the default pool's figures stay on the page for the record.
     ("2", f"fork-join, map over {C} trivial items: ThreadPool with caller_runs_chunks / OpenMP parallel for (time)",
-     per_run(lambda m, p: m / p, key("forkjoin", "mproc_thread_helps", C), key("forkjoin", "omp_static", C)),
+     ratio(key("forkjoin", "mproc_thread_helps", C), key("forkjoin", "omp_static", C)),
      "<=", 1.0, None),
     ("2", f"fork-join, map over {C} trivial items: ThreadPool with caller_runs_chunks, µs a round",
      list(figures.get(key("forkjoin", "mproc_thread_helps", C), {}).values()), "<=", 3.0, 1.0),
     ("2", f"fork-join, map over {C} trivial items: default ThreadPool / OpenMP parallel for (time), for the record",
-     per_run(lambda m, p: m / p, key("forkjoin", "mproc_thread", C), key("forkjoin", "omp_static", C)),
+     ratio(key("forkjoin", "mproc_thread", C), key("forkjoin", "omp_static", C)),
      None, None, None),
     ("2", f"fork-join, map over {C} trivial items: default ThreadPool, µs a round, for the record",
      list(figures.get(key("forkjoin", "mproc_thread", C), {}).values()), None, None, None),
@@ -117,25 +122,25 @@ targets = [
      per_run(lambda s, m: s / m / seed_parallelism, key("seed", "python_sequential", 1), key("seed", "python", 10)),
      None, None, None),
     ("6", "apply round trip: Python's time / Pool's",
-     per_run(lambda p, m: p / m, key("apply", "python", 2), key("apply", "mproc_pool", 2)),
+     ratio(key("apply", "python", 2), key("apply", "mproc_pool", 2)),
      ">=", 10, 50),
     ("6", "map, 10^6 trivial items: Pool's throughput / Python's",
-     per_run(lambda m, p: m / p, key("map", "mproc_pool", 2), key("map", "python", 2)),
+     ratio(key("map", "mproc_pool", 2), key("map", "python", 2)),
      ">=", 20, 30),
     ("6", "imap_unordered chunksize 1: Python's time an item / Pool's",
-     per_run(lambda p, m: p / m, key("imap_unordered", "python", 2), key("imap_unordered", "mproc_pool", 2)),
+     ratio(key("imap_unordered", "python", 2), key("imap_unordered", "mproc_pool", 2)),
      ">=", 10, None),
     ("6", "create Pool(2) + first apply + destroy: Python's time / Pool's",
-     per_run(lambda p, m: p / m, key("lifecycle", "python", 2), key("lifecycle", "mproc_pool", 2)),
+     ratio(key("lifecycle", "python", 2), key("lifecycle", "mproc_pool", 2)),
      ">=", 10, None),
     ("6", "create + apply + destroy: Pool's time / two bare fork+exit+wait (the floor), for the record",
-     per_run(lambda m, f: m / f, key("lifecycle", "mproc_pool", 2), key("lifecycle", "floor_fork", 1)),
+     ratio(key("lifecycle", "mproc_pool", 2), key("lifecycle", "floor_fork", 1)),
      None, None, None),
     ("7", "payload, 1,000 × 1 MiB vectors: Pool::map throughput / memcpy bandwidth",
-     per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "memcpy", 1)),
+     ratio(key("payload", "mproc_pool", 2), key("payload", "memcpy", 1)),
      ">=", 0.5, None),
     ("7", "payload: Pool::map throughput / one copy into fresh vectors (the floor), for the record",
-     per_run(lambda m, c: m / c, key("payload", "mproc_pool", 2), key("payload", "floor_fresh_copy", 1)),
+     ratio(key("payload", "mproc_pool", 2), key("payload", "floor_fresh_copy", 1)),
      None, None, None),
 ]
 for workload in ("tiny_into", "uneven", "seed"):
@@ -235,7 +240,7 @@ w("|---|---|---|---|")
 for label, seq, pool in (("mproc::ThreadPool", key("seed", "sequential", 1), key("seed", "mproc_thread", 10)),
                          ("mproc::Pool", key("seed_auto", "sequential", 1), key("seed_auto", "mproc_pool", 10)),
                          ("Python Pool (1/50 of the steps)", key("seed", "python_sequential", 1), key("seed", "python", 10))):
-    w(f"| {label} | {figure(seq)} | {figure(pool)} | {summary(per_run(lambda s, m: s / m, seq, pool))} |")
+    w(f"| {label} | {figure(seq)} | {figure(pool)} | {summary(ratio(seq, pool))} |")
 w("")
 
 # ---- scaling -------------------------------------------------------------------------------------
@@ -250,7 +255,7 @@ for workload in ("tiny_into", "uneven", "seed"):
     w("|---" * (len(scaling_impls) + 1) + "|")
     rows = []
     for n in worker_counts:
-        speedups = [per_run(lambda s, m: s / m, key(workload, "sequential", 1), key(workload, impl, n))
+        speedups = [ratio(key(workload, "sequential", 1), key(workload, impl, n))
                     for impl in scaling_impls]
         w(f"| {n} | " + " | ".join(summary(v) for v in speedups) + " |")
         rows.append((n, [statistics.median(v) if v else float("nan") for v in speedups]))
