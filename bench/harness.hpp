@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -71,6 +72,24 @@ inline void run_workload(std::string_view workload, std::string_view unit, std::
                     repetitions, size);
         std::fflush(stdout);
     }
+}
+
+/// Microseconds an item of `pool.imap_unordered(f, 0..items-1, chunksize 1)`, every result taken
+/// (the per-item overhead both bench programs measure). `f` must return a positive value for
+/// every item: a result missing or wrong aborts the program.
+template <class Pool, class F>
+double imap_unordered_us_per_item(Pool& pool, const F& f, std::size_t items) {
+    const auto n = static_cast<std::int64_t>(items);
+    std::size_t received = 0;
+    const auto t0 = Clock::now();
+    for (std::int64_t r : pool.imap_unordered(f, std::views::iota(std::int64_t{0}, n), 1)) {
+        received += r > 0 ? 1 : 0;
+    }
+    const double elapsed = seconds_since(t0);
+    if (received != items) {
+        std::abort();
+    }
+    return elapsed / static_cast<double>(items) * 1e6;
 }
 
 /// Keeps a computed value alive so that the optimiser cannot drop the work that made it.

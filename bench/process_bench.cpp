@@ -443,18 +443,7 @@ Contender block_map_contender(BlockMapProcesses& processes,
 template <class PoolClass>
 Contender imap_contender(std::string_view impl, PoolClass& pool, const Sizes& s) {
     return {impl, [&pool, &s] {
-                std::size_t received = 0;
-                const auto t0 = Clock::now();
-                const auto n = static_cast<std::int64_t>(s.imap_items);
-                for (std::int64_t r : pool.imap_unordered(
-                         square_plus_one, std::views::iota(std::int64_t{0}, n), 1)) {
-                    received += r > 0 ? 1 : 0;
-                }
-                const double elapsed = seconds_since(t0);
-                if (received != s.imap_items) {
-                    std::abort();
-                }
-                return elapsed / static_cast<double>(s.imap_items) * 1e6;
+                return bench::imap_unordered_us_per_item(pool, square_plus_one, s.imap_items);
             }};
 }
 

@@ -400,22 +400,10 @@ int main(int argc, char** argv) {
         }
         if (o.common.wanted("imap")) {
             std::vector<Contender> list;
-            list.push_back({"mproc_thread",
-                            [&] {
-                                const auto n = static_cast<std::int64_t>(s.imap_items);
-                                std::size_t received = 0;
-                                const auto t0 = Clock::now();
-                                for (std::int64_t r : pool.imap_unordered(
-                                         tiny, std::views::iota(std::int64_t{0}, n), 1)) {
-                                    received += r > 0 ? 1 : 0;
-                                }
-                                const double elapsed = seconds_since(t0);
-                                if (received != s.imap_items) {
-                                    std::abort();
-                                }
-                                return elapsed / static_cast<double>(s.imap_items) * 1e6;
-                            },
-                            workers});
+            list.push_back(
+                {"mproc_thread",
+                 [&] { return bench::imap_unordered_us_per_item(pool, tiny, s.imap_items); },
+                 workers});
             run_workload("imap", "us", "lower", s.imap_items, s.repetitions, std::move(list));
         }
     }
