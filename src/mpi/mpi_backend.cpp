@@ -281,7 +281,8 @@ class Hub {
                 // Nothing can arrive that is not an answer to something we send: sleep until
                 // a pool has work.
                 wake_.wait(lock, [&] { return work_pending_ || stopping_; });
-            } else if (const unsigned us = link_.sending() ? 0 : backoff.next_wait_us(); us != 0) {
+            } else if (const unsigned us = link_.sends_need_polling() ? 0 : backoff.next_wait_us();
+                       us != 0) {
                 // (A large message leaves in pieces, each needing a poll here: no sleep while
                 // one is on its way.)
                 wake_.wait_for(lock, std::chrono::microseconds(us),

@@ -87,9 +87,15 @@ void MpiLink::send_queued() {
     // the order of messages between two ranks; a batch keeps its own).
     std::stable_sort(queued_.begin(), queued_.end(),
                      [](const auto& a, const auto& b) { return a.destination < b.destination; });
-    // A large payload leaves alone: copying it into a batch would cost more than a message.
-    constexpr std::size_t batched_size_limit = 64 * 1024;
+    // A batch stays within what Open MPI sends eagerly: the receiver takes such a send in
+    // without the sender's help, while a larger one goes in pieces (rendezvous) that move only
+    // while the sender polls (a worker rank's serving loop would spin on the core its worker
+    // processes need). A payload larger than that leaves alone: copying it into a batch would
+    // cost more than a message.
+    constexpr std::size_t batch_limit = eager_message_limit;
+    constexpr std::size_t packed_header = sizeof(std::int32_t) + sizeof(std::uint64_t);
     std::vector<QueuedMessage*> batch;
+    std::size_t batch_bytes = 0;
     auto send_batch = [&] {
         if (batch.size() == 1) {
             start_send(batch[0]->destination, batch[0]->tag, std::move(batch[0]->payload));
@@ -103,16 +109,19 @@ void MpiLink::send_queued() {
             start_send(batch[0]->destination, MpiTag::batch, std::move(packed.bytes()));
         }
         batch.clear();
+        batch_bytes = 0;
     };
     for (QueuedMessage& message : queued_) {
-        if (!batch.empty() && batch[0]->destination != message.destination) {
+        const std::size_t bytes = packed_header + message.payload.size();
+        if (!batch.empty() &&
+            (batch[0]->destination != message.destination || batch_bytes + bytes > batch_limit)) {
             send_batch();
         }
-        if (message.payload.size() > batched_size_limit) {
-            send_batch();
+        if (bytes > batch_limit) {
             start_send(message.destination, message.tag, std::move(message.payload));
         } else {
             batch.push_back(&message);
+            batch_bytes += bytes;
         }
     }
     send_batch();
@@ -121,6 +130,9 @@ void MpiLink::send_queued() {
 
 void MpiLink::start_send(int destination, MpiTag tag, std::vector<std::byte> payload) {
     ++mpi_messages_sent;
+    if (payload.size() > eager_message_limit) {
+        ++large_sends_;
+    }
     sends_.push_back({std::move(payload), new MPI_Request});
     PendingSend& send = sends_.back();
     MPI_Isend(send.payload.data(), static_cast<int>(send.payload.size()), MPI_BYTE, destination,
@@ -137,6 +149,9 @@ void MpiLink::progress() {
             return;
         }
         delete &request_of(sends_.front().request);
+        if (sends_.front().payload.size() > eager_message_limit) {
+            --large_sends_;
+        }
         sends_.pop_front();
     }
 }
@@ -200,6 +215,7 @@ void MpiLink::flush() {
         delete &request_of(send.request);
     }
     sends_.clear();
+    large_sends_ = 0;
 }
 
 MpiLink& start_mpi() {

@@ -64,6 +64,15 @@ class MpiLink {
     bool message_waiting();
     /// Whether a send has not completed yet.
     bool sending() const noexcept { return !queued_.empty() || !sends_.empty(); }
+    /// Whether a send moves on only while this side polls: one queued, or one in flight that is
+    /// larger than what leaves eagerly (eager_message_limit: it goes in pieces, each needing a
+    /// poll here). An eager send in flight needs nothing more from this side: its bytes are
+    /// with the receiver, and it completes at whatever poll comes next.
+    bool sends_need_polling() const noexcept { return !queued_.empty() || large_sends_ != 0; }
+
+    /// What Open MPI sends eagerly over shared memory (btl_vader's 4 KiB eager limit, less
+    /// room for its headers): batches stay within it.
+    static constexpr std::size_t eager_message_limit = 4096 - 256;
     /// Completes every queued send (waits, receiving nothing).
     void flush();
 
@@ -89,6 +98,7 @@ class MpiLink {
     void* communicator_ = nullptr;      // MPI_Comm
     std::vector<QueuedMessage> queued_; // sent by this turn of the loop, not handed to MPI yet
     std::deque<PendingSend> sends_;
+    std::size_t large_sends_ = 0;     // those of sends_ larger than eager_message_limit
     std::deque<MpiMessage> unpacked_; // the rest of the last batch received
 
   public:

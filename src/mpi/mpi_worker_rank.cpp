@@ -113,7 +113,7 @@ class RankLink {
                 (arrived.tag == MpiTag::run ? requests : left_for_serving_loop_)
                     .push_back(std::move(arrived));
             }
-            wake = chunks_here_ + requests.size() < workers_here_ || link_.sending() ||
+            wake = chunks_here_ + requests.size() < workers_here_ || link_.sends_need_polling() ||
                    !left_for_serving_loop_.empty();
         }
         if (!requests.empty()) {
@@ -333,7 +333,8 @@ class WorkerRank final : public RequestSink {
             }
             submit_requests(requests);
             drop_idle_jobs();
-            const bool sending = link_.with_link([](MpiLink& link) { return link.sending(); });
+            const bool sending =
+                link_.with_link([](MpiLink& link) { return link.sends_need_polling(); });
             if (!arrived.empty()) {
                 backoff.reset();
                 continue;

@@ -2,12 +2,14 @@
 
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "mproc/detail/wire.hpp"
 
@@ -83,6 +85,37 @@ void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t si
     }
 }
 
+void attach_descriptor(msghdr& message, DescriptorControl& control, int fd) noexcept {
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof(control.bytes);
+    cmsghdr* attached = CMSG_FIRSTHDR(&message);
+    attached->cmsg_level = SOL_SOCKET;
+    attached->cmsg_type = SCM_RIGHTS;
+    attached->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(attached), &fd, sizeof(int));
+}
+
+void send_frame_with_fd(int fd, FrameKind kind, int passed) {
+    FrameHeader header{static_cast<std::uint32_t>(kind), 0, 0};
+    iovec part{&header, sizeof(header)};
+    msghdr message{};
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    DescriptorControl control;
+    attach_descriptor(message, control, passed);
+    ssize_t n;
+    do {
+        n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        throw std::system_error(errno, std::generic_category(), "sendmsg");
+    }
+    if (static_cast<std::size_t>(n) < sizeof(header)) {
+        // The descriptor went with the first byte; the rest of the header follows plainly.
+        send_bytes(fd, {reinterpret_cast<const std::byte*>(&header) + n, sizeof(header) - n});
+    }
+}
+
 bool send_frame_from_signal_handler(int fd, FrameKind kind, const iovec* parts,
                                     std::size_t count) noexcept {
     constexpr std::size_t max_parts = 8;
@@ -101,7 +134,7 @@ bool send_frame_from_signal_handler(int fd, FrameKind kind, const iovec* parts,
 
 FrameKind checked_frame_kind(const FrameHeader& header) {
     if (header.kind < static_cast<std::uint32_t>(FrameKind::hello) ||
-        header.kind > static_cast<std::uint32_t>(FrameKind::crashed)) {
+        header.kind > static_cast<std::uint32_t>(FrameKind::held_answers)) {
         throw WireError("mproc: unknown frame kind " + std::to_string(header.kind));
     }
     if (header.size > max_frame_payload) {
@@ -156,6 +189,45 @@ void send_bytes(int fd, std::span<const std::byte> bytes) {
     if (const int error = send_all(fd, &part, 1)) {
         throw std::system_error(error, std::generic_category(), "sendmsg");
     }
+}
+
+FrameReader::~FrameReader() {
+    if (received_fd_ >= 0) {
+        ::close(received_fd_);
+    }
+}
+
+void FrameReader::take_attached_fds(msghdr& message) noexcept {
+    for (cmsghdr* attached = CMSG_FIRSTHDR(&message); attached != nullptr;
+         attached = CMSG_NXTHDR(&message, attached)) {
+        if (attached->cmsg_level != SOL_SOCKET || attached->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        const std::size_t count = (attached->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int passed;
+            std::memcpy(&passed, CMSG_DATA(attached) + i * sizeof(int), sizeof(int));
+            if (received_fd_ >= 0) {
+                ::close(received_fd_); // an untrusted peer's extra descriptors are not kept
+            }
+            received_fd_ = passed;
+        }
+    }
+}
+
+int FrameReader::take_received_fd() noexcept { return std::exchange(received_fd_, -1); }
+
+std::size_t FrameReader::whole_frames_buffered(std::size_t limit) const noexcept {
+    std::size_t count = 0;
+    for (std::size_t at = begin_; count < limit && end_ - at >= sizeof(FrameHeader); ++count) {
+        FrameHeader header{};
+        std::memcpy(&header, buffer_.data() + at, sizeof(header));
+        if (header.size > end_ - at - sizeof(FrameHeader)) {
+            break;
+        }
+        at += sizeof(FrameHeader) + header.size;
+    }
+    return count;
 }
 
 bool FrameReader::next(int fd, FrameKind& kind, std::span<const std::byte>& payload) {
@@ -214,7 +286,19 @@ bool FrameReader::fill(int fd, std::size_t want) {
         }
     }
     for (;;) {
-        const ssize_t n = ::recv(fd, buffer_.data() + end_, buffer_.size() - end_, 0);
+        // recvmsg, not recv: a descriptor the peer attached (SCM_RIGHTS) would be dropped by a
+        // plain recv.
+        iovec into{buffer_.data() + end_, buffer_.size() - end_};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        msghdr message{};
+        message.msg_iov = &into;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof(control);
+        const ssize_t n = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
+        if (n >= 0) {
+            take_attached_fds(message);
+        }
         if (n > 0) {
             end_ += static_cast<std::size_t>(n);
             return true;

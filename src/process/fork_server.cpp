@@ -17,6 +17,7 @@
 #include <system_error>
 #include <vector>
 
+#include "mproc/detail/channel.hpp"
 #include "mproc/detail/trace.hpp"
 #include "spawn.hpp"
 #include "worker_process.hpp"
@@ -48,15 +49,9 @@ void send_event(int control_fd, const WorkerLauncher::Event& event) noexcept {
     msghdr message{};
     message.msg_iov = &part;
     message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+    DescriptorControl control;
     if (event.channel_fd >= 0) {
-        message.msg_control = control;
-        message.msg_controllen = sizeof(control);
-        cmsghdr* header = CMSG_FIRSTHDR(&message);
-        header->cmsg_level = SOL_SOCKET;
-        header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(header), &event.channel_fd, sizeof(int));
+        attach_descriptor(message, control, event.channel_fd);
     }
     while (::sendmsg(control_fd, &message, MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }

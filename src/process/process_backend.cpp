@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fork_server.hpp"
+#include "held_answers.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/crash_report.hpp"
@@ -62,6 +63,7 @@ struct WorkerProcess {
     std::optional<CrashReport> crash;         // its last words, from its fatal-signal handler
     std::vector<std::byte> finished_outcomes; // sent with them: items done before the crash
     FrameReader answers;                      // its frames, read a batch at a time
+    std::optional<HeldAnswersView> held;      // where it holds answers back, once it said
     WireWriter outbox;                        // requests for it, sent together by flush()
 
     // How deep its window may be (window_limit()): measured on the chunks of one job, the one
@@ -610,6 +612,19 @@ class ProcessBackend::Impl {
             }
             return true;
         }
+        if (kind == FrameKind::held_answers && !worker.held) {
+            try {
+                const int fd = worker.answers.take_received_fd();
+                if (fd < 0) {
+                    throw WireError("mproc: a worker's held answers came without their memory");
+                }
+                worker.held.emplace(fd);
+            } catch (...) {
+                lose(worker, std::current_exception());
+                return false;
+            }
+            return true;
+        }
         if (kind == FrameKind::crashed && !worker.crash) {
             // Its end of stream follows; lose() reports the crash with it.
             try {
@@ -633,25 +648,10 @@ class ProcessBackend::Impl {
         // add_to_outbox) are by address, which only a live job keeps unique.
         JobRef<Job> answered_job(chunk->job);
         answered_job->acquire();
-        chunk->retries = 0;
-        if (kind == FrameKind::done) {
-            if (!chunk->job->complete_chunk(*chunk, in, worker.pid, nullptr)) {
-                // Its task ended with the decoding error; the worker is not believed again.
-                lose(worker, std::make_exception_ptr(
-                                 WireError("mproc: worker sent a response that does not decode")));
-                return false;
-            }
-        } else {
-            std::exception_ptr reason;
-            try {
-                reason = decode_exception(in, worker.pid, chunk->first);
-            } catch (...) {
-                reason = std::current_exception();
-            }
-            // Moved, not copied: the caller must hold the last reference, or this thread could
-            // destroy the exception while the caller reads it (ThreadSanitizer cannot see the
-            // reference count inside libstdc++ and reports it).
-            chunk->job->cancel_chunk(*chunk, std::move(reason));
+        if (!settle_answer(worker, *chunk, kind, in)) {
+            lose(worker, std::make_exception_ptr(
+                             WireError("mproc: worker sent a response that does not decode")));
+            return false;
         }
         // Refilled after the chunk is settled, not before: its callbacks may terminate the
         // pool, and then nothing more may start.
@@ -673,6 +673,62 @@ class ProcessBackend::Impl {
             stop(worker); // replaced when its end of stream arrives
         }
         return true;
+    }
+
+    /// Settles `chunk` (just taken from the worker's window) with its answer, a done or failed
+    /// frame; false when a done frame did not decode (its items end with that error, and the
+    /// worker is not to be believed again).
+    bool settle_answer(WorkerProcess& worker, Chunk& chunk, FrameKind kind, WireReader& in) {
+        chunk.retries = 0;
+        if (kind == FrameKind::done) {
+            return chunk.job->complete_chunk(chunk, in, worker.pid, nullptr);
+        }
+        std::exception_ptr reason;
+        try {
+            reason = decode_exception(in, worker.pid, chunk.first);
+        } catch (...) {
+            reason = std::current_exception();
+        }
+        // Moved, not copied: the caller must hold the last reference, or this thread could
+        // destroy the exception while the caller reads it (ThreadSanitizer cannot see the
+        // reference count inside libstdc++ and reports it).
+        chunk.job->cancel_chunk(chunk, std::move(reason));
+        return true;
+    }
+
+    /// A worker that ended may have died holding answers back (held_answers.hpp): they settle
+    /// the front of its window, in order, before the chunk after them is blamed for its end.
+    void settle_held_answers(WorkerProcess& worker) {
+        if (!worker.held) {
+            return;
+        }
+        std::vector<std::byte> frames;
+        try {
+            frames = worker.held->unread_frames(worker.tasks_done);
+        } catch (const WireError&) {
+            return; // not believed: its window is blamed as if nothing was held
+        }
+        WireReader held(frames.data(), frames.size());
+        while (held.remaining() >= sizeof(FrameHeader) && !worker.window.empty()) {
+            FrameHeader header{};
+            FrameKind kind{};
+            try {
+                header = held.read<FrameHeader>();
+                kind = checked_frame_kind(header);
+                if ((kind != FrameKind::done && kind != FrameKind::failed) ||
+                    header.size > held.remaining()) {
+                    return;
+                }
+            } catch (const WireError&) {
+                return;
+            }
+            const std::byte* payload = held.take(header.size);
+            WireReader in(payload, header.size);
+            Chunk* chunk = answered(worker, header.run_ns);
+            if (!settle_answer(worker, *chunk, kind, in)) {
+                return; // it ended with the decoding error; the rest is not believed
+            }
+        }
     }
 
     /// Takes the answered front chunk out of the worker's window and learns from the time it
@@ -719,6 +775,9 @@ class ProcessBackend::Impl {
         {
             std::lock_guard lock(mutex_);
             terminating = terminating_;
+        }
+        if (!untrusted) {
+            settle_held_answers(worker);
         }
         if (!worker.stopping || !worker.window.empty()) {
             MPROC_TRACE_EVENT("process worker %llu (pid %d) lost",

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "crash_handler.hpp"
+#include "held_answers.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/remote_exception.hpp"
@@ -49,6 +50,12 @@ FrameKind serve_run(std::span<const std::byte> request, WireWriter& response,
     }
 }
 
+// Answers are held (see run_worker_process) only for chunks shorter than this, which the
+// caller pipelines (its latency_to_hide), and for no longer than max_hold: a stream's consumer
+// waits for them.
+constexpr std::chrono::nanoseconds max_held_run = std::chrono::microseconds(30);
+constexpr std::chrono::nanoseconds max_hold = std::chrono::microseconds(20);
+
 } // namespace
 
 void run_worker_process(int channel_fd, std::uint64_t worker_id,
@@ -71,14 +78,20 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
         out.write(static_cast<std::int64_t>(getpid()));
         send_frame(channel_fd, FrameKind::hello, out.data(), out.size());
 
-        // The caller may queue several requests here (a pipelined window); each is answered
-        // as soon as it has run, so that the caller always knows which request is running:
-        // that is the one its crash report, its death or its time limit is blamed on.
+        // The caller may queue several requests here (a pipelined window). An answer is held
+        // back (held_answers.hpp: in memory the caller reads if this process dies) while more
+        // requests wait behind it than answers are held, so that a window's answers leave a
+        // few at a time and the caller refills the window before it runs dry; never for a
+        // chunk that ran long, nor for longer than max_hold. So the caller always learns which
+        // request was running when this process died: the first one not answered here.
         FrameReader requests;
+        HeldAnswers held;
+        auto first_held_at = std::chrono::steady_clock::time_point{};
         for (;;) {
             FrameKind kind{};
             std::span<const std::byte> request;
             if (!requests.next(channel_fd, kind, request) || kind == FrameKind::stop) {
+                held.send(channel_fd);
                 MPROC_TRACE_EVENT("process worker %llu exiting",
                                   static_cast<unsigned long long>(worker_id));
                 exit_worker(0);
@@ -89,10 +102,28 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
             out.clear();
             const auto started = std::chrono::steady_clock::now();
             const FrameKind answer = serve_run(request, out, initializer_error);
-            const auto ran = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::steady_clock::now() - started);
-            send_frame(channel_fd, answer, out.data(), out.size(),
-                       saturated_run_ns(static_cast<std::uint64_t>(ran.count())));
+            const auto finished = std::chrono::steady_clock::now();
+            const auto ran =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(finished - started);
+            const std::uint32_t run_ns = saturated_run_ns(static_cast<std::uint64_t>(ran.count()));
+            const bool may_hold =
+                ran < max_held_run &&
+                held.count() + 1 < requests.whole_frames_buffered(held.count() + 2) &&
+                (held.count() == 0 || finished - first_held_at < max_hold);
+            if (may_hold && held.hold(channel_fd, answer, run_ns, out.data(), out.size())) {
+                if (held.count() == 1) {
+                    first_held_at = finished;
+                }
+                continue;
+            }
+            if (held.count() != 0 &&
+                held.hold(channel_fd, answer, run_ns, out.data(), out.size())) {
+                held.send(channel_fd); // with the others, in one system call
+                continue;
+            }
+            held.send(channel_fd);
+            send_frame(channel_fd, answer, out.data(), out.size(), run_ns);
+            held.sent_one();
         }
     } catch (...) {
         exit_worker(2); // the channel broke: the caller is gone or sent garbage

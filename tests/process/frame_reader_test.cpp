@@ -16,30 +16,11 @@
 
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/wire.hpp"
+#include "socket_pair.hpp"
 
 namespace {
 
 using namespace mproc::detail;
-
-struct SocketPair {
-    int fd[2] = {-1, -1};
-    SocketPair() {
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) != 0) {
-            throw std::system_error(errno, std::generic_category(), "socketpair");
-        }
-    }
-    ~SocketPair() {
-        for (const int end : fd) {
-            if (end >= 0) {
-                ::close(end);
-            }
-        }
-    }
-    void close_writer() {
-        ::close(fd[0]);
-        fd[0] = -1;
-    }
-};
 
 /// Appends a `kind` frame whose payload is `size` bytes counting up from `seed`.
 void append_frame(WireWriter& out, FrameKind kind, std::size_t size, unsigned seed) {

@@ -86,6 +86,41 @@ void expect_only_crash_item_failed(const Outcomes& outcomes) {
     }
 }
 
+constexpr int kill_every = 200;
+
+int doubled_or_sigkill_now_and_then(int item) {
+    if (item % kill_every == kill_every - 1) {
+        ::kill(getpid(), SIGKILL); // no handler: only what the worker left in shared memory
+        pause();
+    }
+    return 2 * item;
+}
+
+TEST(PipelinedWindow, AnswersAWorkerHeldBackWhenItWasKilledAllArrive) {
+    // A worker holds the answers of short chunks back while more chunks wait behind them, in
+    // memory shared with the caller (held_answers.hpp). Twenty SIGKILLs, each in the middle of
+    // a stream of tiny chunks, so that most come while answers are held: each must cost its own
+    // item only, and every answer held at that moment must arrive as it was.
+    mproc::Pool pool(1);
+    const auto outcomes = pool.map_outcomes(doubled_or_sigkill_now_and_then, inputs(), 1);
+    ASSERT_EQ(outcomes.size(), static_cast<std::size_t>(items));
+    for (int i = 0; i < items; ++i) {
+        const auto& outcome = outcomes[static_cast<std::size_t>(i)];
+        if (i % kill_every == kill_every - 1) {
+            ASSERT_FALSE(outcome.has_value()) << "item " << i;
+            try {
+                std::rethrow_exception(outcome.error());
+            } catch (const mproc::WorkerLost& e) {
+                EXPECT_EQ(e.task_index(), static_cast<std::size_t>(i)) << e.what();
+                EXPECT_EQ(e.signal(), SIGKILL);
+            }
+        } else {
+            ASSERT_TRUE(outcome.has_value()) << "item " << i << " was lost too";
+            EXPECT_EQ(outcome.value(), 2 * i);
+        }
+    }
+}
+
 TEST(PipelinedWindow, ACrashInAMapOfTinyTasksLosesExactlyTheCrashingItem) {
     mproc::Pool pool(2);
     // map submits every chunk at once: the windows fill as deep as they may.

@@ -3,6 +3,7 @@
 // payload size) and the payload. Both sides treat the other as untrusted: sizes are checked and
 // an unknown kind is an error.
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -21,7 +22,10 @@ enum class FrameKind : std::uint32_t {
     done = 4,   // worker -> caller: the entry's response (per-item outcomes)
     failed = 5, // worker -> caller: the whole chunk failed (one encoded exception)
     crashed =
-        6 // worker -> caller, from its fatal-signal handler: a crash report (crash_report.hpp)
+        6, // worker -> caller, from its fatal-signal handler: a crash report (crash_report.hpp)
+    // worker -> caller, at most once, before it first holds an answer back: no payload, and a
+    // file descriptor (SCM_RIGHTS) of the shared memory it holds answers in (held_answers.hpp)
+    held_answers = 7
 };
 
 /// Frames larger than this are refused. Below it, a garbled size still costs no more memory
@@ -52,6 +56,19 @@ FrameKind checked_frame_kind(const FrameHeader& header);
 void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size,
                 std::uint32_t run_ns = 0);
 
+/// Room for one file descriptor in a message's ancillary data.
+struct DescriptorControl {
+    alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int))]{};
+};
+
+/// Attaches `fd` to `message` (SCM_RIGHTS), in `control`, which must live until it is sent.
+/// Async-signal-safe.
+void attach_descriptor(msghdr& message, DescriptorControl& control, int fd) noexcept;
+
+/// Writes a frame with no payload that carries the file descriptor `passed` (SCM_RIGHTS); throws
+/// std::system_error("sendmsg") when the peer is gone. Never raises SIGPIPE.
+void send_frame_with_fd(int fd, FrameKind kind, int passed);
+
 /// Writes one frame whose payload is the concatenation of `parts`; for a fatal-signal handler:
 /// async-signal-safe, allocates nothing, never throws. Returns false if the peer is gone.
 bool send_frame_from_signal_handler(int fd, FrameKind kind, const iovec* parts,
@@ -78,6 +95,11 @@ void send_bytes(int fd, std::span<const std::byte> bytes);
 /// grows only as the bytes of a large frame really arrive (at most doubling).
 class FrameReader {
   public:
+    FrameReader() = default;
+    FrameReader(const FrameReader&) = delete;
+    FrameReader& operator=(const FrameReader&) = delete;
+    ~FrameReader();
+
     /// Takes the next frame: from the buffer, or else from `fd` (blocking until a whole frame
     /// is in). `payload` points into the buffer and stays valid until the next call. Returns
     /// false on end of stream before a header; throws like receive_frame.
@@ -87,19 +109,29 @@ class FrameReader {
 
     /// Whether the buffer holds a whole frame: next() would return it without a system call.
     bool has_whole_frame() const noexcept;
+    /// How many whole frames the buffer holds, counting at most `limit`.
+    std::size_t whole_frames_buffered(std::size_t limit) const noexcept;
     /// Whether the buffer holds any byte of a frame not yet taken (a whole one, or the start of
     /// one whose rest is still on its way).
     bool has_buffered_bytes() const noexcept { return end_ > begin_; }
+
+    /// The file descriptor the peer sent last (SCM_RIGHTS), now the caller's to close; -1 if
+    /// none came since the last call. Only a held_answers frame brings one (an older one that
+    /// nobody took is closed when the next arrives).
+    int take_received_fd() noexcept;
 
   private:
     /// Reads at least once more from `fd` into the buffer, with room for `want` bytes from
     /// begin_; returns false on end of stream.
     bool fill(int fd, std::size_t want);
+    /// Keeps the last descriptor that `message` (just received) carried, closing any other.
+    void take_attached_fds(msghdr& message) noexcept;
 
     std::vector<std::byte> buffer_;
     std::size_t begin_ = 0; // first byte not yet taken
     std::size_t end_ = 0;   // one past the last byte received
     std::uint32_t run_ns_ = 0;
+    int received_fd_ = -1;
 };
 
 } // namespace mproc::detail
