@@ -218,6 +218,20 @@ TEST(ValueCodec, Vectors) {
     EXPECT_EQ(round_trip(nested), nested);
 }
 
+TEST(ValueCodec, PairsAndTuplesOfBytesTypesCrossMemberByMember) {
+    const std::pair<std::int64_t, double> pair{-7, 2.5};
+    EXPECT_EQ(round_trip(pair), pair);
+    EXPECT_EQ(encoded(pair).size(), sizeof(std::int64_t) + sizeof(double)); // no cereal framing
+    const std::tuple<char, Point, std::int32_t> tuple{'x', Point{3, 4}, 9};
+    EXPECT_EQ(round_trip(tuple), tuple);
+    EXPECT_EQ(encoded(tuple).size(), sizeof(char) + sizeof(Point) + sizeof(std::int32_t));
+    EXPECT_EQ(round_trip(std::tuple<>{}), std::tuple<>{});
+    // A member that is not a bytes type takes the whole value through cereal, as before.
+    const std::pair<std::string, int> named{"ann", 31};
+    EXPECT_EQ(round_trip(named), named);
+    EXPECT_GT(encoded(named).size(), sizeof(std::uint64_t) + 3 + sizeof(int));
+}
+
 TEST(ValueCodec, StandardContainers) {
     const std::map<std::string, int> ages{{"ann", 31}, {"bob", 42}};
     EXPECT_EQ(round_trip(ages), ages);
@@ -320,6 +334,7 @@ void expect_every_truncation_throws(const T& value) {
 
 TEST(ValueCodec, TruncatedBytesThrowWireError) {
     expect_every_truncation_throws(std::int64_t{123456789});
+    expect_every_truncation_throws(std::pair<std::int32_t, double>{1, 2.0});
     expect_every_truncation_throws(Point{1, 2});
     expect_every_truncation_throws(NoDefaultPoint(1, 2));
 }

@@ -505,6 +505,39 @@ Sequence decode_block(WireReader& in) {
     return sequence;
 }
 
+// ---- pairs and tuples of bytes types -------------------------------------------------------
+
+/// A std::pair or std::tuple whose members all cross as bytes (the arguments of a starmap
+/// item, typically) crosses member after member as their bytes: it is not trivially copyable
+/// itself (its assignment operators are user-provided), but a cereal stream for two integers
+/// would cost more than the task.
+template <class T>
+struct bytes_members : std::false_type {};
+template <class... Members>
+struct bytes_members<std::tuple<Members...>>
+    : std::bool_constant<((transport_of<Members>() == Transport::bytes &&
+                           std::is_default_constructible_v<Members>)&&...)> {};
+template <class First, class Second>
+struct bytes_members<std::pair<First, Second>> : bytes_members<std::tuple<First, Second>> {};
+
+template <class T>
+void encode_members(WireWriter& out, const T& value) {
+    std::apply(
+        [&](const auto&... member) {
+            (out.write_bytes(std::addressof(member), sizeof(member)), ...);
+        },
+        value);
+}
+
+template <class T>
+T decode_members(WireReader& in) {
+    T value;
+    std::apply(
+        [&](auto&... member) { (in.read_bytes(std::addressof(member), sizeof(member)), ...); },
+        value);
+    return value;
+}
+
 // ---- the codec ------------------------------------------------------------------------------
 
 /// Appends `value` to `out` so that decode_value<T> in any process running the same binary
@@ -521,6 +554,8 @@ void encode_value(WireWriter& out, const T& value) {
     } else if constexpr (how == Transport::cereal) {
         if constexpr (block_sequence<T>::value) {
             encode_block(out, value);
+        } else if constexpr (bytes_members<T>::value) {
+            encode_members(out, value);
         } else {
             encode_with_cereal(out, value);
         }
@@ -550,6 +585,8 @@ T decode_value(WireReader& in) {
     } else if constexpr (how == Transport::cereal) {
         if constexpr (block_sequence<T>::value) {
             return decode_block<T>(in);
+        } else if constexpr (bytes_members<T>::value) {
+            return decode_members<T>(in);
         } else {
             return decode_with_cereal<T>(in);
         }
