@@ -498,9 +498,16 @@ Sequence decode_block(WireReader& in) {
                         std::to_string(in.remaining()) + " bytes left)");
     }
     const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(Element);
+    const std::byte* data = in.take(bytes);
+    if (reinterpret_cast<std::uintptr_t>(data) % alignof(Element) == 0) {
+        // Copied straight into the new sequence's storage (one pass; value-initialising it
+        // first would be a second).
+        const auto* elements = reinterpret_cast<const Element*>(data);
+        return Sequence(elements, elements + count);
+    }
     Sequence sequence(static_cast<std::size_t>(count), Element{});
     if (bytes != 0) { // an empty sequence's data() may be null, which memcpy must not see
-        in.read_bytes(sequence.data(), bytes);
+        std::memcpy(sequence.data(), data, bytes);
     }
     return sequence;
 }

@@ -24,11 +24,10 @@ class WireError : public Error {
 class WireWriter {
   public:
     void write_bytes(const void* data, std::size_t size) {
-        const std::size_t at = bytes_.size();
-        bytes_.resize(at + size);
-        if (size != 0) {
-            std::memcpy(bytes_.data() + at, data, size);
-        }
+        // Inserted, not resized then copied: resizing would zero the bytes first (a second pass
+        // over a large value).
+        const auto* bytes = static_cast<const std::byte*>(data);
+        bytes_.insert(bytes_.end(), bytes, bytes + size);
     }
 
     template <class T>
