@@ -289,12 +289,12 @@ bool FrameReader::fill(int fd, std::size_t want) {
         // recvmsg, not recv: a descriptor the peer attached (SCM_RIGHTS) would be dropped by a
         // plain recv.
         iovec into{buffer_.data() + end_, buffer_.size() - end_};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        DescriptorControl control;
         msghdr message{};
         message.msg_iov = &into;
         message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof(control);
+        message.msg_control = control.bytes;
+        message.msg_controllen = sizeof(control.bytes);
         const ssize_t n = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
         if (n >= 0) {
             take_attached_fds(message);

@@ -245,9 +245,9 @@ WorkerLauncher::Event ForkServer::read_event() {
     msghdr message{};
     message.msg_iov = &part;
     message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+    DescriptorControl control;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof(control.bytes);
     ssize_t n;
     while ((n = recvmsg(control_fd_, &message, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
     }
