@@ -36,10 +36,6 @@
 
 namespace mproc {
 
-/// The default `imap` buffersize, per worker: chunks in flight or waiting for the consumer. The
-/// memory bound of a stream is its buffersize times its chunksize, in items.
-inline constexpr std::size_t stream_chunks_per_worker = 4;
-
 namespace detail {
 template <class F, class... Args>
 concept apply_callable = std::is_invocable_v < const callable_t<F>
@@ -237,9 +233,11 @@ class BasicPool : private detail::ChunkSink {
     /// The input is read only as workers need it. `buffersize` (Python's name) bounds the
     /// chunks submitted whose results have not all been taken yet; the input is not read
     /// further until the consumer takes results (backpressure), so at most
-    /// `buffersize * chunksize` items have been read and not yet consumed. Default:
-    /// `stream_chunks_per_worker * workers()`. It must be at least 1; below `workers()` some
-    /// workers idle.
+    /// `buffersize * chunksize` items have been read and not yet consumed. It must be at least
+    /// 1; below `workers()` some workers idle. Default: `default_buffersize()` to start with,
+    /// growing while results come back faster than one per 20 us (short tasks, whose trips to
+    /// the workers would otherwise cost more than their work) up to at most
+    /// `stream_max_chunks_per_worker * workers()` chunks and `stream_max_grown_items` items.
     template <class F, std::ranges::input_range Input>
     auto imap(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
               std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
@@ -254,8 +252,8 @@ class BasicPool : private detail::ChunkSink {
                                                 std::forward<Input>(input), chunksize, buffersize);
     }
 
-    /// The `buffersize` an `imap` call without one gets: a few chunks per worker, so every
-    /// worker has its next chunk ready while the consumer catches up.
+    /// The `buffersize` an `imap` call without one starts with: a few chunks per worker, so
+    /// every worker has its next chunk ready while the consumer catches up.
     std::size_t default_buffersize() const noexcept { return stream_chunks_per_worker * workers(); }
 
     // ---- per-item outcomes ----------------------------------------------------------------------
@@ -388,20 +386,20 @@ class BasicPool : private detail::ChunkSink {
     }
 
     // ChunkSink: every chunk reaches the backend through here.
-    bool submit(detail::Chunk* chunks, std::size_t count) override {
-        detail::Job& job = *chunks[0].job;
-        job.acquire(count); // one reference per chunk, released when the chunk settles
-        if (backend_.submit(chunks, count)) {
+    bool submit(detail::ChunkBatch chunks) override {
+        detail::Job& job = *chunks[0]->job;
+        job.acquire(chunks.size()); // one reference per chunk, released when the chunk settles
+        if (backend_.submit(chunks)) {
             return true;
         }
-        for (std::size_t i = 0; i < count; ++i) {
+        for (std::size_t i = 0; i < chunks.size(); ++i) {
             job.release(); // never the last: the caller holds its own reference
         }
         return false;
     }
 
-    void submit_or_throw(detail::Chunk* chunks, std::size_t count) {
-        if (!submit(chunks, count)) {
+    void submit_or_throw(detail::ChunkBatch chunks) {
+        if (!submit(chunks)) {
             throw PoolNotRunning("mproc: the pool stopped and takes no new work");
         }
     }
@@ -450,7 +448,7 @@ class BasicPool : private detail::ChunkSink {
                                          std::forward<Args>(args)...);
         job->set_task_timeout(time_limit);
         install_callbacks<Result>(*job, std::move(callbacks));
-        submit_or_throw(job->chunk(), 1);
+        submit_or_throw({job->chunk(), 1});
         return detail::JobRef<detail::ResultState<Result>>(std::move(job));
     }
 
@@ -528,7 +526,7 @@ class BasicPool : private detail::ChunkSink {
         if (job->chunks().empty()) {
             job->finish_empty(); // Python: empty input gives an empty result, f is not called
         } else {
-            submit_or_throw(job->chunks().data(), job->chunks().size());
+            submit_or_throw({job->chunks().data(), job->chunks().size()});
         }
         return detail::JobRef<detail::ResultState<Result>>(std::move(job));
     }
@@ -570,8 +568,9 @@ class BasicPool : private detail::ChunkSink {
         using Job = detail::IMapJob<detail::callable_t<F>, View, unpack, wire, outcomes>;
         using Result = detail::imap_stream_item_t<detail::callable_t<F>, View, unpack, outcomes>;
         const std::size_t size = detail::checked_chunksize(chunksize);
-        const std::size_t window =
-            buffersize ? detail::checked_buffersize(*buffersize) : default_buffersize();
+        const auto window =
+            buffersize ? detail::StreamWindow::fixed(detail::checked_buffersize(*buffersize))
+                       : detail::StreamWindow::growing(workers(), size, Job::bytes_per_item);
         throw_unless_running();
         const auto time_limit = checked_time_limit(f);
         auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,

@@ -189,13 +189,13 @@ class Hub {
         return state;
     }
 
-    bool submit(MpiBackend::State& pool, Chunk* chunks, std::size_t count) {
+    bool submit(MpiBackend::State& pool, ChunkBatch chunks) {
         std::lock_guard lock(mutex_);
         if (pool.closed) {
             return false;
         }
-        for (std::size_t i = 0; i < count; ++i) {
-            pool.queue.push_back(&chunks[i]);
+        for (std::size_t i = 0; i < chunks.size(); ++i) {
+            pool.queue.push_back(chunks[i]);
         }
         work_pending_ = true;
         wake_.notify_one();
@@ -584,9 +584,7 @@ MpiBackend::~MpiBackend() {
     join();
 }
 
-bool MpiBackend::submit(Chunk* chunks, std::size_t count) {
-    return Hub::instance().submit(*state_, chunks, count);
-}
+bool MpiBackend::submit(ChunkBatch chunks) { return Hub::instance().submit(*state_, chunks); }
 void MpiBackend::close() { Hub::instance().close(*state_); }
 void MpiBackend::terminate() { Hub::instance().terminate(*state_); }
 void MpiBackend::join() { Hub::instance().join(*state_); }

@@ -465,7 +465,7 @@ class WorkerRank final : public RequestSink {
             Chunk* first = chunks.data();
             const std::size_t count = chunks.size();
             const auto found = pools_.find(pool);
-            if (found == pools_.end() || !found->second->submit(first, count)) {
+            if (found == pools_.end() || !found->second->submit({first, count})) {
                 const auto refusal = std::make_exception_ptr(
                     PoolNotRunning("mproc: " + where_ + " serves no such pool"));
                 for (std::size_t i = 0; i < count; ++i) { // the last one frees `chunks`

@@ -154,15 +154,15 @@ class ProcessBackend::Impl {
         ::close(wake_fd_);
     }
 
-    bool submit(Chunk* chunks, std::size_t count) {
+    bool submit(ChunkBatch chunks) {
         bool asleep;
         {
             std::lock_guard lock(mutex_);
             if (closed_) {
                 return false;
             }
-            for (std::size_t i = 0; i < count; ++i) {
-                queue_.push_back(&chunks[i]);
+            for (std::size_t i = 0; i < chunks.size(); ++i) {
+                queue_.push_back(chunks[i]);
             }
             asleep = tell_io_thread_locked();
         }
@@ -998,9 +998,7 @@ ProcessBackend::ProcessBackend(ValidatedOptions options)
 
 ProcessBackend::~ProcessBackend() = default;
 
-bool ProcessBackend::submit(Chunk* chunks, std::size_t count) {
-    return impl_->submit(chunks, count);
-}
+bool ProcessBackend::submit(ChunkBatch chunks) { return impl_->submit(chunks); }
 void ProcessBackend::close() { impl_->close(); }
 void ProcessBackend::terminate() { impl_->terminate(); }
 void ProcessBackend::join() { impl_->join(); }

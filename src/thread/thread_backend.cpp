@@ -138,7 +138,8 @@ bool ThreadBackend::retire(std::size_t slot) {
     return true;
 }
 
-bool ThreadBackend::submit(Chunk* chunks, std::size_t count) {
+bool ThreadBackend::submit(ChunkBatch chunks) {
+    const std::size_t count = chunks.size();
     std::size_t sleepers;
     {
         std::lock_guard lock(mutex_);
@@ -146,7 +147,7 @@ bool ThreadBackend::submit(Chunk* chunks, std::size_t count) {
             return false;
         }
         for (std::size_t i = 0; i < count; ++i) {
-            queue_.push_back(&chunks[i]);
+            queue_.push_back(chunks[i]);
         }
         work_queued_.store(true, std::memory_order_relaxed);
         sleepers = idle_workers_;

@@ -47,6 +47,14 @@ using Clock = std::chrono::steady_clock;
 /// sanitizer) never fails a test, but finite, so that a bug fails instead of hanging.
 inline constexpr auto long_wait = std::chrono::seconds(10);
 
+/// The most chunks a stream with the default buffersize may hold, for `workers` workers and
+/// the given chunksize: what its window grows to at most (the documented public limits).
+inline std::size_t grown_window_limit(std::size_t workers, std::size_t chunksize) {
+    return std::max(mproc::stream_chunks_per_worker * workers,
+                    std::min(mproc::stream_max_chunks_per_worker * workers,
+                             mproc::stream_max_grown_items / chunksize));
+}
+
 /// Ends the test program with a message if a test is still running after `limit`: pools fail by
 /// hanging, and some calls (join, destructors, blocking map) take no timeout. A SIGALRM timer,
 /// not a thread: a suite that counts threads, or a pool that forks, sees none of it (and a

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conformance.hpp"
+#include "mproc/detail/stream_window.hpp"
 
 namespace {
 
@@ -62,6 +63,59 @@ TYPED_TEST(IMapInputTest, TheDefaultBuffersizeIsAFewChunksPerWorker) {
     Generator input(0, 1'000'000);
     auto stream = pool.imap(square, input, 2);
     EXPECT_EQ(input.items_read(), static_cast<int>(pool.default_buffersize() * 2));
+}
+
+/// Without a buffersize the window may grow while results come back fast (trivial items do),
+/// but never past its documented limit: the read-ahead stays bounded at every step.
+TYPED_TEST(IMapInputTest, TheDefaultWindowGrowsNoFurtherThanItsLimit) {
+    TypeParam pool(2);
+    for (bool unordered : {false, true}) {
+        for (std::size_t chunksize : {1u, 5u}) {
+            SCOPED_TRACE(testing::Message()
+                         << "unordered " << unordered << ", chunksize " << chunksize);
+            const int bound = static_cast<int>(grown_window_limit(2, chunksize) * chunksize);
+            Generator input(0, 20'000);
+            const auto size = static_cast<std::ptrdiff_t>(chunksize);
+            auto stream = unordered ? pool.imap_unordered(square, input, size)
+                                    : pool.imap(square, input, size);
+            int most_ahead = 0;
+            int received = 0;
+            while (std::optional<int> value = stream.next(long_wait)) {
+                most_ahead = std::max(most_ahead, input.items_read() - received);
+                ++received;
+            }
+            EXPECT_EQ(received, 20'000);
+            EXPECT_LE(most_ahead, bound);
+            EXPECT_GE(most_ahead, static_cast<int>(pool.default_buffersize() * chunksize));
+        }
+    }
+}
+
+/// The growth rule itself (stream_window.hpp), without timing: a window doubles after results
+/// that came back faster than one per stream_fast_result_interval, up to its limit; a fixed
+/// window (a user's buffersize) never grows.
+TEST(StreamWindowTest, GrowsOnlyAfterFastResultsAndOnlyUpToItsLimit) {
+    using mproc::detail::stream_fast_result_interval;
+    using mproc::detail::StreamWindow;
+    const StreamWindow window = StreamWindow::growing(2, 1, 16);
+    EXPECT_EQ(window.initial, mproc::stream_chunks_per_worker * 2);
+    EXPECT_EQ(window.limit, mproc::stream_max_chunks_per_worker * 2);
+    const auto fast = stream_fast_result_interval / 2;
+    const auto slow = stream_fast_result_interval * 2;
+    EXPECT_EQ(window.next(8, 4 * fast, 4), 16u);
+    EXPECT_EQ(window.next(8, 4 * slow, 4), 8u);
+    EXPECT_EQ(window.next(8, fast, 0), 8u) << "nothing came back: nothing measured";
+    EXPECT_EQ(window.next(100, 4 * fast, 4), window.limit);
+    EXPECT_EQ(window.next(window.limit, 4 * fast, 4), window.limit);
+
+    const StreamWindow fixed = StreamWindow::fixed(5);
+    EXPECT_EQ(fixed.next(5, 4 * fast, 4), 5u);
+
+    // The limit in items, whatever the chunksize; and in bytes for large item slots.
+    EXPECT_EQ(StreamWindow::growing(64, 1, 16).limit, mproc::stream_max_grown_items);
+    EXPECT_EQ(StreamWindow::growing(2, 100, 16).limit, mproc::stream_max_grown_items / 100);
+    EXPECT_EQ(StreamWindow::growing(2, 1, std::size_t{1} << 20).limit, window.initial)
+        << "a window never starts above its limit, nor shrinks to below its start";
 }
 
 /// The consumer stops taking results: every chunk in the window finishes, yet the input is not

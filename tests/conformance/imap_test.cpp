@@ -143,8 +143,9 @@ TYPED_TEST(IMapTest, InfiniteInputTakingTheFirstResults) {
     }
     EXPECT_EQ(out, expected_map(square, range_vector(0, 100)));
 
-    // Unordered: 50 distinct results, all from the start of the input (it is read lazily).
-    const int window = static_cast<int>(mproc::stream_chunks_per_worker * pool.workers());
+    // Unordered: 50 distinct results, all from the start of the input (it is read lazily, at
+    // most as far ahead as the largest default window).
+    const int window = static_cast<int>(grown_window_limit(pool.workers(), 2));
     std::set<int> seen;
     for (int r : pool.imap_unordered(negate, std::views::iota(0), 2)) {
         seen.insert(r);
@@ -158,7 +159,7 @@ TYPED_TEST(IMapTest, InfiniteInputTakingTheFirstResults) {
 
 TYPED_TEST(IMapTest, InputIsReadLazilyWithABoundedWindow) {
     TypeParam pool(2);
-    const int window_items = static_cast<int>(mproc::stream_chunks_per_worker * pool.workers()) * 3;
+    const int window_items = static_cast<int>(grown_window_limit(pool.workers(), 3)) * 3;
     Generator input(0, 1'000'000);
     auto stream = pool.imap(square, input, 3);
     EXPECT_LE(input.position(), window_items + 1) << "imap read too far ahead";

@@ -329,7 +329,7 @@ TYPED_TEST(LifecycleTest, CloseThenJoinWaitsForAnOpenStreamOnlyUpToWhatItSubmitt
     pool.close();
     pool.join();
     int next = 3;
-    const int window = static_cast<int>(mproc::stream_chunks_per_worker * pool.workers());
+    const int window = static_cast<int>(grown_window_limit(pool.workers(), 1));
     bool refused = false;
     for (int i = 0; i < 2 * window + 10 && !refused; ++i) {
         try {

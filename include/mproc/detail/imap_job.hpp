@@ -33,11 +33,15 @@ class IMapJob final : public StreamJob<imap_stream_item_t<F, View, unpack, outco
     using Base = StreamJob<imap_stream_item_t<F, View, unpack, outcomes>>;
 
   public:
+    /// What one item's slots take, for the window's bound on them (StreamWindow::growing).
+    static constexpr std::size_t bytes_per_item =
+        sizeof(std::optional<Item>) + Base::bytes_per_item;
+
     template <class G>
-    IMapJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window, G&& f,
+    IMapJob(ChunkSink& sink, Order order, std::size_t chunksize, StreamWindow window, G&& f,
             View input)
         : Base(sink, order, chunksize, window), f_(std::forward<G>(f)),
-          arguments_(window * chunksize) {
+          arguments_(window.limit * chunksize) {
         source_.emplace(std::move(input)); // in place: its iterator may point into it
     }
 

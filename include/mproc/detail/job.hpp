@@ -31,6 +31,26 @@ struct Chunk {
     std::uint32_t retries = 0;
 };
 
+/// The chunks of one job handed over in one submit: `count` consecutive chunks, or the chunks
+/// at some positions of one array (the free slots an imap stream refills, rarely consecutive).
+/// A view: the chunks and the positions must outlive the submit call, not the batch.
+class ChunkBatch {
+  public:
+    ChunkBatch(Chunk* first, std::size_t count) noexcept : base_(first), count_(count) {}
+    ChunkBatch(Chunk* base, const std::size_t* positions, std::size_t count) noexcept
+        : base_(base), positions_(positions), count_(count) {}
+
+    std::size_t size() const noexcept { return count_; }
+    Chunk* operator[](std::size_t i) const noexcept {
+        return base_ + (positions_ == nullptr ? i : positions_[i]);
+    }
+
+  private:
+    Chunk* base_;
+    const std::size_t* positions_ = nullptr;
+    std::size_t count_;
+};
+
 /// Base of every call's state. Reference counted: the caller's handle holds one reference and
 /// every submitted chunk holds one until it is settled, so a job outlives the pool calls that
 /// still touch it.
@@ -151,10 +171,10 @@ class Feeder {
 /// Where jobs send chunks: the front end implements it over its backend.
 class ChunkSink {
   public:
-    /// Hands `count` chunks of one job to the backend, which then holds one job reference per
-    /// chunk until it settles the chunk. Returns false (and takes nothing) when the pool no
-    /// longer accepts chunks.
-    virtual bool submit(Chunk* chunks, std::size_t count) = 0;
+    /// Hands chunks of one job to the backend, which then holds one job reference per chunk
+    /// until it settles the chunk. Returns false (and takes nothing) when the pool no longer
+    /// accepts chunks.
+    virtual bool submit(ChunkBatch chunks) = 0;
     /// A Feeder has read its whole input, been cut, or been abandoned: it submits no more.
     virtual void feeder_finished(Feeder& feeder) noexcept = 0;
 
@@ -169,18 +189,18 @@ struct ValidatedOptions;
 ///  - `Backend(ValidatedOptions)` starts the workers; throws std::system_error if it cannot.
 ///  - `crosses_processes`: whether jobs must carry their wire half (encode/complete).
 ///  - `kills_running_tasks`: whether it enforces a job's hard time limit (with_timeout).
-///  - `submit(chunks, n)` takes the chunks, or returns false once closed.
+///  - `submit(batch)` takes the chunks, or returns false once closed.
 ///  - `close()`: no more submissions; workers exit when the queued work is done.
 ///  - `terminate()`: no more submissions; queued chunks are cancelled with
 ///    mproc::PoolTerminated; running ones end as the backend can (threads run to their end).
 ///  - `join()`: waits until every worker is gone; needs close() or terminate() first.
 template <class B>
 concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
-    requires(B& backend, Chunk* chunks) {
+    requires(B& backend, ChunkBatch chunks) {
     { B::crosses_processes } -> std::convertible_to<bool>;
     { B::kills_running_tasks } -> std::convertible_to<bool>;
     { std::as_const(backend).worker_count() } -> std::same_as<std::size_t>;
-    { backend.submit(chunks, std::size_t{}) } -> std::same_as<bool>;
+    { backend.submit(chunks) } -> std::same_as<bool>;
     backend.close();
     backend.terminate();
     backend.join();

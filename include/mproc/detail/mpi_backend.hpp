@@ -35,7 +35,7 @@ class MpiBackend {
 
     // The PoolBackend contract (job.hpp). terminate() kills the worker processes that are
     // running chunks, on every rank; their chunks end with mproc::PoolTerminated at once.
-    bool submit(Chunk* chunks, std::size_t count);
+    bool submit(ChunkBatch chunks);
     void close();
     void terminate();
     void join();

@@ -31,7 +31,7 @@ class ProcessBackend {
 
     // The PoolBackend contract (job.hpp). Here terminate() kills busy workers, so their chunks
     // end with mproc::PoolTerminated too, and join() also reaps the launcher.
-    bool submit(Chunk* chunks, std::size_t count);
+    bool submit(ChunkBatch chunks);
     void close();
     void terminate();
     void join();

@@ -5,7 +5,8 @@
 // window (reads input items, forms chunks, submits them) until `window` chunks are in flight or
 // unconsumed. So the input is only ever touched by the consumer's thread (a user generator
 // needs no lock), an exception from the input surfaces in order, and a slow consumer stops the
-// input from being read (backpressure): memory stays bounded by window * chunksize items.
+// input from being read (backpressure): memory stays bounded by window * chunksize items. The
+// window may grow while chunks come back fast, up to a fixed limit (stream_window.hpp).
 //
 // Chunk slots form a ring: a slot is free, in flight, done (results waiting), or being
 // consumed. `Chunk::first` is the slot's offset in the item arrays, not a position in the input.
@@ -20,6 +21,7 @@
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/spin_wait.hpp"
+#include "mproc/detail/stream_window.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/outcome.hpp"
 
@@ -32,6 +34,7 @@ class SlotQueue {
   public:
     explicit SlotQueue(std::size_t capacity) : ring_(capacity) {}
     bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
     std::size_t front() const noexcept { return ring_[head_]; }
     void push(std::size_t slot) noexcept {
         ring_[(head_ + size_) % ring_.size()] = slot;
@@ -138,15 +141,23 @@ class StreamJob : public Job, public Feeder {
         chunk_settled(chunk);
     }
 
+    /// What one item's result slots take.
+    static constexpr std::size_t bytes_per_item =
+        sizeof(std::optional<T>) + sizeof(std::exception_ptr);
+
   protected:
-    StreamJob(ChunkSink& sink, Order order, std::size_t chunksize, std::size_t window)
-        : sink_(&sink), order_(order), chunksize_(chunksize), chunks_(window),
-          first_input_index_(window), done_(window, false), values_(window * chunksize),
-          errors_(window * chunksize), free_(window), in_order_(window), completed_(window) {
-        for (std::size_t slot = 0; slot < window; ++slot) {
+    /// Slots for the largest window, `window.limit` chunks, from the start.
+    StreamJob(ChunkSink& sink, Order order, std::size_t chunksize, StreamWindow window)
+        : sink_(&sink), order_(order), chunksize_(chunksize), window_rule_(window),
+          window_(window.initial), chunks_(window.limit), first_input_index_(window.limit),
+          done_(window.limit, false), values_(window.limit * chunksize),
+          errors_(window.limit * chunksize), free_(window.limit), in_order_(window.limit),
+          completed_(window.limit) {
+        for (std::size_t slot = 0; slot < window.limit; ++slot) {
             chunks_[slot] = Chunk{this, slot * chunksize, 0};
             free_.push(slot);
         }
+        batch_.reserve(window.limit);
     }
 
     /// Reads the next input item into argument position `position`; false at the end of the
@@ -227,76 +238,114 @@ class StreamJob : public Job, public Feeder {
     }
 
   public:
-    /// Tops up the window from the input; consumer thread only.
+    /// Tops up the window from the input; consumer thread only. In batches: once half the
+    /// window is free (or nothing is in flight), every free slot is filled and the chunks go
+    /// to the pool in one submit, so that the pool's hand-over costs (a lock, a wake-up of its
+    /// I/O thread, a message to a worker) are paid once per batch, not once per chunk.
     void fill_window() {
-        for (;;) {
-            std::size_t slot;
-            {
-                std::lock_guard lock(mutex_);
-                if (feeding_finished_ || free_.empty()) {
-                    return;
-                }
-                slot = free_.pop();
+        {
+            std::lock_guard lock(mutex_);
+            if (feeding_finished_) {
+                return;
             }
-            Chunk& chunk = chunks_[slot];
-            chunk.count = 0;
-            chunk.retries = 0;
-            first_input_index_[slot] = items_read_;
-            bool input_ended = false;
-            std::exception_ptr input_error;
-            try {
+            const std::size_t used = chunks_.size() - free_.size();
+            const std::size_t room = window_ > used ? window_ - used : 0;
+            if (room == 0 || (in_flight_ > 0 && room < (window_ + 1) / 2)) {
+                return;
+            }
+            for (std::size_t i = 0; i < room; ++i) {
+                batch_.push_back(free_.pop());
+            }
+        }
+        std::size_t filled = 0;
+        bool input_ended = false;
+        std::exception_ptr input_error;
+        try {
+            for (; filled < batch_.size() && !input_ended; ++filled) {
+                Chunk& chunk = chunks_[batch_[filled]];
+                chunk.count = 0;
+                chunk.retries = 0;
+                first_input_index_[batch_[filled]] = items_read_;
                 while (chunk.count < chunksize_ && read_item(chunk.first + chunk.count)) {
                     ++chunk.count;
                     ++items_read_;
                 }
                 input_ended = chunk.count < chunksize_;
-            } catch (...) {
-                input_error = std::current_exception();
+                if (chunk.count == 0) {
+                    break;
+                }
             }
-            if (chunk.count > 0 && !submit(chunk, slot)) {
-                return;
+        } catch (...) {
+            input_error = std::current_exception();
+            if (chunks_[batch_[filled]].count > 0) {
+                ++filled; // the items read before the error still run
             }
-            if (chunk.count == 0) {
-                std::lock_guard lock(mutex_);
-                free_.push(slot);
+        }
+        {
+            std::lock_guard lock(mutex_);
+            for (std::size_t i = filled; i < batch_.size(); ++i) {
+                free_.push(batch_[i]);
             }
-            if (input_error || input_ended) {
-                finish_feeding(input_error);
-                return;
-            }
+        }
+        batch_.resize(filled);
+        const bool submitted = batch_.empty() || submit();
+        batch_.clear();
+        if (submitted && (input_error || input_ended)) {
+            finish_feeding(input_error);
         }
     }
 
   private:
-    /// Hands one chunk to the pool; on refusal (the pool stopped) the slot is returned and
-    /// feeding ends with an error for the consumer.
-    bool submit(Chunk& chunk, std::size_t slot) {
+    /// Hands the chunks of batch_ to the pool; on refusal (the pool stopped) their slots are
+    /// returned and feeding ends with an error for the consumer.
+    bool submit() {
+        note_window_use();
         std::lock_guard feed_lock(feed_mutex_);
         if (sink_ != nullptr) {
             {
                 std::lock_guard lock(mutex_);
-                ++in_flight_;
+                in_flight_ += batch_.size();
             }
-            if (sink_->submit(&chunk, 1)) {
+            if (sink_->submit(ChunkBatch(chunks_.data(), batch_.data(), batch_.size()))) {
                 if (order_ == Order::input) {
                     std::lock_guard lock(mutex_);
-                    in_order_.push(slot);
+                    for (const std::size_t slot : batch_) {
+                        in_order_.push(slot);
+                    }
                 }
                 return true;
             }
             std::lock_guard lock(mutex_);
-            --in_flight_;
+            in_flight_ -= batch_.size();
         }
-        clear_arguments(chunk);
+        for (const std::size_t slot : batch_) {
+            clear_arguments(chunks_[slot]);
+        }
         {
             std::lock_guard lock(mutex_);
-            chunk.count = 0;
-            free_.push(slot);
+            for (const std::size_t slot : batch_) {
+                chunks_[slot].count = 0;
+                free_.push(slot);
+            }
         }
         // No effect when a cut already finished feeding with its own reason.
         finish_feeding_locked(std::make_exception_ptr(
             PoolNotRunning("mproc: the pool stopped before imap's input was fully read")));
         return false;
+    }
+
+    /// Before each batch: grows the window when the chunks handed over since the last batch
+    /// came back fast (StreamWindow::next). Consumer thread only.
+    void note_window_use() {
+        if (window_ == window_rule_.limit) {
+            return;
+        }
+        const auto now = Clock::now();
+        if (batches_ > 0) {
+            window_ = window_rule_.next(window_, now - last_batch_, batch_.size());
+        }
+        last_batch_ = now;
+        ++batches_;
     }
 
     void finish_feeding(std::exception_ptr reason) noexcept {
@@ -328,7 +377,14 @@ class StreamJob : public Job, public Feeder {
 
     const Order order_;
     const std::size_t chunksize_;
-    std::vector<Chunk> chunks_;
+    const StreamWindow window_rule_;
+    // Consumer-thread state: the window now (how many slots may be in use), and the batch
+    // being filled with the time the one before it was handed over.
+    std::size_t window_;
+    std::vector<std::size_t> batch_;
+    Clock::time_point last_batch_;
+    std::size_t batches_ = 0;
+    std::vector<Chunk> chunks_;                  // one per slot, for the largest window
     std::vector<std::size_t> first_input_index_; // per slot; written by the feeder before submit
     std::size_t items_read_ = 0;                 // consumer thread only
 

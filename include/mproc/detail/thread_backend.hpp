@@ -37,7 +37,7 @@ class ThreadBackend {
 
     // The PoolBackend contract (job.hpp). Here a running chunk cannot be interrupted:
     // terminate() lets it finish, and join() waits for it.
-    bool submit(Chunk* chunks, std::size_t count);
+    bool submit(ChunkBatch chunks);
     void close();
     void terminate();
     void join();
