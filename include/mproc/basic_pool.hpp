@@ -569,8 +569,9 @@ class BasicPool : private detail::ChunkSink {
         using Result = detail::imap_stream_item_t<detail::callable_t<F>, View, unpack, outcomes>;
         const std::size_t size = detail::checked_chunksize(chunksize);
         const auto window =
-            buffersize ? detail::StreamWindow::fixed(detail::checked_buffersize(*buffersize))
-                       : detail::StreamWindow::growing(workers(), size, Job::bytes_per_item);
+            buffersize
+                ? detail::StreamWindow::fixed(detail::checked_buffersize(*buffersize), workers())
+                : detail::StreamWindow::growing(workers(), size, Job::bytes_per_item);
         throw_unless_running();
         const auto time_limit = checked_time_limit(f);
         auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,

@@ -91,6 +91,21 @@ TYPED_TEST(IMapInputTest, TheDefaultWindowGrowsNoFurtherThanItsLimit) {
     }
 }
 
+/// Refills wait for half the window to be free, but never while a worker has nothing queued:
+/// with a buffersize of workers + 1, once the first result's slot is free (when the consumer
+/// asks for the next one) at most the workers' two chunks are in flight, so that one slot is
+/// refilled at once rather than when a second one frees.
+TYPED_TEST(IMapInputTest, ARefillDoesNotWaitForHalfTheWindowWhileAWorkerWouldIdle) {
+    TypeParam pool(2);
+    Generator input(100, 1000); // each item sleeps that many ms
+    auto stream = pool.imap(sleep_ms, input, 1, 3);
+    EXPECT_EQ(input.items_read(), 3);
+    EXPECT_EQ(stream.next(long_wait), std::optional<int>(100));
+    EXPECT_EQ(input.items_read(), 3) << "the consumer still holds the first result's slot";
+    EXPECT_EQ(stream.next(long_wait), std::optional<int>(101));
+    EXPECT_EQ(input.items_read(), 4) << "the first result's slot was not refilled at once";
+}
+
 /// The growth rule itself (stream_window.hpp), without timing: a window doubles after results
 /// that came back faster than one per stream_fast_result_interval, up to its limit; a fixed
 /// window (a user's buffersize) never grows.
@@ -108,7 +123,7 @@ TEST(StreamWindowTest, GrowsOnlyAfterFastResultsAndOnlyUpToItsLimit) {
     EXPECT_EQ(window.next(100, 4 * fast, 4), window.limit);
     EXPECT_EQ(window.next(window.limit, 4 * fast, 4), window.limit);
 
-    const StreamWindow fixed = StreamWindow::fixed(5);
+    const StreamWindow fixed = StreamWindow::fixed(5, 2);
     EXPECT_EQ(fixed.next(5, 4 * fast, 4), 5u);
 
     // The limit in items, whatever the chunksize; and in bytes for large item slots.

@@ -239,7 +239,7 @@ class StreamJob : public Job, public Feeder {
 
   public:
     /// Tops up the window from the input; consumer thread only. In batches: once half the
-    /// window is free (or nothing is in flight), every free slot is filled and the chunks go
+    /// window is free (or no chunk waits for a worker), every free slot is filled and the chunks go
     /// to the pool in one submit, so that the pool's hand-over costs (a lock, a wake-up of its
     /// I/O thread, a message to a worker) are paid once per batch, not once per chunk.
     void fill_window() {
@@ -250,7 +250,7 @@ class StreamJob : public Job, public Feeder {
             }
             const std::size_t used = chunks_.size() - free_.size();
             const std::size_t room = window_ > used ? window_ - used : 0;
-            if (room == 0 || (in_flight_ > 0 && room < (window_ + 1) / 2)) {
+            if (room == 0 || (in_flight_ > window_rule_.workers && room < (window_ + 1) / 2)) {
                 return;
             }
             for (std::size_t i = 0; i < room; ++i) {

@@ -36,6 +36,9 @@ inline constexpr std::chrono::microseconds stream_fast_result_interval{20};
 struct StreamWindow {
     std::size_t initial; // chunks, at the start
     std::size_t limit;   // chunks, the most it grows to (== initial: a fixed window)
+    // Refills wait for half the window to be free, unless no more than this many chunks are
+    // in flight: the pool's worker count, so that no worker waits for the batch to fill.
+    std::size_t workers;
 
     /// The window after `results` chunks came back in `elapsed` with the window at `current`:
     /// doubled (up to the limit) when they came back fast, else unchanged. It never shrinks:
@@ -48,7 +51,9 @@ struct StreamWindow {
         return std::min(limit, current * 2);
     }
 
-    static StreamWindow fixed(std::size_t chunks) noexcept { return {chunks, chunks}; }
+    static StreamWindow fixed(std::size_t chunks, std::size_t workers) noexcept {
+        return {chunks, chunks, workers};
+    }
 
     /// The default window of a pool of `workers` for chunks of `chunksize` items whose slots
     /// take `bytes_per_item` bytes.
@@ -60,7 +65,7 @@ struct StreamWindow {
                      stream_max_grown_bytes / std::max<std::size_t>(bytes_per_item, 1));
         const std::size_t limit =
             std::min(stream_max_chunks_per_worker * workers, items / chunksize);
-        return {initial, std::max(initial, limit)};
+        return {initial, std::max(initial, limit), workers};
     }
 };
 
