@@ -17,6 +17,7 @@
 #include <system_error>
 #include <vector>
 
+#include "crash_handler.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/trace.hpp"
 #include "spawn.hpp"
@@ -81,6 +82,9 @@ void send_event(int control_fd, const WorkerLauncher::Event& event) noexcept {
 } // namespace
 
 void serve_forks(int control_fd, const std::function<void()>& initializer) {
+    // Once here, not in each worker (a no-op when this server was forked from a caller that
+    // prepared it already).
+    prepare_crash_handler();
     sigset_t child_signals;
     sigemptyset(&child_signals);
     sigaddset(&child_signals, SIGCHLD);
@@ -203,6 +207,9 @@ ForkServer::ForkServer(StartMethod method, const Initializer& initializer) {
             throw;
         }
     } else {
+        // The server and every worker forked from it inherit it, and the caller prepares it
+        // only once for all of its pools.
+        prepare_crash_handler();
         std::fflush(nullptr); // or buffered output would be printed again by every copy
         pid_ = fork();
         if (pid_ < 0) {
