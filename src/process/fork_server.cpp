@@ -132,7 +132,8 @@ void serve_forks(int control_fd, const std::function<void()>& initializer) {
             continue;
         }
         if (n <= 0) {
-            // The caller shut us down or died: no worker may outlive it.
+            // The caller shut us down (terminate_workers, shut_down) or died: no worker may
+            // outlive it.
             for (const pid_t child : children) {
                 kill(child, SIGKILL);
             }
@@ -272,10 +273,20 @@ WorkerLauncher::Event ForkServer::read_event() {
     return event;
 }
 
-void ForkServer::shut_down() noexcept {
+void ForkServer::terminate_workers() noexcept {
+    std::lock_guard lock(fd_mutex_);
     if (control_fd_ >= 0) {
-        close(control_fd_);
-        control_fd_ = -1;
+        ::shutdown(control_fd_, SHUT_WR);
+    }
+}
+
+void ForkServer::shut_down() noexcept {
+    {
+        std::lock_guard lock(fd_mutex_);
+        if (control_fd_ >= 0) {
+            close(control_fd_);
+            control_fd_ = -1;
+        }
     }
     if (pid_ > 0) {
         int status = 0;
