@@ -819,8 +819,21 @@ class ProcessBackend::Impl {
             worker.window.clear();
             if (!requeued.empty()) {
                 MPROC_TRACE_EVENT("process backend: %zu chunks re-queued", requeued.size());
-                std::lock_guard lock(mutex_);
-                queue_.insert(queue_.begin(), requeued.begin(), requeued.end());
+                bool terminated_since = false;
+                {
+                    std::lock_guard lock(mutex_);
+                    // terminate() may have emptied the queue since `terminating` was read: then
+                    // nobody would ever take these from it.
+                    terminated_since = terminating_;
+                    if (!terminated_since) {
+                        queue_.insert(queue_.begin(), requeued.begin(), requeued.end());
+                    }
+                }
+                if (terminated_since) {
+                    for (Chunk* waiting : requeued) {
+                        settle_cancelled(*waiting, terminated_error());
+                    }
+                }
             }
         }
         bool closed;
