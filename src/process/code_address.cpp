@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "loader_counters.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -127,43 +128,16 @@ struct LoadedModule {
     std::vector<CodeRange> code;
 };
 
-/// A snapshot of the loaded modules. Immutable once published; `loads`/`unloads` are the
-/// loader's counters when it was taken, so a reader can tell cheaply whether it is still
+/// A snapshot of the loaded modules. Immutable once published; `counters` are the loader's
+/// when it was taken, so a reader can tell cheaply whether it is still
 /// current (dlopen/dlclose change them).
 struct ModuleTable {
-    unsigned long long loads = 0;
-    unsigned long long unloads = 0;
+    LoaderCounters counters;
     std::vector<LoadedModule> modules; // the main program first, in the loader's order
     /// The table this one replaced. Kept alive (never freed) because another thread may still
     /// be reading it; the chain keeps every table reachable, so leak checkers stay quiet.
     const ModuleTable* previous = nullptr;
 };
-
-struct LoadCounters {
-    unsigned long long loads = 0;
-    unsigned long long unloads = 0;
-};
-
-/// Whether this glibc fills dl_phdr_info's load/unload counters (it has since 2.4).
-bool has_counters(std::size_t info_size) noexcept {
-    return info_size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(dl_phdr_info::dlpi_subs);
-}
-
-/// The loader's current counters: one dl_iterate_phdr step, stopped at the first module.
-LoadCounters current_counters() noexcept {
-    LoadCounters counters;
-    ::dl_iterate_phdr(
-        [](dl_phdr_info* info, std::size_t size, void* data) {
-            if (has_counters(size)) {
-                auto* out = static_cast<LoadCounters*>(data);
-                out->loads = info->dlpi_adds;
-                out->unloads = info->dlpi_subs;
-            }
-            return 1;
-        },
-        &counters);
-    return counters;
-}
 
 /// Reads every loaded module. Throws std::bad_alloc.
 std::unique_ptr<ModuleTable> read_module_table() {
@@ -177,11 +151,10 @@ std::unique_ptr<ModuleTable> read_module_table() {
         [](dl_phdr_info* info, std::size_t size, void* data) {
             auto& reading = *static_cast<Reading*>(data);
             ModuleTable& table = *reading.table;
-            if (table.modules.empty() && has_counters(size)) {
+            if (table.modules.empty()) {
                 // Read under the same loader lock as the modules themselves, so the counters
                 // describe exactly this snapshot.
-                table.loads = info->dlpi_adds;
-                table.unloads = info->dlpi_subs;
+                table.counters = loader_counters_of(*info, size);
             }
             // No exception may unwind through dl_iterate_phdr: it would leave the loader's
             // lock held, and the next dlopen in the process would hang.
@@ -213,9 +186,9 @@ std::atomic<const ModuleTable*> published_table{nullptr};
 /// is rebuilt and published with a compare-exchange, so a forked child never waits on a lock
 /// that a thread of its parent held at the fork. Throws std::bad_alloc.
 const ModuleTable& module_table() {
-    const LoadCounters now = current_counters();
+    const LoaderCounters now = current_loader_counters();
     const ModuleTable* table = published_table.load(std::memory_order_acquire);
-    while (table == nullptr || table->loads != now.loads || table->unloads != now.unloads) {
+    while (table == nullptr || table->counters != now) {
         std::unique_ptr<ModuleTable> fresh = read_module_table();
         fresh->previous = table;
         if (published_table.compare_exchange_strong(table, fresh.get(), std::memory_order_acq_rel,

@@ -7,11 +7,16 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
 
+#include "loader_counters.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/crash_report.hpp"
 #include "mproc/detail/worker_entry.hpp"
@@ -19,7 +24,7 @@
 namespace mproc::detail {
 namespace {
 
-/// A loaded module, as snapshotted when the worker started.
+/// A loaded module, as snapshotted for the handler.
 struct Module {
     std::uintptr_t base; // what dl_iterate_phdr calls dlpi_addr: offsets are relative to it
     std::uintptr_t low;  // the lowest and highest address of its loaded segments
@@ -28,19 +33,47 @@ struct Module {
     char path[max_module_path];
 };
 
+/// The loaded modules, with the loader's counters when they were read. Taken in the caller
+/// before it forks a fork server (prepare_crash_handler), so every worker forked from there
+/// inherits it instead of walking the modules, resolving the main program's path and starting
+/// the unwinder itself at each start. Immutable once published.
+struct ModuleSnapshot {
+    LoaderCounters counters;
+    std::vector<Module> modules; // the main program first, in the loader's order
+    /// The snapshot this one replaced. Kept alive (never freed): another thread may still be
+    /// reading it, or a process forked while it was current may still use it. The chain keeps
+    /// every snapshot reachable, so leak checkers stay quiet.
+    const ModuleSnapshot* previous = nullptr;
+};
+
 constexpr std::size_t max_modules = 256;
-Module modules[max_modules];
-std::size_t module_count = 0;
+std::atomic<const ModuleSnapshot*> published_snapshot{nullptr};
+std::atomic<bool> unwinder_started{false};
+// What the handler reads: set by install_crash_handler, in a worker that runs one thread.
+const ModuleSnapshot* handler_modules = nullptr;
 int report_fd = -1;
 // Room for a report's head (without the outcomes, which are sent from where they lie).
 std::byte report[16 + max_crash_frames * (12 + max_module_path)];
 alignas(16) std::byte alternate_stack[64 * 1024];
 
-int remember_module(dl_phdr_info* info, std::size_t, void*) {
-    if (module_count == max_modules) {
+/// A walk over the loaded modules (dl_iterate_phdr) into a snapshot.
+struct SnapshotWalk {
+    ModuleSnapshot* snapshot;
+    bool first = true;
+};
+
+int remember_module(dl_phdr_info* info, std::size_t size, void* data) {
+    auto& walk = *static_cast<SnapshotWalk*>(data);
+    ModuleSnapshot& snapshot = *walk.snapshot;
+    if (walk.first) {
+        // Read under the same loader lock as the modules, so they describe this snapshot.
+        snapshot.counters = loader_counters_of(*info, size);
+        walk.first = false;
+    }
+    if (snapshot.modules.size() == max_modules) {
         return 1;
     }
-    Module& module = modules[module_count];
+    Module module{};
     module.base = info->dlpi_addr;
     module.low = UINTPTR_MAX;
     module.high = 0;
@@ -55,7 +88,7 @@ int remember_module(dl_phdr_info* info, std::size_t, void*) {
     }
     const char* name = info->dlpi_name;
     ssize_t length = name != nullptr ? static_cast<ssize_t>(std::strlen(name)) : 0;
-    if (length == 0 && module_count == 0) {
+    if (length == 0 && snapshot.modules.empty()) {
         // The main program has no name here; addr2line needs its path.
         length = readlink("/proc/self/exe", module.path, sizeof(module.path));
         length = length < 0 ? 0 : length;
@@ -65,7 +98,14 @@ int remember_module(dl_phdr_info* info, std::size_t, void*) {
     }
     module.path_length = static_cast<std::uint32_t>(length);
     if (module.path_length != 0 && module.low < module.high) {
-        ++module_count; // nameless modules (the vDSO) are left out: nothing could read them
+        // Nameless modules (the vDSO) are left out: nothing could read them.
+        try {
+            snapshot.modules.push_back(module);
+        } catch (const std::bad_alloc&) {
+            // No exception may unwind through dl_iterate_phdr (the loader's lock would stay
+            // held): the snapshot stops here, later modules show as raw addresses.
+            return 1;
+        }
     }
     return 0;
 }
@@ -121,9 +161,12 @@ void on_fatal_signal(int signal, siginfo_t*, void* context) {
     for (std::uint32_t i = 0; i < count; ++i) {
         const auto address = reinterpret_cast<std::uintptr_t>(addresses[first + i]);
         const Module* found = nullptr;
+        const std::size_t module_count =
+            handler_modules != nullptr ? handler_modules->modules.size() : 0;
         for (std::size_t m = 0; m < module_count && found == nullptr; ++m) {
-            if (address >= modules[m].low && address < modules[m].high) {
-                found = &modules[m];
+            const Module& module = handler_modules->modules[m];
+            if (address >= module.low && address < module.high) {
+                found = &module;
             }
         }
         const std::uint64_t offset = found != nullptr ? address - found->base : address;
@@ -145,12 +188,37 @@ void on_fatal_signal(int signal, siginfo_t*, void* context) {
 
 } // namespace
 
+void prepare_crash_handler() noexcept {
+    // The unwinder first: its first use may load a module (libgcc_s), which the snapshot must
+    // then include. Once per process: a forked copy inherits it started.
+    if (!unwinder_started.load(std::memory_order_acquire)) {
+        void* warm_up[1];
+        ::backtrace(warm_up, 1); // loads the unwinder now: not in the handler
+        unwinder_started.store(true, std::memory_order_release);
+    }
+    const ModuleSnapshot* current = published_snapshot.load(std::memory_order_acquire);
+    if (current != nullptr && current->counters == current_loader_counters()) {
+        return; // no module was loaded or unloaded since it was taken
+    }
+    // Lock-free, as code_address.cpp's table: a fork server forked while another thread of the
+    // caller prepared must never find a lock held in its copy.
+    std::unique_ptr<ModuleSnapshot> fresh(new (std::nothrow) ModuleSnapshot);
+    if (fresh == nullptr) {
+        return; // the handler goes on with what it had (raw addresses at worst)
+    }
+    SnapshotWalk walk{fresh.get()};
+    dl_iterate_phdr(remember_module, &walk);
+    fresh->previous = current;
+    if (published_snapshot.compare_exchange_strong(current, fresh.get(), std::memory_order_acq_rel,
+                                                   std::memory_order_acquire)) {
+        fresh.release();
+    } // else another thread published one just now: as current as this one
+}
+
 void install_crash_handler(int channel_fd) noexcept {
     report_fd = channel_fd;
-    module_count = 0;
-    dl_iterate_phdr(remember_module, nullptr);
-    void* warm_up[1];
-    ::backtrace(warm_up, 1); // loads the unwinder now: not in the handler
+    prepare_crash_handler(); // nothing to do when inherited current from the caller
+    handler_modules = published_snapshot.load(std::memory_order_acquire);
 
     stack_t stack{};
     stack.ss_sp = alternate_stack;

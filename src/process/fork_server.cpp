@@ -17,6 +17,7 @@
 #include <system_error>
 #include <vector>
 
+#include "crash_handler.hpp"
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/trace.hpp"
 #include "spawn.hpp"
@@ -81,6 +82,9 @@ void send_event(int control_fd, const WorkerLauncher::Event& event) noexcept {
 } // namespace
 
 void serve_forks(int control_fd, const std::function<void()>& initializer) {
+    // Once here, not in each worker (a no-op when this server was forked from a caller that
+    // prepared it already).
+    prepare_crash_handler();
     sigset_t child_signals;
     sigemptyset(&child_signals);
     sigaddset(&child_signals, SIGCHLD);
@@ -128,7 +132,8 @@ void serve_forks(int control_fd, const std::function<void()>& initializer) {
             continue;
         }
         if (n <= 0) {
-            // The caller shut us down or died: no worker may outlive it.
+            // The caller shut us down (terminate_workers, shut_down) or died: no worker may
+            // outlive it.
             for (const pid_t child : children) {
                 kill(child, SIGKILL);
             }
@@ -203,6 +208,9 @@ ForkServer::ForkServer(StartMethod method, const Initializer& initializer) {
             throw;
         }
     } else {
+        // The server and every worker forked from it inherit it, and the caller prepares it
+        // only once for all of its pools.
+        prepare_crash_handler();
         std::fflush(nullptr); // or buffered output would be printed again by every copy
         pid_ = fork();
         if (pid_ < 0) {
@@ -265,10 +273,20 @@ WorkerLauncher::Event ForkServer::read_event() {
     return event;
 }
 
-void ForkServer::shut_down() noexcept {
+void ForkServer::terminate_workers() noexcept {
+    std::lock_guard lock(fd_mutex_);
     if (control_fd_ >= 0) {
-        close(control_fd_);
-        control_fd_ = -1;
+        ::shutdown(control_fd_, SHUT_WR);
+    }
+}
+
+void ForkServer::shut_down() noexcept {
+    {
+        std::lock_guard lock(fd_mutex_);
+        if (control_fd_ >= 0) {
+            close(control_fd_);
+            control_fd_ = -1;
+        }
     }
     if (pid_ > 0) {
         int status = 0;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 
 #include "mproc/pool_options.hpp"
 
@@ -31,8 +32,17 @@ class WorkerLauncher {
 
     virtual ~WorkerLauncher() = default;
     /// Asks for one more worker; the answer comes later as a `spawned` or `spawn_failed` event.
-    /// Worker id 0 asks instead to kill every worker now (terminate).
+    /// Worker id 0 asks instead to kill every worker now (see terminate_workers).
     virtual void request_worker(std::uint64_t worker_id) = 0;
+    /// terminate(): kills every worker now; no worker is asked for after it. Callable from any
+    /// thread (the pool's terminate() calls it at once, before its I/O thread wakes up).
+    virtual void terminate_workers() noexcept {
+        try {
+            request_worker(0);
+        } catch (...) {
+            // The launcher is gone, and its workers with it.
+        }
+    }
     /// Reads one event (blocks). Throws std::system_error if the launcher is gone.
     virtual Event read_event() = 0;
     /// Readable when an event is waiting.
@@ -60,6 +70,10 @@ class ForkServer final : public WorkerLauncher {
 
     void request_worker(std::uint64_t worker_id) override;
     void kill_worker(pid_t pid) override;
+    /// Shuts the control socket for writing: the server sees its end at once, kills its workers,
+    /// reaps them and exits (no exit is reported after it), so the teardown does not wait for
+    /// the caller to notice the workers' ends first.
+    void terminate_workers() noexcept override;
     Event read_event() override;
     int fd() const noexcept override { return control_fd_; }
     /// Closes the control socket (the server then kills what is left of its workers, reaps them
@@ -68,7 +82,10 @@ class ForkServer final : public WorkerLauncher {
 
   private:
     pid_t pid_ = -1;
-    int control_fd_ = -1;
+    int control_fd_ = -1; // written by shut_down() only, under fd_mutex_
+    // terminate_workers() may run on another thread than shut_down(): it must never shut a
+    // descriptor that shut_down() closed (its number may belong to something else by then).
+    std::mutex fd_mutex_;
 };
 
 /// Makes the calling process a fork server on `control_fd`; never returns.

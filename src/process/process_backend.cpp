@@ -195,6 +195,11 @@ class ProcessBackend::Impl {
             dropped.swap(queue_);
         }
         MPROC_TRACE_EVENT("process backend terminating: %zu queued chunks dropped", dropped.size());
+        // The launcher kills the workers (it alone knows which pids are still theirs), from
+        // here rather than from the I/O thread once it wakes: the teardown starts sooner, and
+        // the I/O thread, reading terminating_ under the mutex, settles every chunk it had
+        // sent with PoolTerminated when their workers' channels close.
+        launcher_->terminate_workers();
         cancel_all(dropped, terminated_error());
         wake();
     }
@@ -299,6 +304,8 @@ class ProcessBackend::Impl {
 
     void run_io() {
         std::vector<pollfd> watched;
+        std::vector<WorkerProcess*> polled_workers; // those of watched, in its order
+        std::vector<WorkerProcess*> readable;
         for (;;) {
             bool terminating;
             bool closed;
@@ -309,19 +316,11 @@ class ProcessBackend::Impl {
                 news_for_io_ = false;
                 io_asleep_ = false;
             }
-            if (terminating && !kill_requested_) {
-                // The launcher kills the workers: it alone knows which pids are still theirs.
-                kill_requested_ = true;
-                if (launcher_alive_) {
-                    try {
-                        launcher_->request_worker(0);
-                    } catch (const std::system_error&) {
-                        launcher_alive_ = false;
-                    }
-                }
-            }
             if (!terminating) {
                 dispatch_queued();
+            }
+            if (!launcher_alive_) {
+                fail_queue_if_no_worker_left(); // chunks submitted since the launcher was lost
             }
             if (closed) {
                 stop_idle_workers();
@@ -334,8 +333,10 @@ class ProcessBackend::Impl {
             if (launcher_alive_) {
                 watched.push_back({launcher_->fd(), POLLIN, 0});
             }
+            polled_workers.clear();
             for (const auto& worker : workers_) {
                 watched.push_back({worker->fd, POLLIN, 0});
+                polled_workers.push_back(worker.get());
             }
             {
                 std::lock_guard lock(mutex_);
@@ -357,11 +358,13 @@ class ProcessBackend::Impl {
             if (launcher_alive_ && watched[next++].revents != 0) {
                 handle_launcher_event();
             }
-            // Collect first: handling a worker may remove it from workers_.
-            std::vector<WorkerProcess*> readable;
-            for (const auto& worker : workers_) {
+            // Collect first: handling a worker may remove it from workers_. Only the workers that
+            // were polled: one adopted just above (handle_launcher_event) has no poll result,
+            // and reading its channel now could block (up to frame_stall_limit) before it wrote.
+            readable.clear();
+            for (WorkerProcess* worker : polled_workers) {
                 if (watched[next++].revents != 0) {
-                    readable.push_back(worker.get());
+                    readable.push_back(worker);
                 }
             }
             for (WorkerProcess* worker : readable) {
@@ -377,8 +380,9 @@ class ProcessBackend::Impl {
     /// idle).
     void dispatch_queued() {
         for (const auto& worker : workers_) {
-            if (worker->window.empty() && may_take(*worker) && !take_queued(*worker, false)) {
-                break; // the queue is empty
+            if (worker->window.empty() && may_take(*worker) && !take_queued(*worker, false) &&
+                worker->ready) {
+                break; // the queue is empty (a worker not ready yet may refuse a timed chunk)
             }
         }
         for (const auto& worker : workers_) {
@@ -397,8 +401,11 @@ class ProcessBackend::Impl {
         }
     }
 
+    /// Whether the worker may be given a chunk. Also before its hello: the request waits in its
+    /// socket while it starts, so the first task of a new worker (of a new pool) does not wait
+    /// a round trip more for the hello to be read here (take_queued keeps timed chunks back).
     bool may_take(const WorkerProcess& worker) const noexcept {
-        return worker.ready && !worker.stopping &&
+        return !worker.stopping &&
                (options_.max_tasks_per_child == 0 ||
                 worker.tasks_done + worker.window.size() < options_.max_tasks_per_child);
     }
@@ -449,6 +456,10 @@ class ProcessBackend::Impl {
                 chunk = queue_.front();
                 if (behind &&
                     (chunk->job != worker.measured_job || time_limit(*chunk).count() != 0)) {
+                    return false;
+                }
+                if (!worker.ready && time_limit(*chunk).count() != 0) {
+                    // Its time limit counts from when it is sent: only to a worker that runs.
                     return false;
                 }
                 queue_.pop_front();
@@ -549,11 +560,9 @@ class ProcessBackend::Impl {
         try {
             event = launcher_->read_event();
         } catch (const std::system_error&) {
-            // The server died (killed from outside): its workers die with it (they asked the
-            // kernel to be killed when their parent goes), and no replacement can come.
-            launcher_alive_ = false;
-            pending_spawns_ = 0;
-            fail_queue_if_no_worker_left();
+            // The server died (killed from outside, or it ended after terminate_workers): its
+            // workers die with it (they asked the kernel to be killed when their parent goes).
+            launcher_lost();
             return;
         }
         switch (event.kind) {
@@ -810,8 +819,21 @@ class ProcessBackend::Impl {
             worker.window.clear();
             if (!requeued.empty()) {
                 MPROC_TRACE_EVENT("process backend: %zu chunks re-queued", requeued.size());
-                std::lock_guard lock(mutex_);
-                queue_.insert(queue_.begin(), requeued.begin(), requeued.end());
+                bool terminated_since = false;
+                {
+                    std::lock_guard lock(mutex_);
+                    // terminate() may have emptied the queue since `terminating` was read: then
+                    // nobody would ever take these from it.
+                    terminated_since = terminating_;
+                    if (!terminated_since) {
+                        queue_.insert(queue_.begin(), requeued.begin(), requeued.end());
+                    }
+                }
+                if (terminated_since) {
+                    for (Chunk* waiting : requeued) {
+                        settle_cancelled(*waiting, terminated_error());
+                    }
+                }
             }
         }
         bool closed;
@@ -828,7 +850,7 @@ class ProcessBackend::Impl {
                 launcher_->request_worker(next_worker_id());
                 ++pending_spawns_;
             } catch (const std::system_error&) {
-                launcher_alive_ = false;
+                launcher_lost();
             }
         }
         fail_queue_if_no_worker_left();
@@ -924,7 +946,7 @@ class ProcessBackend::Impl {
             try {
                 launcher_->kill_worker(worker.pid);
             } catch (const std::system_error&) {
-                launcher_alive_ = false; // and with it, its workers
+                launcher_lost(); // and with it, its workers
             }
         }
     }
@@ -958,6 +980,14 @@ class ProcessBackend::Impl {
         }
     }
 
+    /// The launcher is gone: no worker will be started, and no answer to a request for one
+    /// will come, so none may be counted as pending (the loop would wait for it for ever).
+    void launcher_lost() {
+        launcher_alive_ = false;
+        pending_spawns_ = 0;
+        fail_queue_if_no_worker_left();
+    }
+
     /// With no worker and none coming, queued chunks could wait for ever: end them.
     void fail_queue_if_no_worker_left() {
         if (!workers_.empty() || pending_spawns_ != 0) {
@@ -987,7 +1017,6 @@ class ProcessBackend::Impl {
 
     std::vector<std::unique_ptr<WorkerProcess>> workers_;
     std::size_t pending_spawns_ = 0;
-    bool kill_requested_ = false;
     bool launcher_alive_ = true;
     std::unordered_map<pid_t, int> exit_status_;
     std::thread io_thread_;

@@ -80,6 +80,61 @@ TEST(ProcessPool, NoZombieNoLeakedDescriptorAfter500Pools) {
     EXPECT_EQ(child_processes(), children_before);
 }
 
+TEST(ProcessPool, FortyLifecyclesLeaveNoDescendantProcess) {
+    // In a child, so that a hang (a pool waiting for a worker or a launcher that will never
+    // answer) fails within the limit, and so that every descendant counted is this test's. Each
+    // kind of end: terminate (destructor) right after the first answer, close + join, a timed
+    // first task (it waits for the hello), and terminate while the first task is still on its
+    // way to a worker that has not said hello yet.
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        for (int cycle = 0; cycle < 40; ++cycle) {
+            mproc::Pool pool(2);
+            switch (cycle % 4) {
+            case 0:
+                if (pool.apply([](int x) { return x + 1; }, cycle) != cycle + 1) _exit(10);
+                break;
+            case 1:
+                if (pool.apply([](int x) { return x + 1; }, cycle) != cycle + 1) _exit(11);
+                pool.close();
+                pool.join();
+                break;
+            case 2:
+                if (pool.apply(mproc::with_timeout([](int x) { return x + 1; }, 10s), cycle) !=
+                    cycle + 1)
+                    _exit(12);
+                break;
+            case 3: {
+                auto pending = pool.apply_async([](int x) { return x + 1; }, cycle);
+                pool.terminate();
+                pool.join();
+                if (!pending.wait(10s)) _exit(13); // a value or PoolTerminated, never a hang
+                break;
+            }
+            }
+        }
+        // The pools are gone: their fork servers and workers were reaped before join returned.
+        _exit(descendant_processes().empty() ? 0 : 20);
+    }
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    pid_t ended = 0;
+    while ((ended = waitpid(child, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    if (ended == 0) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        FAIL() << "40 pool lifecycles did not end within 120 s (hung)";
+    }
+    ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10-13: a wrong result or a hang in a cycle (cycle % 4 = status - 10); 20: "
+           "descendant processes left after the pools were destroyed";
+}
+
 TEST(ProcessPool, TerminateKillsAndReapsBusyWorkers) {
     mproc::Pool pool(2);
     const auto pids = pool.map(worker_pid, std::vector<int>(4, 0), 1);
