@@ -341,11 +341,10 @@ class StreamJob : public Job, public Feeder {
             return;
         }
         const auto now = Clock::now();
-        if (batches_ > 0) {
-            window_ = window_rule_.next(window_, now - last_batch_, batch_.size());
+        if (last_batch_) {
+            window_ = window_rule_.next(window_, now - *last_batch_, batch_.size());
         }
         last_batch_ = now;
-        ++batches_;
     }
 
     void finish_feeding(std::exception_ptr reason) noexcept {
@@ -379,11 +378,10 @@ class StreamJob : public Job, public Feeder {
     const std::size_t chunksize_;
     const StreamWindow window_rule_;
     // Consumer-thread state: the window now (how many slots may be in use), and the batch
-    // being filled with the time the one before it was handed over.
+    // being filled with the time the one before it was handed over (none before the first).
     std::size_t window_;
     std::vector<std::size_t> batch_;
-    Clock::time_point last_batch_;
-    std::size_t batches_ = 0;
+    std::optional<Clock::time_point> last_batch_;
     std::vector<Chunk> chunks_;                  // one per slot, for the largest window
     std::vector<std::size_t> first_input_index_; // per slot; written by the feeder before submit
     std::size_t items_read_ = 0;                 // consumer thread only
