@@ -76,6 +76,20 @@ int send_all(int fd, iovec* parts, std::size_t count) noexcept {
 
 } // namespace
 
+int open_channel(int (&fds)[2]) noexcept {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+        return -1;
+    }
+    for (const int fd : fds) {
+        // Best effort: a smaller buffer is slower, never wrong.
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &channel_buffer_bytes,
+                     sizeof(channel_buffer_bytes));
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &channel_buffer_bytes,
+                     sizeof(channel_buffer_bytes));
+    }
+    return 0;
+}
+
 void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size,
                 std::uint32_t run_ns) {
     FrameHeader header{static_cast<std::uint32_t>(kind), run_ns, size};

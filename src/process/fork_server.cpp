@@ -148,7 +148,7 @@ void serve_forks(int control_fd, const std::function<void()>& initializer) {
             _exit(0);
         }
         int channel[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
+        if (open_channel(channel) != 0) {
             send_event(control_fd, {WorkerLauncher::Event::Kind::spawn_failed, errno,
                                     request.worker_id, 0, -1});
             continue;

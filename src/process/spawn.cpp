@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fork_server.hpp"
+#include "mproc/detail/channel.hpp"
 #include "mproc/detail/worker_server_hook.hpp"
 #include "mproc/serve_if_worker.hpp"
 #include "worker_process.hpp"
@@ -254,7 +255,7 @@ void SpawnLauncher::run_spawner() {
 
 void SpawnLauncher::spawn_worker(std::uint64_t worker_id) {
     int channel[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
+    if (open_channel(channel) != 0) {
         report({Event::Kind::spawn_failed, errno, worker_id, 0, -1});
         return;
     }
