@@ -8,6 +8,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -103,6 +104,26 @@ class MpiBackend::State {
         for (std::size_t rank = 1; rank < this->ranks.size(); ++rank) {
             this->ranks[rank].origin = "MPI rank " + std::to_string(rank);
         }
+    }
+
+    /// When the pool's next answer is due at the earliest, for the hub's polling: nullopt when
+    /// it cannot tell, or when answers stream (a rank with a window deeper than 1 answers every
+    /// few microseconds). A rank with a window one deep answers a chunk about its time after
+    /// sending it; that estimate is taken from round trips (an upper bound), so three quarters
+    /// of it count.
+    std::optional<Clock::time_point> next_answer_due() const {
+        std::optional<Clock::time_point> due;
+        for (const auto& [request, chunk] : running) {
+            const Rank& rank = ranks[static_cast<std::size_t>(chunk.rank)];
+            if (rank.service_us == 0 || rank.depth > 1) {
+                return std::nullopt;
+            }
+            const auto at =
+                chunk.sent + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double, std::micro>(rank.service_us * 0.75));
+            due = due ? std::min(*due, at) : at;
+        }
+        return due;
     }
 
     const std::uint64_t id;
@@ -273,6 +294,19 @@ class Hub {
                 backoff.reset();
                 continue;
             }
+            // When every running chunk is long, sleep until shortly before the first is due
+            // instead of polling, then poll back to back (backoff.expect).
+            std::optional<Clock::time_point> due;
+            bool known = !snapshot_.empty();
+            for (const auto& pool : snapshot_) {
+                const auto at = pool->next_answer_due();
+                if (at) {
+                    due = due ? std::min(*due, *at) : *at;
+                } else if (!pool->running.empty()) {
+                    known = false;
+                }
+            }
+            backoff.expect(known ? due : std::nullopt);
             std::unique_lock lock(mutex_);
             if (work_pending_ || stopping_) {
                 continue;

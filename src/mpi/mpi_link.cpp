@@ -255,11 +255,32 @@ void PollBackoff::reset() noexcept {
     last_progress_ = std::chrono::steady_clock::now();
 }
 
+void PollBackoff::expect(std::optional<Clock::time_point> when) noexcept {
+    if (when != expected_) {
+        idle_polls_ = 0; // a new due time: back to back around it, then back off afresh
+    }
+    expected_ = when;
+}
+
 unsigned PollBackoff::next_wait_us() noexcept {
+    const auto now = Clock::now();
+    if (expected_) {
+        // Awake a little before the message is due: waking a sleeping thread (a halted virtual
+        // CPU above all) takes tens of microseconds, and the estimate is rough.
+        constexpr auto lead = std::chrono::microseconds(50);
+        if (now < *expected_ - lead) {
+            const auto until =
+                std::chrono::ceil<std::chrono::microseconds>(*expected_ - lead - now);
+            return static_cast<unsigned>(std::min<std::int64_t>(until.count(), longest_sleep_us_));
+        }
+        if (idle_polls_ == 0 && now < *expected_ + spinning_) {
+            return 0;
+        }
+    }
     // Polls back to back for a while after the last progress (an answer through a worker
     // process comes within tens of microseconds), then sleeps of 5 us doubling every 4 polls.
     // Never sched_yield: on a loaded machine it can give the CPU away for a whole time slice.
-    if (idle_polls_ == 0 && std::chrono::steady_clock::now() - last_progress_ < spinning_) {
+    if (idle_polls_ == 0 && !expected_ && now - last_progress_ < spinning_) {
         return 0;
     }
     ++idle_polls_;

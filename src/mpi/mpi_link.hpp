@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -121,11 +122,20 @@ bool launched_by_mpi() noexcept;
 /// microseconds), then sleeps, longer and longer up to `longest_sleep_us`, so an idle rank costs
 /// little CPU. Made on the polling thread: it sets that thread's timer slack, so that short
 /// sleeps stay short.
+///
+/// When the loop can tell when the next message is due (expect()), it sleeps until shortly
+/// before then and polls back to back from there instead: a message due in a millisecond is
+/// then seen when it comes, not up to a longest sleep later, at little CPU.
 class PollBackoff {
   public:
+    using Clock = std::chrono::steady_clock;
+
     PollBackoff(unsigned spin_us, unsigned longest_sleep_us);
     /// Something happened: poll eagerly again.
     void reset() noexcept;
+    /// The next message is due about `when` (a hint, recomputed before each wait); nullopt:
+    /// no idea.
+    void expect(std::optional<Clock::time_point> when) noexcept;
     /// How long to wait before the next poll, in microseconds (0: poll again at once).
     unsigned next_wait_us() noexcept;
 
@@ -133,7 +143,8 @@ class PollBackoff {
     std::chrono::microseconds spinning_;
     unsigned longest_sleep_us_;
     unsigned idle_polls_ = 0;
-    std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+    Clock::time_point last_progress_ = Clock::now();
+    std::optional<Clock::time_point> expected_;
 };
 
 } // namespace mproc::detail
