@@ -52,7 +52,7 @@ class Initializer {
                 &detail::run_portable_initializer<Callable>;
             out.write(detail::code_address_of(reinterpret_cast<const void*>(entry)));
             detail::encode_callable(out, static_cast<const Callable&>(initializer));
-            portable_ = std::move(out.bytes());
+            portable_.assign(out.data(), out.data() + out.size());
         }
     }
 

@@ -74,7 +74,7 @@ MpiLink::MpiLink() {
     host_.assign(name, static_cast<std::size_t>(std::max(length, 0)));
 }
 
-void MpiLink::send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+void MpiLink::send(int destination, MpiTag tag, WireBytes payload) {
     queued_.push_back({destination, tag, std::move(payload)});
     ++messages_sent;
 }
@@ -128,7 +128,7 @@ void MpiLink::send_queued() {
     queued_.clear();
 }
 
-void MpiLink::start_send(int destination, MpiTag tag, std::vector<std::byte> payload) {
+void MpiLink::start_send(int destination, MpiTag tag, WireBytes payload) {
     ++mpi_messages_sent;
     if (payload.size() > eager_message_limit) {
         ++large_sends_;

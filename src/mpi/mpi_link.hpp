@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "mproc/detail/wire.hpp"
+
 namespace mproc::detail {
 
 /// What a message is; its MPI tag. Every payload starts with the pool's id.
@@ -42,7 +44,7 @@ enum class MpiTag : int {
 struct MpiMessage {
     int source = -1;
     MpiTag tag{};
-    std::vector<std::byte> payload;
+    WireBytes payload;
 };
 
 /// This process's MPI connection. Created by start_mpi(); one per process.
@@ -55,7 +57,7 @@ class MpiLink {
 
     /// Queues `payload` for `destination`; it leaves at the next receive() or flush(), in one
     /// MPI message with whatever else is queued for `destination` by then, then as MPI allows.
-    void send(int destination, MpiTag tag, std::vector<std::byte> payload);
+    void send(int destination, MpiTag tag, WireBytes payload);
     /// Sends what is queued, moves sends along and takes one arrived message into `message`, if
     /// there is one (a batch arrives as its messages, one per call, in order).
     bool receive(MpiMessage& message);
@@ -81,16 +83,16 @@ class MpiLink {
     friend MpiLink& start_mpi();
     MpiLink();
     void send_queued();
-    void start_send(int destination, MpiTag tag, std::vector<std::byte> payload);
+    void start_send(int destination, MpiTag tag, WireBytes payload);
     void progress();
 
     struct QueuedMessage {
         int destination;
         MpiTag tag;
-        std::vector<std::byte> payload;
+        WireBytes payload;
     };
     struct PendingSend {
-        std::vector<std::byte> payload;
+        WireBytes payload;
         void* request; // MPI_Request, kept opaque here so this header needs no mpi.h
     };
     int rank_ = 0;

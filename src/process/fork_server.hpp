@@ -28,7 +28,9 @@ class WorkerLauncher {
         std::uint64_t worker_id;
         std::int64_t pid;
         int channel_fd = -1; // spawned: the caller's end of the worker's channel (close-on-exec)
+        std::int32_t unused = 0; // no padding: every byte sent over the socket is defined
     };
+    static_assert(sizeof(Event) == 32);
 
     virtual ~WorkerLauncher() = default;
     /// Asks for one more worker; the answer comes later as a `spawned` or `spawn_failed` event.

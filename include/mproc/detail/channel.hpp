@@ -137,7 +137,7 @@ class FrameReader {
     /// Keeps the last descriptor that `message` (just received) carried, closing any other.
     void take_attached_fds(msghdr& message) noexcept;
 
-    std::vector<std::byte> buffer_;
+    WireBytes buffer_;      // grown uninitialised: only received bytes are read
     std::size_t begin_ = 0; // first byte not yet taken
     std::size_t end_ = 0;   // one past the last byte received
     std::uint32_t run_ns_ = 0;

@@ -6,14 +6,45 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
+
+/// An allocator that leaves the bytes of a buffer uninitialised when it grows (`resize`): a
+/// buffer about to be overwritten (a block of items, a received message) then costs one pass
+/// over its memory, not two. Everything else is std::allocator's.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    static_assert(std::is_trivially_default_constructible_v<T>);
+    using value_type = T;
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    UninitializedAllocator() = default;
+    template <class U>
+    UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+
+    template <class U>
+    void construct(U* at) noexcept {
+        ::new (static_cast<void*>(at)) U; // default-initialised: left as it is
+    }
+    template <class U, class... Args>
+    void construct(U* at, Args&&... args) {
+        ::new (static_cast<void*>(at)) U(std::forward<Args>(args)...);
+    }
+};
+
+/// Bytes as they cross a process or rank boundary.
+using WireBytes = std::vector<std::byte, UninitializedAllocator<std::byte>>;
 
 /// A frame that does not decode: truncated, too long, or of an unknown kind.
 class WireError : public Error {
@@ -24,8 +55,6 @@ class WireError : public Error {
 class WireWriter {
   public:
     void write_bytes(const void* data, std::size_t size) {
-        // Inserted, not resized then copied: resizing would zero the bytes first (a second pass
-        // over a large value).
         const auto* bytes = static_cast<const std::byte*>(data);
         bytes_.insert(bytes_.end(), bytes, bytes + size);
     }
@@ -41,7 +70,8 @@ class WireWriter {
         write_bytes(text.data(), text.size());
     }
 
-    /// Room for `size` bytes at the end, to be filled in place (e.g. by a block copy).
+    /// Room for `size` bytes at the end, uninitialised, to be filled in place (e.g. by a block
+    /// copy).
     std::byte* grow(std::size_t size) {
         const std::size_t at = bytes_.size();
         bytes_.resize(at + size);
@@ -57,10 +87,10 @@ class WireWriter {
     std::size_t size() const noexcept { return bytes_.size(); }
     const std::byte* data() const noexcept { return bytes_.data(); }
     void clear() noexcept { bytes_.clear(); }
-    std::vector<std::byte>& bytes() noexcept { return bytes_; }
+    WireBytes& bytes() noexcept { return bytes_; }
 
   private:
-    std::vector<std::byte> bytes_;
+    WireBytes bytes_;
 };
 
 class WireReader {
