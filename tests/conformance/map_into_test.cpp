@@ -31,6 +31,18 @@ TYPED_TEST(MapIntoTest, WritesEveryResultInInputOrder) {
     EXPECT_EQ(out, expected_map(negate, input));
 }
 
+TYPED_TEST(MapIntoTest, ResultsConvertToTheOutputsElementType) {
+    // int results into doubles: on a process pool they arrive as a block of ints, copied one
+    // by one with the conversion (a block of the output's own type is copied whole).
+    TypeParam pool(2);
+    const std::vector<int> input = range_vector(-20, 20);
+    std::vector<double> out(input.size(), 0.5);
+    pool.map_into(square, input, out, 8);
+    for (std::size_t i = 0; i < input.size(); ++i) {
+        EXPECT_EQ(out[i], static_cast<double>(input[i] * input[i])) << "item " << i;
+    }
+}
+
 TYPED_TEST(MapIntoTest, AcceptsSpansArraysAndLazyInputs) {
     TypeParam pool(2);
     std::array<long, 5> array{};
