@@ -215,9 +215,7 @@ class Hub {
         if (pool.closed) {
             return false;
         }
-        for (std::size_t i = 0; i < chunks.size(); ++i) {
-            pool.queue.push_back(chunks[i]);
-        }
+        chunks.append_to(pool.queue);
         work_pending_ = true;
         wake_.notify_one();
         return true;

@@ -5,7 +5,6 @@
 #include <link.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -180,25 +179,11 @@ std::unique_ptr<ModuleTable> read_module_table() {
     return table;
 }
 
-std::atomic<const ModuleTable*> published_table{nullptr};
+PublishedSnapshot<ModuleTable> published_table;
 
-/// The module table, current as of the loader's counters. Lock-free: a stale or missing table
-/// is rebuilt and published with a compare-exchange, so a forked child never waits on a lock
-/// that a thread of its parent held at the fork. Throws std::bad_alloc.
-const ModuleTable& module_table() {
-    const LoaderCounters now = current_loader_counters();
-    const ModuleTable* table = published_table.load(std::memory_order_acquire);
-    while (table == nullptr || table->counters != now) {
-        std::unique_ptr<ModuleTable> fresh = read_module_table();
-        fresh->previous = table;
-        if (published_table.compare_exchange_strong(table, fresh.get(), std::memory_order_acq_rel,
-                                                    std::memory_order_acquire)) {
-            return *fresh.release();
-        }
-        // Another thread published first; `table` now holds its table. Use it if it is current.
-    }
-    return *table;
-}
+/// The module table, current as of the loader's counters (see PublishedSnapshot). Throws
+/// std::bad_alloc.
+const ModuleTable& module_table() { return *published_table.current(read_module_table); }
 
 bool contains(const LoadedModule& module, std::uintptr_t offset) noexcept {
     for (const CodeRange& range : module.code) {

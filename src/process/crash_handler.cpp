@@ -36,18 +36,15 @@ struct Module {
 /// The loaded modules, with the loader's counters when they were read. Taken in the caller
 /// before it forks a fork server (prepare_crash_handler), so every worker forked from there
 /// inherits it instead of walking the modules, resolving the main program's path and starting
-/// the unwinder itself at each start. Immutable once published.
+/// the unwinder itself at each start. Immutable once published (PublishedSnapshot).
 struct ModuleSnapshot {
     LoaderCounters counters;
-    std::vector<Module> modules; // the main program first, in the loader's order
-    /// The snapshot this one replaced. Kept alive (never freed): another thread may still be
-    /// reading it, or a process forked while it was current may still use it. The chain keeps
-    /// every snapshot reachable, so leak checkers stay quiet.
-    const ModuleSnapshot* previous = nullptr;
+    std::vector<Module> modules;              // the main program first, in the loader's order
+    const ModuleSnapshot* previous = nullptr; // the one it replaced
 };
 
 constexpr std::size_t max_modules = 256;
-std::atomic<const ModuleSnapshot*> published_snapshot{nullptr};
+PublishedSnapshot<ModuleSnapshot> published_snapshot;
 std::atomic<bool> unwinder_started{false};
 // What the handler reads: set by install_crash_handler, in a worker that runs one thread.
 const ModuleSnapshot* handler_modules = nullptr;
@@ -196,29 +193,22 @@ void prepare_crash_handler() noexcept {
         ::backtrace(warm_up, 1); // loads the unwinder now: not in the handler
         unwinder_started.store(true, std::memory_order_release);
     }
-    const ModuleSnapshot* current = published_snapshot.load(std::memory_order_acquire);
-    if (current != nullptr && current->counters == current_loader_counters()) {
-        return; // no module was loaded or unloaded since it was taken
-    }
-    // Lock-free, as code_address.cpp's table: a fork server forked while another thread of the
-    // caller prepared must never find a lock held in its copy.
-    std::unique_ptr<ModuleSnapshot> fresh(new (std::nothrow) ModuleSnapshot);
-    if (fresh == nullptr) {
-        return; // the handler goes on with what it had (raw addresses at worst)
-    }
-    SnapshotWalk walk{fresh.get()};
-    dl_iterate_phdr(remember_module, &walk);
-    fresh->previous = current;
-    if (published_snapshot.compare_exchange_strong(current, fresh.get(), std::memory_order_acq_rel,
-                                                   std::memory_order_acquire)) {
-        fresh.release();
-    } // else another thread published one just now: as current as this one
+    // No exception may leave: a snapshot that cannot be allocated leaves the handler with the
+    // one it had (raw addresses at worst).
+    published_snapshot.current([]() noexcept {
+        std::unique_ptr<ModuleSnapshot> fresh(new (std::nothrow) ModuleSnapshot);
+        if (fresh != nullptr) {
+            SnapshotWalk walk{fresh.get()};
+            dl_iterate_phdr(remember_module, &walk);
+        }
+        return fresh;
+    });
 }
 
 void install_crash_handler(int channel_fd) noexcept {
     report_fd = channel_fd;
     prepare_crash_handler(); // nothing to do when inherited current from the caller
-    handler_modules = published_snapshot.load(std::memory_order_acquire);
+    handler_modules = published_snapshot.last();
 
     stack_t stack{};
     stack.ss_sp = alternate_stack;

@@ -170,9 +170,7 @@ class ProcessBackend::Impl {
             if (closed_) {
                 return false;
             }
-            for (std::size_t i = 0; i < chunks.size(); ++i) {
-                queue_.push_back(chunks[i]);
-            }
+            chunks.append_to(queue_);
             asleep = tell_io_thread_locked();
         }
         if (asleep) {

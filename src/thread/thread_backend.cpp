@@ -146,9 +146,7 @@ bool ThreadBackend::submit(ChunkBatch chunks) {
         if (closed_) {
             return false;
         }
-        for (std::size_t i = 0; i < count; ++i) {
-            queue_.push_back(chunks[i]);
-        }
+        chunks.append_to(queue_);
         work_queued_.store(true, std::memory_order_relaxed);
         sleepers = idle_workers_;
     }

@@ -44,6 +44,13 @@ class ChunkBatch {
     Chunk* operator[](std::size_t i) const noexcept {
         return base_ + (positions_ == nullptr ? i : positions_[i]);
     }
+    /// Appends the chunks, in order, to a backend's queue (a container of Chunk*).
+    template <class Queue>
+    void append_to(Queue& queue) const {
+        for (std::size_t i = 0; i < count_; ++i) {
+            queue.push_back((*this)[i]);
+        }
+    }
 
   private:
     Chunk* base_;
