@@ -26,11 +26,6 @@
 
 namespace mproc::detail {
 
-/// Result storage written in place by the workers, one slot per item, handed over as a vector.
-/// A plain vector when T can be default-constructed (so the result is handed over without a
-/// copy); optional slots otherwise, and for bool, whose packed vector would make neighbouring
-/// writes race. A large vector of trivial values asks for huge pages before it is zero-filled,
-/// which makes its page faults 512 times fewer.
 /// Puts `count` values of type V, as they travel in a block (trivially copyable bytes), one by
 /// one into `slots` from `first` on.
 template <class V, class Slots>
@@ -42,6 +37,11 @@ void put_each(Slots& slots, std::size_t first, const std::byte* values, std::siz
     }
 }
 
+/// Result storage written in place by the workers, one slot per item, handed over as a vector.
+/// A plain vector when T can be default-constructed (so the result is handed over without a
+/// copy); optional slots otherwise, and for bool, whose packed vector would make neighbouring
+/// writes race. A large vector of trivial values asks for huge pages before it is zero-filled,
+/// which makes its page faults 512 times fewer.
 template <class T>
 class ResultSlots {
     static constexpr bool direct = std::is_default_constructible_v<T> && !std::is_same_v<T, bool>;
