@@ -205,6 +205,27 @@ void send_bytes(int fd, std::span<const std::byte> bytes) {
     }
 }
 
+void send_writer(int fd, const WireWriter& out) {
+    constexpr std::size_t max_parts = 64; // per sendmsg; a window's frames are a few parts each
+    iovec parts[max_parts];
+    std::size_t count = 0;
+    auto send_parts = [&] {
+        if (const int error = send_all(fd, parts, count)) {
+            throw std::system_error(error, std::generic_category(), "sendmsg");
+        }
+        count = 0;
+    };
+    out.for_each_part([&](const std::byte* data, std::size_t size) {
+        if (count == max_parts) {
+            send_parts();
+        }
+        parts[count++] = {const_cast<std::byte*>(data), size};
+    });
+    if (count != 0) {
+        send_parts();
+    }
+}
+
 FrameReader::~FrameReader() {
     if (received_fd_ >= 0) {
         ::close(received_fd_);

@@ -66,6 +66,8 @@ struct WorkerProcess {
     std::optional<HeldAnswersView> held;      // where it holds answers back, once it said
     WireWriter outbox;                        // requests for it, sent together by flush()
 
+    WorkerProcess() { outbox.allow_borrowing(); } // flush() sends it in the turn it was filled
+
     // How deep its window may be (window_limit()): measured on the chunks of one job, the one
     // of the back of its window, which therefore stays alive while the figures are used.
     const Job* measured_job = nullptr;
@@ -508,14 +510,14 @@ class ProcessBackend::Impl {
         try {
             chunk->job->encode_chunk(*chunk, worker.outbox);
         } catch (...) {
-            worker.outbox.bytes().resize(header);
+            worker.outbox.truncate(header);
             settle_cancelled(*chunk, std::current_exception()); // e.g. cereal refused
             return Added::settled;
         }
         end_frame(worker.outbox, header, FrameKind::run);
         const std::size_t bytes = worker.outbox.size() - header;
         if (behind && worker.waiting_bytes + bytes > max_waiting_bytes) {
-            worker.outbox.bytes().resize(header);
+            worker.outbox.truncate(header);
             worker.window_refused_bytes = true; // until its next answer
             return Added::too_big;
         }
@@ -541,7 +543,7 @@ class ProcessBackend::Impl {
             return;
         }
         try {
-            send_bytes(worker.fd, {worker.outbox.data(), worker.outbox.size()});
+            send_writer(worker.fd, worker.outbox); // refers to the inputs of large blocks
         } catch (const std::system_error&) {
             // The worker is gone; its channel's end of stream reports it (and its chunks) next.
         }

@@ -66,6 +66,84 @@ TEST(FrameReader, SeveralFramesSentAtOnceComeOutOneByOneFromOneRead) {
     EXPECT_FALSE(reader.next(channel.fd[1], kind, payload)); // end of stream at a boundary
 }
 
+/// Appends a `kind` frame: `before` counting bytes, a block of `block.size()` bytes written
+/// with write_borrowed, and `after` counting bytes.
+void append_borrowing_frame(WireWriter& out, FrameKind kind, const std::vector<std::byte>& block,
+                            std::size_t before, std::size_t after) {
+    const std::size_t header = begin_frame(out);
+    for (std::size_t i = 0; i < before; ++i) {
+        out.write(static_cast<std::uint8_t>(i));
+    }
+    out.write_borrowed(block.data(), block.size());
+    for (std::size_t i = 0; i < after; ++i) {
+        out.write(static_cast<std::uint8_t>(i));
+    }
+    end_frame(out, header, kind);
+}
+
+std::vector<std::byte> counting_block(std::size_t size, unsigned seed) {
+    std::vector<std::byte> block(size);
+    for (std::size_t i = 0; i < size; ++i) {
+        block[i] = static_cast<std::byte>(seed + i);
+    }
+    return block;
+}
+
+void expect_borrowing_payload(std::span<const std::byte> payload, std::size_t before,
+                              std::size_t block, unsigned seed, std::size_t after) {
+    ASSERT_EQ(payload.size(), before + block + after);
+    expect_payload(payload.first(before), before, 0);
+    expect_payload(payload.subspan(before, block), block, seed);
+    expect_payload(payload.last(after), after, 0);
+}
+
+TEST(FrameReader, FramesThatReferToLargeBlocksArriveWholeAndInOrder) {
+    // A worker's outbox refers to the large blocks of a map's input instead of copying them
+    // (WireWriter::write_borrowed); its frames go out gathered (send_writer), headers patched
+    // past earlier blocks, and a frame refused after it was begun leaves nothing behind.
+    SocketPair channel;
+    const auto first = counting_block(40000, 3);
+    const auto second = counting_block(20000, 9);
+    WireWriter outbox;
+    outbox.allow_borrowing();
+    append_frame(outbox, FrameKind::run, 5, 1);
+    append_borrowing_frame(outbox, FrameKind::run, first, 17, 3);
+    const std::size_t refused = outbox.size();
+    append_borrowing_frame(outbox, FrameKind::run, second, 2, 2);
+    outbox.truncate(refused); // as add_to_outbox drops a request that may not wait
+    append_borrowing_frame(outbox, FrameKind::run, second, 0, 11);
+    append_frame(outbox, FrameKind::stop, 0, 0);
+    // Four frames (the refused one gone): their headers, own bytes and both blocks.
+    EXPECT_EQ(outbox.size(), 4 * sizeof(FrameHeader) + 5 + (17 + 40000 + 3) + (20000 + 11));
+    std::thread writer([&] { send_writer(channel.fd[0], outbox); });
+
+    FrameReader reader;
+    FrameKind kind{};
+    std::span<const std::byte> payload;
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    expect_payload(payload, 5, 1);
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::run);
+    expect_borrowing_payload(payload, 17, first.size(), 3, 3);
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::run);
+    expect_borrowing_payload(payload, 0, second.size(), 9, 11);
+    ASSERT_TRUE(reader.next(channel.fd[1], kind, payload));
+    EXPECT_EQ(kind, FrameKind::stop);
+    writer.join();
+}
+
+TEST(FrameReader, AWriterThatDoesNotBorrowCopiesTheBlock) {
+    // Every other writer (MPI messages, a worker's answers) copies: the block may change or end
+    // right after.
+    auto block = counting_block(50000, 5);
+    WireWriter out;
+    out.write_borrowed(block.data(), block.size());
+    block.assign(block.size(), std::byte{0});
+    ASSERT_EQ(out.size(), 50000u);
+    expect_payload({out.data(), out.size()}, 50000, 5);
+}
+
 TEST(FrameReader, AnAnswerCarriesTheRunTimeOfItsChunk) {
     SocketPair channel;
     const std::byte payload_bytes[3] = {std::byte{1}, std::byte{2}, std::byte{3}};

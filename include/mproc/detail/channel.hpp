@@ -99,6 +99,10 @@ void end_frame(WireWriter& out, std::size_t header_at, FrameKind kind);
 /// gone. Never raises SIGPIPE.
 void send_bytes(int fd, std::span<const std::byte> bytes);
 
+/// Writes all of `out`'s contents, its own bytes and the blocks it refers to (gathered, no
+/// copy); as send_bytes otherwise.
+void send_writer(int fd, const WireWriter& out);
+
 /// Reads frames through a buffer, so that one recv takes in every frame that has arrived (a
 /// peer that pipelines its frames costs one system call per batch, not two per frame). The
 /// same checks as receive_frame: known kinds, sizes within max_frame_payload, and the buffer

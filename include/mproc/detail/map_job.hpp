@@ -198,10 +198,13 @@ class MapJob final : public ResultState<typename Slots::Result> {
             write_entry<&block_items_entry<F, Item, unpack>>(request);
             encode_callable(request, f_);
             request.write<std::uint64_t>(chunk.count);
-            std::byte* items = request.grow(chunk.count * sizeof(Item));
             if constexpr (Input::contiguous) {
-                std::memcpy(items, std::addressof(input_[chunk.first]), chunk.count * sizeof(Item));
+                // By reference where the writer allows it (a worker's outbox, sent before the
+                // job, which holds the input, can end).
+                request.write_borrowed(std::addressof(input_[chunk.first]),
+                                       chunk.count * sizeof(Item));
             } else {
+                std::byte* items = request.grow(chunk.count * sizeof(Item));
                 for (std::size_t i = 0; i < chunk.count; ++i) {
                     const Item item = input_[chunk.first + i];
                     std::memcpy(items + i * sizeof(Item), std::addressof(item), sizeof(Item));

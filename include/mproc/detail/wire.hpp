@@ -81,16 +81,99 @@ class WireWriter {
     /// Overwrites a value written earlier at `offset` (e.g. a length known only later).
     template <class T>
     void patch(std::size_t offset, const T& value) {
-        std::memcpy(bytes_.data() + offset, &value, sizeof(T));
+        std::memcpy(bytes_.data() + own_offset(offset), &value, sizeof(T));
     }
 
-    std::size_t size() const noexcept { return bytes_.size(); }
+    /// Lets write_borrowed refer to large blocks instead of copying them. Only for a writer
+    /// that is sent, or cleared, before anything it refers to can change or end: a worker
+    /// process's outbox, sent in the I/O turn that encoded its chunks, while the chunks' jobs
+    /// (and so their inputs) are alive.
+    void allow_borrowing() noexcept { borrowing_ = true; }
+
+    /// Appends `size` bytes at `data`: by reference where the writer allows it and the block is
+    /// large (the caller then keeps them unchanged until the writer is sent or cleared), copied
+    /// otherwise.
+    void write_borrowed(const void* data, std::size_t size) {
+        if (!borrowing_ || size < min_borrowed_bytes) {
+            write_bytes(data, size);
+            return;
+        }
+        borrowed_.push_back({bytes_.size(), size_(), static_cast<const std::byte*>(data), size});
+        borrowed_bytes_ += size;
+    }
+
+    /// Drops everything from `size` on (e.g. a frame refused after it was begun).
+    void truncate(std::size_t size) {
+        while (!borrowed_.empty() && borrowed_.back().logical_at >= size) {
+            borrowed_bytes_ -= borrowed_.back().size;
+            borrowed_.pop_back();
+        }
+        if (!borrowed_.empty() && borrowed_.back().logical_at + borrowed_.back().size > size) {
+            Borrowed& last = borrowed_.back(); // cut inside it
+            borrowed_bytes_ -= last.size - (size - last.logical_at);
+            last.size = size - last.logical_at;
+        }
+        bytes_.resize(size - borrowed_bytes_);
+    }
+
+    /// Calls `part(data, size)` for the contents in order: the writer's own bytes and the
+    /// blocks it refers to.
+    template <class Part>
+    void for_each_part(Part&& part) const {
+        std::size_t own = 0;
+        for (const Borrowed& block : borrowed_) {
+            if (block.at > own) {
+                part(bytes_.data() + own, block.at - own);
+                own = block.at;
+            }
+            part(block.data, block.size);
+        }
+        if (bytes_.size() > own) {
+            part(bytes_.data() + own, bytes_.size() - own);
+        }
+    }
+
+    std::size_t size() const noexcept { return size_(); }
+    /// The bytes, for a writer that refers to none (see write_borrowed).
     const std::byte* data() const noexcept { return bytes_.data(); }
-    void clear() noexcept { bytes_.clear(); }
+    void clear() noexcept {
+        bytes_.clear();
+        borrowed_.clear();
+        borrowed_bytes_ = 0;
+    }
+    /// The bytes, for a writer that refers to none (see write_borrowed).
     WireBytes& bytes() noexcept { return bytes_; }
 
   private:
+    /// Below this a copy costs less than another part to send.
+    static constexpr std::size_t min_borrowed_bytes = std::size_t{16} << 10;
+
+    struct Borrowed {
+        std::size_t at;         // where it goes among the writer's own bytes
+        std::size_t logical_at; // where it starts in the contents
+        const std::byte* data;
+        std::size_t size;
+    };
+
+    std::size_t size_() const noexcept { return bytes_.size() + borrowed_bytes_; }
+
+    /// Where the byte at `offset` in the contents lies among the writer's own bytes (it must be
+    /// one of them).
+    std::size_t own_offset(std::size_t offset) const noexcept {
+        std::size_t before = 0;
+        for (const Borrowed& block : borrowed_) {
+            if (block.logical_at >= offset) {
+                break;
+            }
+            before += block.size;
+        }
+        return offset - before;
+    }
+
     WireBytes bytes_;
+    std::vector<Borrowed> borrowed_; // in order
+    std::size_t borrowed_bytes_ = 0;
+    bool borrowing_ = false;
 };
 
 class WireReader {
