@@ -295,7 +295,7 @@ class Hub {
             // When every running chunk is long, sleep until shortly before the first is due
             // instead of polling, then poll back to back (backoff.expect).
             std::optional<Clock::time_point> due;
-            bool known = !snapshot_.empty();
+            bool known = true; // every pool with running chunks can tell
             for (const auto& pool : snapshot_) {
                 const auto at = pool->next_answer_due();
                 if (at) {

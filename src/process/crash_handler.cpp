@@ -183,9 +183,9 @@ void on_fatal_signal(int signal, siginfo_t*, void* context) {
     raise(signal);
 }
 
-} // namespace
-
-void prepare_crash_handler() noexcept {
+/// The preparation (see prepare_crash_handler); returns the current snapshot (null only if none
+/// could ever be allocated).
+const ModuleSnapshot* prepared_snapshot() noexcept {
     // The unwinder first: its first use may load a module (libgcc_s), which the snapshot must
     // then include. Once per process: a forked copy inherits it started.
     if (!unwinder_started.load(std::memory_order_acquire)) {
@@ -195,7 +195,7 @@ void prepare_crash_handler() noexcept {
     }
     // No exception may leave: a snapshot that cannot be allocated leaves the handler with the
     // one it had (raw addresses at worst).
-    published_snapshot.current([]() noexcept {
+    return published_snapshot.current([]() noexcept {
         std::unique_ptr<ModuleSnapshot> fresh(new (std::nothrow) ModuleSnapshot);
         if (fresh != nullptr) {
             SnapshotWalk walk{fresh.get()};
@@ -205,10 +205,13 @@ void prepare_crash_handler() noexcept {
     });
 }
 
+} // namespace
+
+void prepare_crash_handler() noexcept { prepared_snapshot(); }
+
 void install_crash_handler(int channel_fd) noexcept {
     report_fd = channel_fd;
-    prepare_crash_handler(); // nothing to do when inherited current from the caller
-    handler_modules = published_snapshot.last();
+    handler_modules = prepared_snapshot(); // nothing to do when inherited current from the caller
 
     stack_t stack{};
     stack.ss_sp = alternate_stack;

@@ -65,9 +65,6 @@ class PublishedSnapshot {
         return published;
     }
 
-    /// The snapshot published last, without checking that it is current (null if none).
-    const Snapshot* last() const noexcept { return published_.load(std::memory_order_acquire); }
-
   private:
     std::atomic<const Snapshot*> published_{nullptr};
 };

@@ -969,13 +969,13 @@ class ProcessBackend::Impl {
         }
     }
 
-    /// Milliseconds until the nearest task deadline (rounded up), or -1 for none.
     /// Whether no worker has a chunk (sent and not answered).
     bool no_chunk_out() const noexcept {
         return std::ranges::all_of(workers_,
                                    [](const auto& worker) { return worker->window.empty(); });
     }
 
+    /// Milliseconds until the nearest task deadline (rounded up), or -1 for none.
     int poll_timeout_ms() const {
         auto nearest = Clock::time_point::max();
         for (const auto& worker : workers_) {

@@ -15,7 +15,6 @@
 #include <ctime>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -49,22 +48,6 @@ std::chrono::nanoseconds process_cpu_time() {
     return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
 }
 
-/// CPU time another process has used (user + system, from /proc: clock-tick resolution).
-std::chrono::milliseconds cpu_time_of(long pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    std::istringstream fields(line.substr(line.rfind(')') + 2)); // after "pid (comm) "
-    std::string field;
-    long long ticks = 0;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-        if (i == 14 || i == 15) { // utime, stime
-            ticks += std::stoll(field);
-        }
-    }
-    return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
-}
-
 TEST(ProcessPool, AnIdlePoolTakesNoCpu) {
     // After its last news the I/O thread polls without sleeping for a moment, so that an apply
     // in a loop finds it awake; that must end, and idle workers must sleep too. A thread that
@@ -77,7 +60,7 @@ TEST(ProcessPool, AnIdlePoolTakesNoCpu) {
     const std::set<long> workers(pids.begin(), pids.end());
     std::vector<std::chrono::milliseconds> workers_before;
     for (const long pid : workers) {
-        workers_before.push_back(cpu_time_of(pid));
+        workers_before.push_back(cpu_time(pid));
     }
     const auto before = process_cpu_time();
     std::this_thread::sleep_for(300ms);
@@ -85,7 +68,7 @@ TEST(ProcessPool, AnIdlePoolTakesNoCpu) {
     EXPECT_LT(used, 30ms) << "the caller's process (its I/O thread) kept using CPU while idle";
     std::size_t i = 0;
     for (const long pid : workers) {
-        EXPECT_LT(cpu_time_of(pid) - workers_before[i++], 30ms)
+        EXPECT_LT(cpu_time(pid) - workers_before[i++], 30ms)
             << "worker " << pid << " kept using CPU while idle";
     }
 }

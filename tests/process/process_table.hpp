@@ -9,12 +9,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 namespace process_table {
+
+/// The fields of /proc/<pid>/stat after "pid (name) ", from the state on; empty if there is no
+/// such process (the name may hold spaces and parentheses: the last ')' ends it).
+inline std::string stat_fields(const std::string& pid) {
+    std::ifstream stat("/proc/" + pid + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close_paren = line.rfind(')');
+    return close_paren == std::string::npos || line.size() < close_paren + 2
+               ? std::string()
+               : line.substr(close_paren + 2);
+}
 
 /// Descriptors open in this process, other than the one used to list them.
 inline std::vector<int> open_fds() {
@@ -37,14 +50,10 @@ inline std::vector<std::pair<long, long>> all_processes() {
     while (dirent* entry = readdir(proc)) {
         const long pid = std::atol(entry->d_name);
         if (pid <= 0) continue;
-        std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
-        std::string line;
-        std::getline(stat, line);
-        const auto close_paren = line.rfind(')');
-        if (close_paren == std::string::npos) continue;
+        const std::string fields = stat_fields(entry->d_name);
         char state = 0;
         long parent = 0;
-        if (std::sscanf(line.c_str() + close_paren + 1, " %c %ld", &state, &parent) == 2) {
+        if (std::sscanf(fields.c_str(), "%c %ld", &state, &parent) == 2) {
             table.emplace_back(pid, parent);
         }
     }
@@ -77,12 +86,21 @@ inline std::vector<long> descendant_processes(long root = static_cast<long>(getp
 /// Whether `pid` is a live process (a zombie has exited: it only waits to be reaped, and an
 /// orphan is reaped by whatever adopted it, possibly later).
 inline bool process_exists(long pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) return false;
-    const auto close_paren = line.rfind(')');
-    return close_paren != std::string::npos && line.size() > close_paren + 2 &&
-           line[close_paren + 2] != 'Z' && line[close_paren + 2] != 'X';
+    const std::string fields = stat_fields(std::to_string(pid));
+    return !fields.empty() && fields[0] != 'Z' && fields[0] != 'X';
+}
+
+/// CPU time `pid` has used, user and system (clock-tick resolution).
+inline std::chrono::milliseconds cpu_time(long pid) {
+    std::istringstream fields(stat_fields(std::to_string(pid)));
+    std::string field;
+    long long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) { // numbered as in proc(5)
+        if (i == 14 || i == 15) {                      // utime, stime
+            ticks += std::stoll(field);
+        }
+    }
+    return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
 }
 
 /// Waits until none of `pids` is a live process; false if some still is after `limit`.

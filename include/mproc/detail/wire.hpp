@@ -98,7 +98,8 @@ class WireWriter {
             write_bytes(data, size);
             return;
         }
-        borrowed_.push_back({bytes_.size(), size_(), static_cast<const std::byte*>(data), size});
+        borrowed_.push_back(
+            {bytes_.size(), this->size(), static_cast<const std::byte*>(data), size});
         borrowed_bytes_ += size;
     }
 
@@ -133,7 +134,7 @@ class WireWriter {
         }
     }
 
-    std::size_t size() const noexcept { return size_(); }
+    std::size_t size() const noexcept { return bytes_.size() + borrowed_bytes_; }
     /// The bytes, for a writer that refers to none (see write_borrowed).
     const std::byte* data() const noexcept { return bytes_.data(); }
     void clear() noexcept {
@@ -154,8 +155,6 @@ class WireWriter {
         const std::byte* data;
         std::size_t size;
     };
-
-    std::size_t size_() const noexcept { return bytes_.size() + borrowed_bytes_; }
 
     /// Where the byte at `offset` in the contents lies among the writer's own bytes (it must be
     /// one of them).
