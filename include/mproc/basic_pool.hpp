@@ -516,8 +516,7 @@ class BasicPool : private detail::ChunkSink {
         using Job = detail::MapJob<detail::callable_t<F>, MapInput, unpack, wire, Slots>;
         using Result = typename Slots::Result;
         throw_unless_running();
-        const std::size_t n = input.size();
-        const std::size_t size = chunksize ? *chunksize : detail::auto_chunksize(n, workers());
+        const std::size_t size = chunksize ? *chunksize : auto_map_chunksize(input);
         const auto time_limit = checked_time_limit(f);
         auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
                                          std::move(input), size, out...);
@@ -529,6 +528,20 @@ class BasicPool : private detail::ChunkSink {
             submit_or_throw({job->chunks().data(), job->chunks().size()});
         }
         return detail::JobRef<detail::ResultState<Result>>(std::move(job));
+    }
+
+    /// Python's auto chunksize; across processes, capped so that large items travel a few at a
+    /// time (detail::max_auto_chunk_bytes).
+    template <class MapInput>
+    std::size_t auto_map_chunksize(const MapInput& input) const {
+        const std::size_t python = detail::auto_chunksize(input.size(), workers());
+        if constexpr (wire) {
+            using Item = typename MapInput::value_type;
+            return detail::byte_capped_chunksize(
+                python, input, [](const Item& item) { return detail::known_encoded_size(item); });
+        } else {
+            return python;
+        }
     }
 
     /// How a blocking call waits for the job it submitted. With caller_runs_chunks the caller

@@ -187,7 +187,8 @@ bool MpiLink::receive(MpiMessage& message) {
     MPI_Get_count(&status, MPI_BYTE, &size);
     message.source = status.MPI_SOURCE;
     message.tag = static_cast<MpiTag>(status.MPI_TAG);
-    message.payload.resize(static_cast<std::size_t>(size));
+    message.payload.clear(); // its old bytes are not kept
+    resize_bytes(message.payload, static_cast<std::size_t>(size));
     MPI_Mrecv(message.payload.data(), size, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
     if (message.tag != MpiTag::batch) {
         return true;
@@ -201,7 +202,7 @@ bool MpiLink::receive(MpiMessage& message) {
         part.tag = static_cast<MpiTag>(in.read<std::int32_t>());
         const auto part_size = static_cast<std::size_t>(in.read<std::uint64_t>());
         const std::byte* bytes = in.take(part_size);
-        part.payload.assign(bytes, bytes + part_size);
+        assign_bytes(part.payload, bytes, part_size);
     }
     message = std::move(unpacked_.front());
     unpacked_.pop_front();

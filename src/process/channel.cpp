@@ -317,7 +317,8 @@ bool FrameReader::fill(int fd, std::size_t want) {
         if (want > buffer_.size()) {
             // Toward a large frame, at most double what is here, so that a garbled size costs
             // no more memory than the bytes actually sent.
-            buffer_.resize(std::max({buffer_.size(), min_capacity, std::min(want, 2 * have)}));
+            resize_bytes(buffer_,
+                         std::max({buffer_.size(), min_capacity, std::min(want, 2 * have)}));
         }
     }
     for (;;) {

@@ -1,5 +1,6 @@
 // map and map_async: every item's result, in input order, chunked as Python chunks.
 
+#include <algorithm>
 #include <future>
 #include <list>
 #include <optional>
@@ -91,6 +92,26 @@ TYPED_TEST(MapTest, DefaultChunksizeIsPythons) {
     EXPECT_EQ(chunk_sizes_of_map<TypeParam>(2, 16, std::nullopt), (std::vector<std::size_t>(8, 2)));
     // Fewer items than 4 * workers: one item a chunk.
     EXPECT_EQ(chunk_sizes_of_map<TypeParam>(3, 5, std::nullopt), (std::vector<std::size_t>(5, 1)));
+}
+
+std::uint64_t worker_id_of_vector(const std::vector<double>&) { return mproc::this_worker::id(); }
+
+TYPED_TEST(MapTest, AcrossProcessesLargeItemsTravelAFewAtATime) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "the calling thread runs tasks too (caller_runs_chunks)";
+    }
+    // 12 items of 512 KiB on 2 workers: Python's rule gives chunks of ceil(12 / 8) = 2. Across
+    // processes a chunk carries about a megabyte at most, so these go one at a time; threads
+    // copy nothing and keep Python's chunks.
+    TypeParam pool(mproc::PoolOptions{.workers = 2, .max_tasks_per_child = 1});
+    const std::vector<std::vector<double>> input(12, std::vector<double>(std::size_t{1} << 16));
+    const std::vector<std::size_t> runs = run_lengths(pool.map(worker_id_of_vector, input));
+    constexpr bool crosses_processes = !std::is_base_of_v<mproc::ThreadPool, TypeParam>;
+    EXPECT_EQ(runs,
+              std::vector<std::size_t>(crosses_processes ? 12 : 6, crosses_processes ? 1 : 2));
+    // Small items keep Python's rule everywhere (ceil(12 / 8) = 2).
+    const std::vector<std::vector<double>> small(12, std::vector<double>(4));
+    EXPECT_EQ(run_lengths(pool.map(worker_id_of_vector, small)), std::vector<std::size_t>(6, 2));
 }
 
 TYPED_TEST(MapTest, ExplicitChunksize) {
@@ -214,6 +235,42 @@ TYPED_TEST(MapTest, StringItemsAndResults) {
     EXPECT_EQ(
         pool.map([](const std::string& s) { return s + s; }, std::vector<std::string>{"ab", "c"}),
         (std::vector<std::string>{"abab", "cc"}));
+}
+
+/// Item i of the large-vector tests: 40,000 doubles (320 KiB, so they travel by reference from
+/// the caller's memory where they live long enough).
+std::vector<double> large_item(int i) {
+    std::vector<double> item(40000);
+    for (std::size_t j = 0; j < item.size(); ++j) {
+        item[j] = static_cast<double>(i) * 1000 + static_cast<double>(j) * 0.25;
+    }
+    return item;
+}
+std::vector<double> doubled(const std::vector<double>& item) {
+    std::vector<double> result(item.size());
+    std::ranges::transform(item, result.begin(), [](double x) { return 2 * x; });
+    return result;
+}
+
+TYPED_TEST(MapTest, LargeItemsFromStorageFromACopyAndFromAView) {
+    TypeParam pool(2);
+    std::vector<std::vector<double>> input;
+    std::vector<std::vector<double>> expected;
+    for (int i = 0; i < 6; ++i) {
+        input.push_back(large_item(i));
+        expected.push_back(doubled(input.back()));
+    }
+    EXPECT_EQ(pool.map(doubled, input), expected);             // read from the caller's vector
+    EXPECT_EQ(pool.map_async(doubled, input).get(), expected); // from the job's copy
+    // A view makes each item on the fly: a temporary, which must be copied, never referred to.
+    auto made = std::views::iota(0, 6) | std::views::transform(large_item);
+    EXPECT_EQ(pool.map(doubled, made), expected);
+    std::vector<std::vector<double>> streamed;
+    for (std::vector<double>& result : pool.imap(doubled, made)) {
+        streamed.push_back(std::move(result));
+    }
+    EXPECT_EQ(streamed, expected);
+    EXPECT_EQ(pool.apply(doubled, input[4]), expected[4]);
 }
 
 TYPED_TEST(MapTest, MapAsyncReturnsAnAsyncResultOfTheVector) {

@@ -52,7 +52,11 @@ class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
         if constexpr (wire) {
             write_entry<&apply_entry<F, Args...>>(request);
             encode_callable(request, f_);
-            std::apply([&](const Args&... args) { (encode_value(request, args), ...); }, *args_);
+            std::apply(
+                [&](const Args&... args) {
+                    (encode_value(request, args, ValueLifetime::outlives_send), ...);
+                },
+                *args_);
         } else {
             wire_call_on_in_process_job();
         }

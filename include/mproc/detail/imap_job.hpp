@@ -64,7 +64,7 @@ class IMapJob final : public StreamJob<imap_stream_item_t<F, View, unpack, outco
             encode_callable(request, f_);
             request.write<std::uint64_t>(chunk.count);
             for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
-                encode_value<Item>(request, *arguments_[i]);
+                encode_value<Item>(request, *arguments_[i], ValueLifetime::outlives_send);
             }
         } else {
             wire_call_on_in_process_job();

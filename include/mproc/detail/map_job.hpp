@@ -214,8 +214,14 @@ class MapJob final : public ResultState<typename Slots::Result> {
             write_entry<&items_entry<F, Item, unpack, true>>(request);
             encode_callable(request, f_);
             request.write<std::uint64_t>(chunk.count);
+            // An item the input holds lives as long as the job; one its range makes on the
+            // fly (a view's element by value) does not.
+            constexpr ValueLifetime lifetime =
+                std::is_lvalue_reference_v<decltype(input_[chunk.first])>
+                    ? ValueLifetime::outlives_send
+                    : ValueLifetime::temporary;
             for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
-                encode_value<Item>(request, input_[i]);
+                encode_value<Item>(request, input_[i], lifetime);
             }
         } else {
             wire_call_on_in_process_job();

@@ -417,7 +417,7 @@ void encode_with_cereal(WireWriter& out, const T& value) {
             buffer.attach(nullptr);
         });
     } catch (...) {
-        out.bytes().resize(start);
+        out.truncate(start);
         throw;
     }
     out.patch<std::uint64_t>(start, static_cast<std::uint64_t>(out.size() - start - 8));
@@ -480,12 +480,61 @@ struct block_sequence<std::basic_string<Char, std::char_traits<Char>, std::alloc
     using element = Char;
 };
 
+/// How long a value being encoded stays alive and unchanged: only for the call (a worker's
+/// result, a temporary), or until the writer is sent or cleared (what a job holds for a chunk
+/// it has handed out: its arguments, or a map's input). Large blocks of the second kind may
+/// travel by reference (WireWriter::write_borrowed) instead of being copied into the frame.
+enum class ValueLifetime { temporary, outlives_send };
+
 template <class Sequence>
-void encode_block(WireWriter& out, const Sequence& sequence) {
+void encode_block(WireWriter& out, const Sequence& sequence, ValueLifetime lifetime) {
     using Element = typename block_sequence<Sequence>::element;
     out.write<std::uint64_t>(sequence.size());
-    out.write_bytes(sequence.data(), sequence.size() * sizeof(Element));
+    const std::size_t bytes = sequence.size() * sizeof(Element);
+    if (lifetime == ValueLifetime::outlives_send) {
+        out.write_borrowed(sequence.data(), bytes);
+    } else {
+        out.write_bytes(sequence.data(), bytes);
+    }
 }
+
+/// The elements of a block read in place from bytes at any address (a frame's fields are not
+/// aligned): a forward iterator whose elements are copied out with memcpy, so that a sequence
+/// can be built from a misaligned block in one pass, without value-initialising it first.
+template <class Element>
+class UnalignedElements {
+  public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Element;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Element;
+
+    UnalignedElements() = default;
+    explicit UnalignedElements(const std::byte* at) noexcept : at_(at) {}
+
+    Element operator*() const noexcept {
+        Element element;
+        std::memcpy(static_cast<void*>(std::addressof(element)), at_, sizeof(Element));
+        return element;
+    }
+    UnalignedElements& operator++() noexcept {
+        at_ += sizeof(Element);
+        return *this;
+    }
+    UnalignedElements operator++(int) noexcept {
+        UnalignedElements before = *this;
+        ++*this;
+        return before;
+    }
+    friend difference_type operator-(UnalignedElements a, UnalignedElements b) noexcept {
+        return (a.at_ - b.at_) / static_cast<difference_type>(sizeof(Element));
+    }
+    friend bool operator==(UnalignedElements, UnalignedElements) noexcept = default;
+
+  private:
+    const std::byte* at_ = nullptr;
+};
 
 template <class Sequence>
 Sequence decode_block(WireReader& in) {
@@ -499,17 +548,14 @@ Sequence decode_block(WireReader& in) {
     }
     const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(Element);
     const std::byte* data = in.take(bytes);
+    // Copied straight into the new sequence's storage: one pass, where value-initialising it
+    // first and copying then would be two (and for a large result the first one pays the page
+    // faults of fresh memory, a third of a map's time over vectors of a megabyte).
     if (reinterpret_cast<std::uintptr_t>(data) % alignof(Element) == 0) {
-        // Copied straight into the new sequence's storage (one pass; value-initialising it
-        // first would be a second).
         const auto* elements = reinterpret_cast<const Element*>(data);
         return Sequence(elements, elements + count);
     }
-    Sequence sequence(static_cast<std::size_t>(count), Element{});
-    if (bytes != 0) { // an empty sequence's data() may be null, which memcpy must not see
-        std::memcpy(sequence.data(), data, bytes);
-    }
-    return sequence;
+    return Sequence(UnalignedElements<Element>(data), UnalignedElements<Element>(data + bytes));
 }
 
 // ---- pairs and tuples of bytes types -------------------------------------------------------
@@ -545,6 +591,22 @@ T decode_members(WireReader& in) {
     return value;
 }
 
+// ---- sizes known without encoding ----------------------------------------------------------
+
+/// How many bytes encode_value writes for `value`, where that is known without encoding it (a
+/// bytes type, a block sequence); 0 where it is not (cereal's encodings are found out only by
+/// writing them). What the auto chunksize of a process pool weighs items by.
+template <class T>
+std::size_t known_encoded_size(const T& value) noexcept {
+    if constexpr (transport_of<T>() == Transport::bytes) {
+        return sizeof(T);
+    } else if constexpr (block_sequence<T>::value) {
+        return sizeof(std::uint64_t) + value.size() * sizeof(typename block_sequence<T>::element);
+    } else {
+        return 0;
+    }
+}
+
 // ---- the codec ------------------------------------------------------------------------------
 
 /// Appends `value` to `out` so that decode_value<T> in any process running the same binary
@@ -554,13 +616,14 @@ T decode_members(WireReader& in) {
 /// @throws std::bad_alloc; whatever a user's cereal serialize/save function throws (the writer
 ///     is then left as it was).
 template <class T>
-void encode_value(WireWriter& out, const T& value) {
+void encode_value(WireWriter& out, const T& value,
+                  ValueLifetime lifetime = ValueLifetime::temporary) {
     constexpr Transport how = transport_of<T>();
     if constexpr (how == Transport::bytes) {
         out.write_bytes(std::addressof(value), sizeof(T));
     } else if constexpr (how == Transport::cereal) {
         if constexpr (block_sequence<T>::value) {
-            encode_block(out, value);
+            encode_block(out, value, lifetime);
         } else if constexpr (bytes_members<T>::value) {
             encode_members(out, value);
         } else {

@@ -3,6 +3,7 @@
 // trusts nothing: every read checks the remaining length and throws WireError, so a truncated or
 // garbled frame from a worker is an error, never an out-of-bounds read.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -43,8 +44,37 @@ struct UninitializedAllocator : std::allocator<T> {
     }
 };
 
-/// Bytes as they cross a process or rank boundary.
+/// Bytes as they cross a process or rank boundary. libstdc++ copies the elements of a vector
+/// whose allocator has a construct member one by one (its memmove is kept for std::allocator),
+/// which for bytes runs at a tenth of memcpy's speed: grow one with resize_bytes, and copy bytes
+/// in with assign_bytes or a WireWriter, never with insert, assign or a plain resize that
+/// reallocates.
 using WireBytes = std::vector<std::byte, UninitializedAllocator<std::byte>>;
+
+/// Resizes `bytes` to `size`, the new bytes uninitialised; the old ones move in one memcpy when
+/// it reallocates (to at least twice its capacity, as vector would).
+inline void resize_bytes(WireBytes& bytes, std::size_t size) {
+    if (size > bytes.capacity()) {
+        WireBytes larger;
+        larger.reserve(std::max(size, 2 * bytes.capacity()));
+        larger.resize(size); // nothing is copied: it was empty
+        if (!bytes.empty()) {
+            std::memcpy(larger.data(), bytes.data(), bytes.size());
+        }
+        bytes.swap(larger);
+    } else {
+        bytes.resize(size);
+    }
+}
+
+/// Makes `bytes` a copy of `size` bytes at `data`, in one memcpy.
+inline void assign_bytes(WireBytes& bytes, const std::byte* data, std::size_t size) {
+    bytes.clear(); // nothing to keep if it reallocates
+    resize_bytes(bytes, size);
+    if (size != 0) {
+        std::memcpy(bytes.data(), data, size);
+    }
+}
 
 /// A frame that does not decode: truncated, too long, or of an unknown kind.
 class WireError : public Error {
@@ -55,8 +85,12 @@ class WireError : public Error {
 class WireWriter {
   public:
     void write_bytes(const void* data, std::size_t size) {
-        const auto* bytes = static_cast<const std::byte*>(data);
-        bytes_.insert(bytes_.end(), bytes, bytes + size);
+        // Grown, then one memcpy: vector::insert would copy byte by byte (libstdc++ keeps its
+        // memmove for allocators without a construct member, which UninitializedAllocator has),
+        // at a tenth of memcpy's speed for a megabyte.
+        if (size != 0) {
+            std::memcpy(grow(size), data, size);
+        }
     }
 
     template <class T>
@@ -74,7 +108,7 @@ class WireWriter {
     /// copy).
     std::byte* grow(std::size_t size) {
         const std::size_t at = bytes_.size();
-        bytes_.resize(at + size);
+        resize_bytes(bytes_, at + size);
         return bytes_.data() + at;
     }
 

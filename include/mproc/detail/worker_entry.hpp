@@ -65,7 +65,7 @@ bool write_outcome(WireWriter& out, std::uint64_t index, Produce&& produce) noex
         return true;
     } catch (...) {
         running_item.index = RunningItem::none;
-        out.bytes().resize(start); // drop a half-written value
+        out.truncate(start); // drop a half-written value
         try {
             out.write(OutcomeStatus::error);
             encode_exception(out, std::current_exception());
@@ -136,7 +136,7 @@ void block_items_entry(WireReader& in, WireWriter& out) {
             const Value value = ItemCall<F, Item, unpack>::call(f, item);
             std::memcpy(results + i * sizeof(Value), std::addressof(value), sizeof(Value));
         } catch (...) {
-            out.bytes().resize(header + sizeof(std::uint64_t) + i * sizeof(Value));
+            out.truncate(header + sizeof(std::uint64_t) + i * sizeof(Value));
             out.patch(header, i);
             encode_exception(out, std::current_exception());
             return;
