@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "mproc/mproc.hpp"
@@ -239,7 +240,11 @@ int run(const Parameters& p) {
     }
 
     const std::int64_t chunks = p.tasks / p.chunksize + (p.tasks % p.chunksize != 0 ? 1 : 0);
-    const auto cores = static_cast<std::int64_t>(mproc::cpu_count());
+    // The cores the workers can use: this process's; for MpiPool, this host's (mpirun binds
+    // rank 0 to a core or a socket, the worker ranks' processes are not held to it; on a
+    // cluster the workers have more than this figure).
+    const auto cores = static_cast<std::int64_t>(
+        p.pool == "mpi" ? std::max(1u, std::thread::hardware_concurrency()) : mproc::cpu_count());
     std::printf("mproc seed demo: %lld tasks of %lld steps of `i * i * cycles`, seed %llu\n\n",
                 static_cast<long long>(p.tasks), static_cast<long long>(p.iterations),
                 static_cast<unsigned long long>(p.seed));

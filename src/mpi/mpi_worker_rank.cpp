@@ -28,6 +28,7 @@
 #include "mproc/initializer.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/this_worker.hpp"
+#include "rank_binding.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -84,6 +85,10 @@ class RankLink {
         std::lock_guard lock(mutex_);
         workers_here_ =
             static_cast<std::size_t>(static_cast<std::ptrdiff_t>(workers_here_) + change);
+    }
+    std::size_t workers_here() {
+        std::lock_guard lock(mutex_);
+        return workers_here_;
     }
     /// Whether every worker process here has a chunk: then the serving loop can sleep, since the
     /// answers (see answer()) wake it when there is something to do.
@@ -416,6 +421,12 @@ class WorkerRank final : public RequestSink {
                                      .start_method = StartMethod::fork};
             if (initializer) {
                 options.initializer = Initializer(std::move(initializer));
+            }
+            // Before the pool forks: its fork server and worker processes inherit the binding.
+            if (widen_default_binding(link_.workers_here() + workers)) {
+                MPROC_TRACE_EVENT("mpi rank %d: bound by mpirun's default to fewer CPUs than "
+                                  "its worker processes; now on %zu",
+                                  rank_, cpus_of_this_thread());
             }
             auto backend = std::make_unique<ProcessBackend>(std::move(options));
             {
