@@ -18,6 +18,9 @@
 //                    per-item encoding), one thread of the caller per process, one chunk in flight
 //                    per process
 //   imap_unordered   imap_unordered(f, 0..n-1, chunksize 1), every result consumed (us/item)
+//   medium           map(f, 2,000 items, chunksize 1) where f spins 100 us (steady clock), pool
+//                    of 2 made once (us per task; 50 is the bound): what the round trip between
+//                    chunks costs tasks too long to batch and too short to hide it
 //   lifecycle        create a pool of 2, one apply, destroy it (ms); also impl "floor_fork", the
 //                    least any process pool of 2 pays: fork 2 children that exit at once, and
 //                    wait for both (no channel, no task)
@@ -343,8 +346,10 @@ struct Sizes {
     int repetitions_seed = 5;
     std::size_t applies = 2000; // per repetition
     std::size_t map_items = 1'000'000;
-    std::size_t imap_items = 5000; // per repetition
-    std::size_t lifecycles = 10;   // per repetition
+    std::size_t imap_items = 5000;   // per repetition
+    std::size_t medium_tasks = 2000; // per repetition
+    std::int64_t medium_task_us = 100;
+    std::size_t lifecycles = 10; // per repetition
     std::size_t seed_tasks = 12;
     std::uint64_t seed_iterations = 175'000'000;
     std::ptrdiff_t seed_workers = 10;
@@ -361,6 +366,7 @@ Sizes quick_sizes() {
     s.applies = 50;
     s.map_items = 10'000;
     s.imap_items = 100;
+    s.medium_tasks = 20;
     s.lifecycles = 2;
     s.seed_iterations = 1'000'000;
     s.repetitions_payload = 2;
@@ -444,6 +450,31 @@ template <class PoolClass>
 Contender imap_contender(std::string_view impl, PoolClass& pool, const Sizes& s) {
     return {impl, [&pool, &s] {
                 return bench::imap_unordered_us_per_item(pool, square_plus_one, s.imap_items);
+            }};
+}
+
+/// The medium workload's task: spins `us` microseconds of the steady clock, then returns x.
+std::int64_t spin_then_return(std::int64_t x, std::int64_t us) {
+    const auto until = Clock::now() + std::chrono::microseconds(us);
+    while (Clock::now() < until) {
+    }
+    return x;
+}
+
+template <class PoolClass>
+Contender medium_contender(std::string_view impl, PoolClass& pool, const Sizes& s) {
+    return {impl, [&pool, &s] {
+                std::vector<std::pair<std::int64_t, std::int64_t>> tasks;
+                for (std::size_t i = 0; i < s.medium_tasks; ++i) {
+                    tasks.emplace_back(static_cast<std::int64_t>(i), s.medium_task_us);
+                }
+                const auto t0 = Clock::now();
+                const std::vector<std::int64_t> results = pool.starmap(spin_then_return, tasks, 1);
+                const double elapsed = seconds_since(t0);
+                if (results.size() != tasks.size() || results.back() != tasks.back().first) {
+                    std::abort();
+                }
+                return elapsed / static_cast<double>(tasks.size()) * 1e6;
             }};
 }
 
@@ -612,7 +643,7 @@ Contender fresh_copy_floor_contender(const std::vector<std::vector<double>>& ite
 }
 
 constexpr const char* usage =
-    "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,lifecycle,"
+    "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,medium,lifecycle,"
     "seed_chunk4,seed_auto,payload] [--impl pool|thread]";
 
 struct Options {
@@ -704,6 +735,13 @@ int main(int argc, char** argv) {
                 with_workers(
                     2, contenders([&] { return imap_contender("mproc_pool", pool, s); },
                                   [&] { return imap_contender("mproc_thread", threads, s); })));
+        }
+        if (o.common.wanted("medium")) {
+            run_workload(
+                "medium", "us", "lower", s.medium_tasks, s.repetitions_fast,
+                with_workers(
+                    2, contenders([&] { return medium_contender("mproc_pool", pool, s); },
+                                  [&] { return medium_contender("mproc_thread", threads, s); })));
         }
     }
     if (o.common.wanted("lifecycle")) {

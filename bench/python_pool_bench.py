@@ -4,6 +4,8 @@
    apply            pool.apply(f, (7,)) round trip, one at a time, Pool(2) made once (us/call)
    map              pool.map(f, list(range(10**6))), default chunksize, Pool(2) made once (items/s)
    imap_unordered   pool.imap_unordered(f, range(n), chunksize=1), every result consumed (us/item)
+   medium           pool.starmap(spin, [(i, 100)...], chunksize=1) over 2,000 tasks that spin 100 us
+                    (time.perf_counter), Pool(2) made once (us per task)
    lifecycle        with Pool(2) as pool: pool.apply(f, (7,)); then pool.join() (ms)
    seed             the seed demo's 12 tasks, each 1/50 of the C++ steps (Python's loop is about
                     100 times slower), sequential ("python_sequential") and through
@@ -34,6 +36,7 @@ SIZES = {
     "applies": 500,
     "map_items": 10**6,
     "imap_items": 2000,
+    "medium_tasks": 2000,
     "lifecycles": 5,
     "repetitions_seed": 3,
     "seed_tasks": 12,
@@ -45,6 +48,7 @@ QUICK = {
     "applies": 20,
     "map_items": 10**4,
     "imap_items": 50,
+    "medium_tasks": 20,
     "lifecycles": 1,
     "repetitions_seed": 2,
     "seed_tasks": 12,
@@ -59,6 +63,14 @@ def burn(task):
     for i in range(iterations):
         _ = i * i * cycles
     return cycles
+
+
+def spin_then_return(x, us):
+    """The medium workload's task: spins `us` microseconds, then returns x."""
+    until = time.perf_counter() + us * 1e-6
+    while time.perf_counter() < until:
+        pass
+    return x
 
 
 def report(workload, unit, better, size, figures, impl="python", workers=2):
@@ -138,6 +150,18 @@ def main():
 
             report("imap_unordered", "us", "lower", s["imap_items"],
                    run(imap_unordered, s["repetitions_fast"]))
+
+        if wanted("medium"):
+            tasks = [(i, 100) for i in range(s["medium_tasks"])]
+
+            def medium():
+                t0 = time.perf_counter()
+                results = pool.starmap(spin_then_return, tasks, 1)
+                elapsed = time.perf_counter() - t0
+                assert results[-1] == tasks[-1][0]
+                return elapsed / len(tasks) * 1e6
+
+            report("medium", "us", "lower", s["medium_tasks"], run(medium, s["repetitions_fast"]))
 
     if wanted("lifecycle"):
 

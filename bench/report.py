@@ -130,6 +130,9 @@ targets = [
     ("6", "imap_unordered chunksize 1: Python's time an item / Pool's",
      ratio(key("imap_unordered", "python", 2), key("imap_unordered", "mproc_pool", 2)),
      ">=", 10, None),
+    ("6", "map, tasks of 100 µs, chunksize 1: Python's time a task / Pool's, for the record",
+     ratio(key("medium", "python", 2), key("medium", "mproc_pool", 2)),
+     None, None, None),
     ("6", "create Pool(2) + first apply + destroy: Python's time / Pool's",
      ratio(key("lifecycle", "python", 2), key("lifecycle", "mproc_pool", 2)),
      ">=", 10, None),
@@ -212,6 +215,7 @@ w("")
 process_rows = [("apply", "apply round trip (µs)", 1),
                 ("map", "map, 10^6 trivial items (M items/s)", 1e-6),
                 ("imap_unordered", "imap_unordered chunksize 1 (µs an item)", 1),
+                ("medium", "map, 2,000 tasks of 100 µs, chunksize 1 (µs a task; 50 at best)", 1),
                 ("lifecycle", "Pool(2) + apply + destroy (ms)", 1),
                 ("payload", "map over 1,000 × 1 MiB vectors (GiB/s)", 1)]
 w("## Processes: mproc::Pool and Python's multiprocessing.Pool, 2 workers\n")

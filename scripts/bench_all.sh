@@ -67,7 +67,7 @@ if ((!report_only)); then
         echo "bench_all: run $run of $runs: threads" >&2
         build/bench/bench/thread_bench "${quick[@]}" | tag "$run" >>"$results"
         echo "bench_all: run $run of $runs: processes and Python" >&2
-        for workload in apply map imap_unordered lifecycle seed; do
+        for workload in apply map imap_unordered medium lifecycle seed; do
             python3 bench/python_pool_bench.py "${quick[@]}" --only "$workload" |
                 tag "$run" >>"$results"
             [ "$workload" = seed ] && workload=seed_auto

@@ -7,13 +7,18 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -56,6 +61,25 @@ int doubled_or_hang(int item) {
 
 long worker_pid(int) { return static_cast<long>(getpid()); }
 
+/// Spins `us` microseconds, then says (1) whether a request already waits in this worker
+/// process's channel to the caller (a socket of this process with bytes unread): a chunk that
+/// was queued behind this one.
+int spin_then_request_waiting(int us) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        const int fd = std::stoi(entry.path().filename().string());
+        struct stat status {};
+        int unread = 0;
+        if (::fstat(fd, &status) == 0 && S_ISSOCK(status.st_mode) &&
+            ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 std::vector<int> inputs() {
     std::vector<int> all(items);
     for (int i = 0; i < items; ++i) {
@@ -94,6 +118,38 @@ int doubled_or_sigkill_now_and_then(int item) {
         pause();
     }
     return 2 * item;
+}
+
+TEST(PipelinedWindow, ChunksOfAFewHundredMicrosecondsHaveOneQueuedBehindLongOnesNone) {
+    // A round trip through the I/O thread costs a 300 us chunk a sizeable part of its time, so
+    // the next one waits in the worker's socket (after a few measured ones); whether it does
+    // is seen from the task. Chunks of a millisecond or more run alone.
+    mproc::Pool pool(1);
+    const auto medium = pool.map(spin_then_request_waiting, std::vector<int>(40, 300), 1);
+    EXPECT_GT(std::count(medium.begin(), medium.end(), 1), 0)
+        << "no 300 us chunk ever had the next one waiting behind it";
+    const auto long_ones = pool.map(spin_then_request_waiting, std::vector<int>(8, 1500), 1);
+    EXPECT_EQ(std::count(long_ones.begin(), long_ones.end(), 1), 0)
+        << "a chunk of 1.5 ms had another queued behind it";
+}
+
+TEST(PipelinedWindow, ACrashAmongMediumTasksLosesExactlyTheCrashingItem) {
+    // The same promise as for tiny tasks, with one chunk queued behind each running one.
+    mproc::Pool pool(1);
+    std::vector<int> spin_us(60, 200);
+    spin_us[30] = -1; // crashes
+    const auto outcomes = pool.map_outcomes(
+        [](int us) {
+            if (us < 0) {
+                *reinterpret_cast<volatile int*>(unmapped_address) = 1;
+            }
+            return spin_then_request_waiting(us);
+        },
+        spin_us, 1);
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        EXPECT_EQ(outcomes[i].has_value(), i != 30) << "item " << i;
+    }
+    EXPECT_THROW(std::rethrow_exception(outcomes[30].error()), mproc::WorkerLost);
 }
 
 TEST(PipelinedWindow, AnswersAWorkerHeldBackWhenItWasKilledAllArrive) {
