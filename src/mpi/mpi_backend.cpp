@@ -75,6 +75,7 @@ class MpiBackend::State {
         // thousand times longer. A chunk of another job starts afresh.
         std::size_t depth = 1;
         double service_us = 0; // estimated run time of one chunk on one worker process; 0: none
+        std::size_t short_answers = 0; // answers in a row that came under one_ahead_below_us
         Clock::time_point last_answer{};
         const Job* measured_job = nullptr;
 
@@ -84,6 +85,7 @@ class MpiBackend::State {
                 measured_job = job;
                 depth = 1;
                 service_us = 0;
+                short_answers = 0;
             }
         }
         void learn_from_answer(Clock::time_point sent, Clock::time_point now) noexcept;
@@ -164,14 +166,25 @@ void MpiBackend::State::Rank::learn_from_answer(Clock::time_point sent,
         return; // the rank ran dry: a window too shallow for a moment, not a longer chunk
     }
     service_us = service_us == 0 ? sample_us : service_us + (sample_us - service_us) / 8;
-    // Enough chunks per worker to cover the round trip to hide (a message each way and the
-    // rank's hand-offs, tens of microseconds here, more on a loaded machine) twice over, since a
-    // rank is refilled once half its window is free. A chunk as long as that round trip gains
-    // nothing from being sent ahead, and would wait on this rank while another may be free.
+    // Chunks shorter than the round trip to hide (a message each way and the rank's hand-offs,
+    // tens of microseconds here, more on a loaded machine): enough per worker to cover it twice
+    // over, since a rank is refilled once half its window is free.
     constexpr double latency_to_hide_us = 100;
     constexpr std::size_t deepest = 64;
-    if (service_us >= latency_to_hide_us) {
+    // Chunks longer than that, up to this long, get one more per worker process, which waits on
+    // the rank behind the running one: the rank then never waits the round trip (about 60 us
+    // here, more than half of a 100 us chunk), at the cost of at most one such chunk of
+    // imbalance at the end of a call. Longer chunks go one at a time.
+    constexpr double one_ahead_below_us = 1000;
+    // Chunks are sent ahead only once this many answers in a row came quickly: a chunk sent
+    // ahead runs even if nobody wants its result any more (an imap left early), so one short
+    // chunk before long ones must not deepen the window (as in the process backend).
+    constexpr std::size_t min_short_answers = 4;
+    short_answers = sample_us < one_ahead_below_us ? short_answers + 1 : 0;
+    if (service_us >= one_ahead_below_us || short_answers < min_short_answers) {
         depth = 1;
+    } else if (service_us >= latency_to_hide_us) {
+        depth = 2;
     } else {
         depth =
             std::min(deepest, 2 * static_cast<std::size_t>(latency_to_hide_us / service_us + 1));
@@ -535,7 +548,13 @@ class Hub {
         }
         Chunk* chunk = found->second.chunk;
         if (chunk->job == rank.measured_job) {
+            const std::size_t depth = rank.depth;
             rank.learn_from_answer(found->second.sent, Clock::now());
+            if (rank.depth != depth) {
+                MPROC_TRACE_EVENT("mpi hub: %s: window now %zu chunks per worker, %.1f us per "
+                                  "chunk",
+                                  rank.origin.c_str(), rank.depth, rank.service_us);
+            }
         }
         pool.running.erase(found);
         --rank.in_flight;

@@ -152,6 +152,22 @@ TEST(MpiPoolTest, ChunksSentAheadForShortTasksDoNotHoldBackTheNextCallsLongOnes)
     EXPECT_EQ(items_per_rank[ranks[0]], 1) << "short items waited behind the long one";
 }
 
+/// Spins x microseconds of the steady clock, then returns x.
+int spin_us(int x) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(x);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return x;
+}
+
+TEST(MpiPoolTest, TasksOfAFewHundredMicrosecondsAreSentOneAhead) {
+    // Their round trip would cost them a large part of their time, so once a few answered, each
+    // rank gets one more chunk per worker than it runs. ctest runs this test alone with
+    // MPROC_TRACE=1 too, and looks for the hub's "window now 2 chunks per worker".
+    mproc::MpiPool pool(2);
+    EXPECT_EQ(pool.map(spin_us, std::vector<int>(600, 150), 1), std::vector<int>(600, 150));
+}
+
 TEST(MpiPoolTest, PoolsOpenOneAfterAnotherAndSideBySide) {
     for (int i = 0; i < 20; ++i) {
         mproc::MpiPool first(1);
