@@ -266,7 +266,10 @@ class BasicPool : private detail::ChunkSink {
     template <class F, std::ranges::input_range Input>
     auto map_outcomes(F&& f, Input&& input) {
         std::ptrdiff_t chunksize = 1;
-        if constexpr (std::ranges::sized_range<Input>) {
+        if constexpr (detail::borrowable_input<std::remove_cvref_t<Input>>) {
+            chunksize = static_cast<std::ptrdiff_t>(std::max<std::size_t>(
+                1, auto_map_chunksize(detail::BorrowedInput<std::remove_cvref_t<Input>>(input))));
+        } else if constexpr (std::ranges::sized_range<Input>) {
             chunksize = static_cast<std::ptrdiff_t>(std::max<std::size_t>(
                 1, detail::auto_chunksize(std::ranges::size(input), workers())));
         }
@@ -531,7 +534,7 @@ class BasicPool : private detail::ChunkSink {
     }
 
     /// Python's auto chunksize; across processes, capped so that large items travel a few at a
-    /// time (detail::max_auto_chunk_bytes).
+    /// time (detail::max_auto_chunk_bytes). For map and map_outcomes alike.
     template <class MapInput>
     std::size_t auto_map_chunksize(const MapInput& input) const {
         const std::size_t python = detail::auto_chunksize(input.size(), workers());

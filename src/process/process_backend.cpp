@@ -96,7 +96,7 @@ constexpr std::size_t max_waiting_chunks = 32;
 // writing an answer the I/O thread has not read yet.
 constexpr std::size_t max_waiting_bytes = std::size_t{32} << 10;
 // Chunks longer than that, up to this long, have one chunk queued behind the running one: the
-// round trip costs such a chunk 10-40% of its time (30-45 us measured on this project's 2-core
+// round trip costs such a chunk 5-70% of its time (30-75 us measured on this project's 2-core
 // VMs), and one chunk waiting costs a call at most one such chunk's time at its end (a worker
 // that has run out while another still has one waiting). Longer chunks run alone.
 constexpr Clock::duration queue_behind_below = std::chrono::milliseconds(1);

@@ -109,6 +109,12 @@ TYPED_TEST(MapTest, AcrossProcessesLargeItemsTravelAFewAtATime) {
     constexpr bool crosses_processes = !std::is_base_of_v<mproc::ThreadPool, TypeParam>;
     EXPECT_EQ(runs,
               std::vector<std::size_t>(crosses_processes ? 12 : 6, crosses_processes ? 1 : 2));
+    // map_outcomes chooses its chunks the same way.
+    std::vector<std::uint64_t> ids;
+    for (const auto& outcome : pool.map_outcomes(worker_id_of_vector, input)) {
+        ids.push_back(outcome.value());
+    }
+    EXPECT_EQ(run_lengths(ids), runs);
     // Small items keep Python's rule everywhere (ceil(12 / 8) = 2).
     const std::vector<std::vector<double>> small(12, std::vector<double>(4));
     EXPECT_EQ(run_lengths(pool.map(worker_id_of_vector, small)), std::vector<std::size_t>(6, 2));
