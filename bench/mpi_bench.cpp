@@ -23,17 +23,12 @@
 
 #include "mproc/mpi_pool.hpp"
 #include "mproc/mproc.hpp"
+#include "workloads.hpp"
 
 namespace {
 
-std::int64_t spin_task(std::int64_t x, std::int64_t work_us) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(work_us);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-    return x * x + 1;
-}
-
-std::int64_t square_plus_one(std::int64_t x) { return x * x + 1; }
+using bench::spin_task;
+using bench::square_plus_one;
 
 template <class F>
 double seconds_of(F&& f) {

@@ -18,18 +18,15 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "workloads.hpp"
+
 namespace {
 
 constexpr int task_tag = 1;
 constexpr int result_tag = 2;
 constexpr int stop_tag = 3;
 
-std::int64_t spin_task(std::int64_t x, std::int64_t work_us) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(work_us);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-    return x * x + 1;
-}
+using bench::spin_task;
 
 struct Task {
     std::int64_t x;

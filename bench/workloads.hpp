@@ -1,6 +1,7 @@
 #pragma once
 // Work functions shared by the bench programs, the same for mproc and every peer.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -9,6 +10,20 @@ namespace bench {
 
 /// The trivial item of the overhead workloads: the cost measured is the pool's own.
 inline std::int64_t square_plus_one(std::int64_t x) { return x * x + 1; }
+
+/// Spins `us` microseconds of the steady clock: a task of a known length, whatever the CPU.
+inline void spin_for_us(std::int64_t us) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+}
+
+/// The MPI per-task workload's task, the same in bench/mpi_farm.cpp (plain MPI) and
+/// bench/mpi_bench.cpp (MpiPool): spins `work_us` microseconds, then returns x * x + 1.
+inline std::int64_t spin_task(std::int64_t x, std::int64_t work_us) {
+    spin_for_us(work_us);
+    return square_plus_one(x);
+}
 
 /// The seed demo's task (examples/seed_demo.cpp): `iterations` steps of `i * i * cycles`;
 /// trivially copyable, so it crosses to a worker process as its bytes.

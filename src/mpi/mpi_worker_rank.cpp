@@ -426,7 +426,7 @@ class WorkerRank final : public RequestSink {
             if (widen_default_binding(link_.workers_here() + workers)) {
                 MPROC_TRACE_EVENT("mpi rank %d: bound by mpirun's default to fewer CPUs than "
                                   "its worker processes; now on %zu",
-                                  rank_, cpus_of_this_thread());
+                                  rank_, cpu_count());
             }
             auto backend = std::make_unique<ProcessBackend>(std::move(options));
             {

@@ -11,13 +11,10 @@
 
 namespace mproc::detail {
 
-/// The CPUs the calling thread may run on.
-std::size_t cpus_of_this_thread() noexcept;
-
 /// On a worker rank about to run `worker_processes` worker processes in all: when the user chose
-/// no binding and the calling thread is bound to fewer CPUs than that, lets it run on every CPU
-/// the system allows it, so that the processes it forks from now on (the fork server, and the
-/// worker processes it forks) inherit that. Returns whether it widened the binding.
+/// no binding and the calling thread is bound to fewer CPUs than that (mproc::cpu_count()), lets it
+/// run on every CPU the system allows it, so that the processes it forks from now on (the fork
+/// server, and the worker processes it forks) inherit that. Returns whether it widened the binding.
 bool widen_default_binding(std::size_t worker_processes) noexcept;
 
 } // namespace mproc::detail

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -20,19 +19,11 @@ namespace {
 
 std::string expectation; // "widened" or "kept"
 
-std::size_t cpus_of_this_process() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) {
-        return 0;
-    }
-    return static_cast<std::size_t>(CPU_COUNT(&set));
-}
-
-std::size_t cpus_of_this_task(int) { return cpus_of_this_process(); }
+/// The CPUs this process may run on (its affinity).
+std::size_t cpus_of_this_task(int) { return mproc::cpu_count(); }
 
 TEST(MpiBindingTest, WorkerProcessesOfARankBoundToOneCore) {
-    if (std::thread::hardware_concurrency() < 2 || cpus_of_this_process() != 1) {
+    if (std::thread::hardware_concurrency() < 2 || mproc::cpu_count() != 1) {
         GTEST_SKIP() << "mpirun did not bind the ranks to one core each (a machine of one core, "
                         "or more ranks than cores)";
     }
