@@ -222,6 +222,11 @@ class ProcessBackend::Impl {
         if (io_thread_.joinable()) {
             io_thread_.join();
         }
+        // The server is reaped here rather than by the I/O thread as it ends: when the pool was
+        // terminated, the server exits by itself as soon as it has reaped the workers, and
+        // waiting for it on this thread spares one hand-off (server -> I/O thread -> caller)
+        // at the end of every pool's life.
+        launcher_->shut_down();
     }
 
   private:
@@ -395,7 +400,6 @@ class ProcessBackend::Impl {
             }
         }
         MPROC_TRACE_EVENT("process backend: every worker is gone");
-        launcher_->shut_down();
     }
 
     /// Gives every idle worker a chunk, while there are chunks; then tops up the windows of
