@@ -85,6 +85,15 @@ void serve_forks(int control_fd, const std::function<void()>& initializer) {
     // Once here, not in each worker (a no-op when this server was forked from a caller that
     // prepared it already).
     prepare_crash_handler();
+    // A caller may ignore SIGCHLD (SIG_IGN, or SA_NOCLDWAIT: daemons do, so that no child of
+    // theirs lingers as a zombie), and this copy inherits it: the kernel would then reap the
+    // workers itself, their wait statuses (how they died) would be lost, and a pid listed in
+    // `children` could be reused by a stranger before we kill it. The server's signals are its
+    // own: back to the default, under which every worker waits to be reaped here.
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    sigaction(SIGCHLD, &default_action, nullptr);
     sigset_t child_signals;
     sigemptyset(&child_signals);
     sigaddset(&child_signals, SIGCHLD);

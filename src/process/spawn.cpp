@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -189,6 +190,33 @@ void serve_if_worker(int& argc, char**& argv) {
 } // namespace mproc
 
 namespace mproc::detail {
+namespace {
+
+/// A pidfd for our child `pid`, or -1 (no pidfds here). Opened right after posix_spawn
+/// returns: only a child that already exited, was reaped by the kernel (the caller ignores
+/// SIGCHLD) and whose pid went to another process in those microseconds could be missed.
+int open_pidfd(pid_t pid) noexcept {
+#ifdef SYS_pidfd_open
+    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/// SIGKILL to a worker of ours that is not reaped yet (by pidfd where there is one).
+void kill_live(pid_t pid, int pidfd) noexcept {
+#ifdef SYS_pidfd_send_signal
+    if (pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+        return;
+    }
+#endif
+    (void)pidfd;
+    kill(pid, SIGKILL);
+}
+
+} // namespace
 
 SpawnLauncher::SpawnLauncher(Initializer initializer)
     : initializer_(std::move(initializer)), events_ready_(eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE)) {
@@ -243,8 +271,8 @@ void SpawnLauncher::run_spawner() {
             worker_id = requests_.front();
             requests_.pop_front();
             if (worker_id == 0) {
-                for (const pid_t pid : live_) {
-                    kill(pid, SIGKILL); // our unreaped children: the pids cannot be reused yet
+                for (const LiveWorker& worker : live_) {
+                    kill_live(worker.pid, worker.pidfd);
                 }
                 continue;
             }
@@ -266,7 +294,7 @@ void SpawnLauncher::spawn_worker(std::uint64_t worker_id) {
         ::close(channel[1]);
         {
             std::lock_guard lock(mutex_);
-            live_.push_back(pid);
+            live_.push_back({pid, open_pidfd(pid)});
         }
         report({Event::Kind::spawned, 0, worker_id, pid, channel[0]});
     } catch (const std::system_error& error) {
@@ -288,31 +316,51 @@ WorkerLauncher::Event SpawnLauncher::read_event() {
 
 void SpawnLauncher::kill_worker(pid_t pid) {
     std::lock_guard lock(mutex_);
-    if (std::find(live_.begin(), live_.end(), pid) != live_.end()) {
-        kill(pid, SIGKILL); // an unreaped child of ours: the pid cannot have been reused
+    const auto worker = std::find_if(live_.begin(), live_.end(),
+                                     [&](const LiveWorker& live) { return live.pid == pid; });
+    if (worker != live_.end()) {
+        kill_live(worker->pid, worker->pidfd);
     }
 }
 
 void SpawnLauncher::channel_closed(pid_t pid) noexcept {
+    int pidfd = -1;
     {
         std::lock_guard lock(mutex_);
-        if (std::erase(live_, pid) == 0) {
+        const auto worker = std::find_if(live_.begin(), live_.end(),
+                                         [&](const LiveWorker& live) { return live.pid == pid; });
+        if (worker == live_.end()) {
             return;
         }
+        pidfd = worker->pidfd;
+        live_.erase(worker);
     }
     // A worker closes its channel as it exits: give it a moment, then make sure.
     int status = 0;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
+    bool reaped = false;
+    for (int attempt = 0; attempt < 100 && !reaped; ++attempt) {
+        const pid_t ended = waitpid(pid, &status, WNOHANG);
+        if (ended == pid) {
             report({Event::Kind::exited, status, 0, pid, -1});
-            return;
+            reaped = true;
+        } else if (ended < 0 && errno == ECHILD) {
+            reaped = true; // the kernel reaped it (SIGCHLD is ignored): how it ended is unknown
+        } else {
+            usleep(1000);
         }
-        usleep(1000);
     }
-    kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    if (!reaped) {
+        kill_live(pid, pidfd);
+        pid_t ended;
+        while ((ended = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+        }
+        if (ended == pid) {
+            report({Event::Kind::exited, status, 0, pid, -1});
+        }
     }
-    report({Event::Kind::exited, status, 0, pid, -1});
+    if (pidfd >= 0) {
+        ::close(pidfd);
+    }
 }
 
 void SpawnLauncher::shut_down() noexcept {
@@ -324,16 +372,20 @@ void SpawnLauncher::shut_down() noexcept {
     if (spawner_.joinable()) {
         spawner_.join();
     }
-    std::vector<pid_t> left;
+    std::vector<LiveWorker> left;
     {
         std::lock_guard lock(mutex_);
         left.swap(live_);
     }
-    for (const pid_t pid : left) {
-        kill(pid, SIGKILL);
+    for (const LiveWorker& worker : left) {
+        kill_live(worker.pid, worker.pidfd);
     }
-    for (const pid_t pid : left) {
-        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    for (const LiveWorker& worker : left) {
+        // With SIGCHLD ignored this still waits for the end, then fails with ECHILD.
+        while (waitpid(worker.pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        if (worker.pidfd >= 0) {
+            ::close(worker.pidfd);
         }
     }
 }

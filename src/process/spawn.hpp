@@ -67,7 +67,14 @@ class SpawnLauncher final : public WorkerLauncher {
     std::deque<std::uint64_t> requests_; // worker ids to start; 0 = kill every worker
     bool stopping_ = false;
     std::deque<Event> events_;
-    std::vector<pid_t> live_;
+    /// A started worker not yet reaped here. Signals go through its pidfd: a program that
+    /// ignores SIGCHLD has its children reaped by the kernel as they exit, so a bare pid could
+    /// name a stranger by the time it is signalled; a pidfd names only that process.
+    struct LiveWorker {
+        pid_t pid;
+        int pidfd; // -1 where the kernel has no pidfds (before Linux 5.3): signalled by pid
+    };
+    std::vector<LiveWorker> live_;
     std::thread spawner_;
 };
 

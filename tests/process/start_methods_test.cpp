@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,9 +16,12 @@
 
 #include <mproc/mproc.hpp>
 
+#include "process_table.hpp"
+
 namespace {
 
 using mproc::StartMethod;
+using namespace std::chrono_literals;
 
 int set_in_caller_only = 0; // set by the test before creating a pool
 int set_by_initializer = 0;
@@ -26,6 +30,11 @@ int read_caller_state(int) { return set_in_caller_only; }
 int read_initializer_state(int) { return set_by_initializer; }
 long worker_pid(int) { return static_cast<long>(getpid()); }
 int square(int x) { return x * x; }
+int exit_with(int status) { _exit(status); }
+int sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
 
 class StartMethods : public ::testing::TestWithParam<StartMethod> {};
 
@@ -104,6 +113,46 @@ TEST(StartMethodsSpawn, ACapturingInitializerIsRefused) {
 }
 
 } // namespace
+
+// Daemons often ignore SIGCHLD (SIG_IGN) so that no child of theirs lingers as a zombie: the
+// kernel then reaps their children by itself, as they exit. A pool in such a program must still
+// learn how a worker ended where its own fork server parents the workers, never signal a pid
+// that may no longer be its worker's (timeouts, terminate), and end every worker before its
+// destructor returns.
+TEST_P(StartMethods, AProgramThatIgnoresSigchldStillLearnsHowItsWorkersEnded) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    struct sigaction previous {};
+    ASSERT_EQ(sigaction(SIGCHLD, &ignore, &previous), 0);
+    std::vector<long> workers;
+    {
+        mproc::Pool pool({.workers = 2, .start_method = GetParam()});
+        try {
+            pool.apply(exit_with, 7);
+            ADD_FAILURE() << "no WorkerLost";
+        } catch (const mproc::WorkerLost& e) {
+            if (GetParam() != StartMethod::spawn) {
+                // A spawned worker is the caller's own child: the kernel reaped it, and with it
+                // how it ended. A forked one is the fork server's, whose SIGCHLD is its own.
+                EXPECT_EQ(e.exit_status(), 7) << e.what();
+                EXPECT_NE(std::string(e.what()).find("exited with status 7"), std::string::npos)
+                    << e.what();
+            }
+        }
+        EXPECT_EQ(pool.apply(square, 5), 25); // replaced, and the pool goes on
+        EXPECT_THROW(pool.apply(mproc::with_timeout(sleep_ms, 200ms), 60'000),
+                     mproc::TaskTimeout); // killed through the launcher
+        EXPECT_EQ(pool.apply(square, 6), 36);
+        workers = pool.map(worker_pid, std::vector<int>(8, 0), 1);
+        pool.terminate(); // and the rest killed at once
+        pool.join();
+    }
+    sigaction(SIGCHLD, &previous, nullptr);
+    for (const long pid : workers) {
+        EXPECT_FALSE(process_table::process_exists(pid)) << "worker " << pid << " outlived join";
+    }
+}
 
 int main(int argc, char** argv) {
     mproc::serve_if_worker(argc, argv); // spawned workers and fork servers stop here
