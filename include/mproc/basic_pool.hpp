@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <ranges>
@@ -23,6 +25,7 @@
 #include "mproc/detail/apply_job.hpp"
 #include "mproc/detail/call.hpp"
 #include "mproc/detail/chunking.hpp"
+#include "mproc/detail/fork_generation.hpp"
 #include "mproc/detail/imap_job.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/map_input.hpp"
@@ -76,23 +79,32 @@ class BasicPool : private detail::ChunkSink {
     /// `workers` or `max_tasks_per_child`, or options this pool class cannot honour.
     explicit BasicPool(PoolOptions options)
         : caller_runs_chunks_(options.caller_runs_chunks),
-          backend_(checked_options(std::move(options))) {
+          backend_(std::make_unique<Backend>(checked_options(std::move(options)))) {
         MPROC_TRACE_EVENT("pool %p started with %zu workers", static_cast<void*>(this),
-                          backend_.worker_count());
+                          backend_->worker_count());
     }
 
     BasicPool(const BasicPool&) = delete;
     BasicPool& operator=(const BasicPool&) = delete;
 
     /// `terminate()` then `join()`: queued work is dropped (its results end with
-    /// `mproc::PoolTerminated`) and every worker is gone when the destructor returns.
+    /// `mproc::PoolTerminated`) and every worker is gone when the destructor returns. In a
+    /// process forked from the pool's own (without exec), it does nothing: the workers are the
+    /// owner's (see fork_generation.hpp).
     ~BasicPool() {
+        if (in_forked_child()) {
+            // No thread of the pool runs here, its locks may have been held when the process
+            // was forked, and its sockets are the owner's: touch none of it (this leaks the
+            // copy's memory and descriptors, in this process only).
+            (void)backend_.release();
+            return;
+        }
         terminate();
         join();
     }
 
     /// Number of workers (Python's `pool._processes`).
-    std::size_t workers() const noexcept { return backend_.worker_count(); }
+    std::size_t workers() const noexcept { return backend_->worker_count(); }
 
     // ---- apply -------------------------------------------------------------------------------
 
@@ -309,6 +321,7 @@ class BasicPool : private detail::ChunkSink {
     /// No new calls from now on (they throw `mproc::PoolNotRunning`); queued work and open
     /// `imap` streams still run to the end. Idempotent.
     void close() {
+        refuse_in_forked_child();
         bool close_backend = false;
         {
             std::lock_guard lock(lifecycle_mutex_);
@@ -319,7 +332,7 @@ class BasicPool : private detail::ChunkSink {
             close_backend = state_ == State::closed && open_feeders_.empty();
         }
         if (close_backend) {
-            backend_.close();
+            backend_->close();
         }
     }
 
@@ -328,6 +341,7 @@ class BasicPool : private detail::ChunkSink {
     /// running on a thread cannot be interrupted and runs to its end. Idempotent; does not wait
     /// (call `join()` for that).
     void terminate() {
+        refuse_in_forked_child();
         {
             std::lock_guard lock(lifecycle_mutex_);
             if (state_ == State::terminated) {
@@ -338,7 +352,7 @@ class BasicPool : private detail::ChunkSink {
         }
         cut_open_feeders(std::make_exception_ptr(
             PoolTerminated("mproc: the pool was terminated before imap's input was fully read")));
-        backend_.terminate();
+        backend_->terminate();
     }
 
     /// Waits until every worker has exited. Only after `close()` or `terminate()` (else throws
@@ -346,6 +360,7 @@ class BasicPool : private detail::ChunkSink {
     /// called stops reading there (its consumer gets the results of what was submitted, then
     /// `mproc::PoolNotRunning`): Python would read the rest eagerly, or deadlock.
     void join() {
+        refuse_in_forked_child();
         {
             std::lock_guard lock(lifecycle_mutex_);
             if (state_ == State::running) {
@@ -354,8 +369,8 @@ class BasicPool : private detail::ChunkSink {
         }
         cut_open_feeders(std::make_exception_ptr(
             PoolNotRunning("mproc: the pool was joined before imap's input was fully read")));
-        backend_.close();
-        backend_.join();
+        backend_->close();
+        backend_->join();
         MPROC_TRACE_EVENT("pool %p joined", static_cast<void*>(this));
     }
 
@@ -379,7 +394,19 @@ class BasicPool : private detail::ChunkSink {
         return detail::validate(std::move(options));
     }
 
+    bool in_forked_child() const noexcept { return detail::fork_generation() != fork_generation_; }
+
+    /// Before any lock: in a forked child, another thread may have held it at the fork.
+    void refuse_in_forked_child() const {
+        if (in_forked_child()) {
+            throw PoolNotRunning(
+                "mproc: this pool belongs to the process that created it; a process forked from "
+                "that one (without exec) cannot use it: create a pool in the child instead");
+        }
+    }
+
     void throw_unless_running() const {
+        refuse_in_forked_child();
         std::lock_guard lock(lifecycle_mutex_);
         if (state_ != State::running) {
             throw PoolNotRunning(state_ == State::closed
@@ -392,7 +419,7 @@ class BasicPool : private detail::ChunkSink {
     bool submit(detail::ChunkBatch chunks) override {
         detail::Job& job = *chunks[0]->job;
         job.acquire(chunks.size()); // one reference per chunk, released when the chunk settles
-        if (backend_.submit(chunks)) {
+        if (backend_->submit(chunks)) {
             return true;
         }
         for (std::size_t i = 0; i < chunks.size(); ++i) {
@@ -415,7 +442,7 @@ class BasicPool : private detail::ChunkSink {
             close_backend = state_ == State::closed && open_feeders_.empty();
         }
         if (close_backend) {
-            backend_.close();
+            backend_->close();
         }
     }
 
@@ -554,7 +581,7 @@ class BasicPool : private detail::ChunkSink {
     R wait_for(detail::JobRef<detail::ResultState<R>> job) {
         if constexpr (detail::CallerRunnableBackend<Backend>) {
             if (caller_runs_chunks_) {
-                while (detail::Chunk* chunk = backend_.take_queued_chunk(*job)) {
+                while (detail::Chunk* chunk = backend_->take_queued_chunk(*job)) {
                     chunk->job->run_chunk(*chunk);
                 }
             }
@@ -612,7 +639,9 @@ class BasicPool : private detail::ChunkSink {
     // terminate(), which ends the queued calls (and runs their callbacks) on the same thread.
     std::recursive_mutex callback_mutex_;
     const bool caller_runs_chunks_; // PoolOptions::caller_runs_chunks (blocking calls help)
-    Backend backend_;
+    const std::uint64_t fork_generation_ = detail::fork_generation(); // the owner's
+    // On the heap, so that a forked child's copy can leave it undestroyed (see ~BasicPool).
+    std::unique_ptr<Backend> backend_;
 };
 
 } // namespace mproc

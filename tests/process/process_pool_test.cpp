@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -245,6 +246,61 @@ TEST(ProcessPool, WorkersExitWithinASecondWhenTheCallerIsKilled) {
     waitpid(caller, nullptr, 0);
     EXPECT_EQ(pids.size(), 3u) << "a fork server and two workers";
     EXPECT_TRUE(wait_until_gone(pids, 1s)) << "workers outlived their caller";
+}
+
+// A process forked from a pool's owner (fork() without exec, as a server forks per client)
+// holds a copy of the pool but none of its threads, and shares its sockets. The copy must refuse
+// calls (not wait for ever), and its destructor must return and leave the owner's workers alone:
+// before, it shut the owner's fork server down and the owner's next call found no worker.
+// Python's multiprocessing likewise ignores a pool's finalizer outside the process that made it.
+template <class P>
+class ForkedChild : public ::testing::Test {};
+using OwnedPools = ::testing::Types<mproc::Pool, mproc::ThreadPool>;
+TYPED_TEST_SUITE(ForkedChild, OwnedPools);
+
+TYPED_TEST(ForkedChild, ItsCopyOfThePoolRefusesCallsAndLeavesTheOwnersWorkersAlone) {
+    auto pool = std::make_unique<TypeParam>(2);
+    const auto before = pool->map(worker_pid, std::vector<int>(8, 0), 1);
+    std::fflush(nullptr);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int wrong = 0;
+        try {
+            pool->apply(bump_global, 0);
+            wrong |= 1;
+        } catch (const mproc::PoolNotRunning& e) {
+            wrong |= std::string(e.what()).find("forked") == std::string::npos ? 2 : 0;
+        }
+        try {
+            pool->close();
+            wrong |= 4;
+        } catch (const mproc::PoolNotRunning&) {
+        }
+        pool.reset(); // the copy's destructor: returns, and touches nothing of the owner's
+        _exit(wrong == 0 ? 0 : 10 + wrong);
+    }
+    int status = 0;
+    pid_t ended = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while ((ended = waitpid(child, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    if (ended == 0) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        FAIL() << "the forked child hung in a call or in its copy's destructor";
+    }
+    ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "11: a call ran; 12: the refusal does not say why; 14: close() was taken";
+    // The owner's pool goes on, on the same workers: none was lost and replaced.
+    const auto after = pool->map(worker_pid, std::vector<int>(8, 0), 1);
+    const std::set<long> workers(before.begin(), before.end());
+    for (const long pid : after) {
+        EXPECT_TRUE(workers.contains(pid)) << "worker " << pid << " replaced one of the owner's";
+    }
 }
 
 TEST(ProcessPool, AWorkerRefusesCodeItDoesNotHave) {
