@@ -15,6 +15,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -151,18 +152,9 @@ TEST(ProcessPool, FortyLifecyclesLeaveNoDescendantProcess) {
         // The pools are gone: their fork servers and workers were reaped before join returned.
         _exit(descendant_processes().empty() ? 0 : 20);
     }
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    pid_t ended = 0;
-    while ((ended = waitpid(child, &status, WNOHANG)) == 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(10ms);
-    }
-    if (ended == 0) {
-        kill(child, SIGKILL);
-        waitpid(child, &status, 0);
-        FAIL() << "40 pool lifecycles did not end within 120 s (hung)";
-    }
+    const std::optional<int> ended = wait_for_child(child, 120s);
+    ASSERT_TRUE(ended) << "40 pool lifecycles did not end within 120 s (hung)";
+    const int status = *ended;
     ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
     EXPECT_EQ(WEXITSTATUS(status), 0)
         << "10-13: a wrong result or a hang in a cycle (cycle % 4 = status - 10); 20: "
@@ -280,18 +272,9 @@ TYPED_TEST(ForkedChild, ItsCopyOfThePoolRefusesCallsAndLeavesTheOwnersWorkersAlo
         pool.reset(); // the copy's destructor: returns, and touches nothing of the owner's
         _exit(wrong == 0 ? 0 : 10 + wrong);
     }
-    int status = 0;
-    pid_t ended = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while ((ended = waitpid(child, &status, WNOHANG)) == 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(5ms);
-    }
-    if (ended == 0) {
-        kill(child, SIGKILL);
-        waitpid(child, &status, 0);
-        FAIL() << "the forked child hung in a call or in its copy's destructor";
-    }
+    const std::optional<int> ended = wait_for_child(child, 20s);
+    ASSERT_TRUE(ended) << "the forked child hung in a call or in its copy's destructor";
+    const int status = *ended;
     ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
     EXPECT_EQ(WEXITSTATUS(status), 0)
         << "11: a call ran; 12: the refusal does not say why; 14: close() was taken";

@@ -3,12 +3,15 @@
 // pid still runs, which descriptors are open. Read from /proc, so it sees zombies too.
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -115,6 +118,24 @@ inline bool wait_until_gone(const std::vector<long>& pids, std::chrono::millisec
         if (std::chrono::steady_clock::now() > deadline) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+}
+
+/// Reaps our child `child` and returns its wait status, or kills and reaps it and returns
+/// nothing if it has not ended within `limit` (a hang).
+inline std::optional<int> wait_for_child(pid_t child, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    pid_t ended = 0;
+    while ((ended = waitpid(child, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (ended == 0) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        return std::nullopt;
+    }
+    return status;
 }
 
 } // namespace process_table
