@@ -34,6 +34,7 @@
 #include "mproc/errors.hpp"
 #include "mproc/this_worker.hpp"
 #include "spawn.hpp"
+#include "standard_streams.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -232,6 +233,7 @@ class ProcessBackend::Impl {
   private:
     static std::unique_ptr<WorkerLauncher> make_launcher(const ValidatedOptions& options) {
         refuse_pool_in_unserved_worker();
+        reserve_standard_streams(); // before the launcher opens its first descriptor
         if (options.start_method == StartMethod::spawn) {
             return std::make_unique<SpawnLauncher>(options.initializer);
         }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -40,6 +41,17 @@ int global_counter = 0;
 
 int bump_global(int) { return ++global_counter; }
 long worker_pid(int) { return static_cast<long>(getpid()); }
+long print_and_square(long x) {
+    std::printf("task %ld on stdout\n", x); // into whatever descriptor 1 is in the worker
+    std::fflush(stdout);
+    return x * x;
+}
+// In the first page, never mapped (not null, which UBSan would report before the write faults).
+volatile std::uintptr_t unmapped_address = 16;
+int segfault(int) {
+    *reinterpret_cast<volatile int*>(unmapped_address) = 1;
+    return 0;
+}
 
 std::vector<int> fds_in_worker(int) { return open_fds(); }
 
@@ -284,6 +296,49 @@ TYPED_TEST(ForkedChild, ItsCopyOfThePoolRefusesCallsAndLeavesTheOwnersWorkersAlo
     for (const long pid : after) {
         EXPECT_TRUE(workers.contains(pid)) << "worker " << pid << " replaced one of the owner's";
     }
+}
+
+// A daemon may run with its standard streams closed. The pool's first descriptors would then
+// take numbers 0-2, and a worker's print to stdout went into the fork server's control socket:
+// the caller took the garbage for a dead server and learnt no worker's exit status from then on.
+TEST(ProcessPool, WithTheStandardStreamsClosedNoPoolDescriptorTakesTheirPlace) {
+    std::fflush(nullptr);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(0);
+        ::close(1);
+        ::close(2);
+        int wrong = 0;
+        {
+            mproc::Pool pool(2);
+            if (pool.map(print_and_square, std::vector<long>{1, 2, 3, 4}, 1) !=
+                std::vector<long>{1, 4, 9, 16}) {
+                wrong |= 1;
+            }
+            try {
+                pool.apply(segfault, 0);
+                wrong |= 2;
+            } catch (const mproc::WorkerLost& e) {
+                // The signal's name comes from the exit status, which the fork server reports.
+                wrong |=
+                    std::string(e.what()).find("Segmentation fault") == std::string::npos ? 4 : 0;
+            }
+            wrong |= pool.apply(print_and_square, 5) == 25 ? 0 : 8;
+        }
+        char target[64] = {};
+        wrong |= readlink("/proc/self/fd/1", target, sizeof(target) - 1) > 0 &&
+                         std::string(target) == "/dev/null"
+                     ? 0
+                     : 16;
+        _exit(wrong == 0 ? 0 : 100 + wrong);
+    }
+    const std::optional<int> ended = wait_for_child(child, 60s);
+    ASSERT_TRUE(ended) << "a pool with the standard streams closed hung";
+    ASSERT_TRUE(WIFEXITED(*ended)) << "the child died: status " << *ended;
+    EXPECT_EQ(WEXITSTATUS(*ended), 0)
+        << "100 + 1: wrong map results; 2: no WorkerLost; 4: WorkerLost without the exit status; "
+           "8: no replacement; 16: descriptor 1 is not /dev/null";
 }
 
 TEST(ProcessPool, AWorkerRefusesCodeItDoesNotHave) {
