@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -100,6 +102,78 @@ TEST(ProcessPool, TasksRunInOtherProcesses) {
     for (const long pid : pids) {
         EXPECT_NE(pid, static_cast<long>(getpid()));
     }
+}
+
+std::vector<double> doubled(std::vector<double> values) {
+    for (double& value : values) {
+        value *= 2;
+    }
+    return values;
+}
+
+// Profilers and timers interrupt system calls: with a handler installed without SA_RESTART, a
+// blocking poll, recv or sendmsg fails with EINTR, in the middle of a large frame too. Signals
+// are aimed at every thread of the caller (its I/O thread included) and at every process below
+// it (the fork server and the workers inherit the handler), and every call must still complete
+// with the right results.
+TEST(ProcessPool, ASignalStormWithoutRestartInterruptsNoCall) {
+    std::fflush(nullptr);
+    const pid_t child = fork(); // the handler and the storm stay in this child
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        static std::atomic<long> interrupts{0};
+        struct sigaction action {};
+        action.sa_handler = [](int) { interrupts.fetch_add(1, std::memory_order_relaxed); };
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = 0; // no SA_RESTART
+        sigaction(SIGALRM, &action, nullptr);
+        std::atomic<bool> storming{true};
+        std::thread storm([&] {
+            const long self = static_cast<long>(syscall(SYS_gettid));
+            while (storming.load()) {
+                for (const long thread : threads_of(getpid())) {
+                    if (thread != self) {
+                        syscall(SYS_tgkill, getpid(), thread, SIGALRM);
+                    }
+                }
+                for (const long process : descendant_processes()) {
+                    kill(static_cast<pid_t>(process), SIGALRM);
+                }
+                std::this_thread::sleep_for(200us);
+            }
+        });
+        int wrong = 0;
+        try {
+            for (int round = 0; round < 3; ++round) {
+                mproc::Pool pool(2);
+                wrong |= pool.apply(bump_global, 0) == 1 ? 0 : 1; // each worker's own counter
+                const auto pids = pool.map(worker_pid, std::vector<int>(2000, 0), 1);
+                wrong |= pids.size() == 2000 ? 0 : 2;
+                long sum = 0;
+                for (const long pid : pool.imap_unordered(worker_pid, std::vector<int>(500, 0))) {
+                    sum += pid > 0 ? 1 : 0;
+                }
+                wrong |= sum == 500 ? 0 : 4;
+                // Frames of 2 MiB each way, read and written in many pieces.
+                const std::vector<std::vector<double>> big(8, std::vector<double>(1 << 18, 1.5));
+                for (const auto& values : pool.map(doubled, big, 1)) {
+                    wrong |= values.size() == (1u << 18) && values.back() == 3.0 ? 0 : 8;
+                }
+            }
+        } catch (...) {
+            wrong |= 16; // e.g. a std::system_error for EINTR
+        }
+        storming = false;
+        storm.join();
+        wrong |= interrupts.load() > 100 ? 0 : 32;
+        _exit(wrong == 0 ? 0 : 100 + wrong);
+    }
+    const std::optional<int> ended = wait_for_child(child, 120s);
+    ASSERT_TRUE(ended) << "the calls under a signal storm hung";
+    ASSERT_TRUE(WIFEXITED(*ended)) << "the child died: status " << *ended;
+    EXPECT_EQ(WEXITSTATUS(*ended), 0)
+        << "100 + 1, 2, 4, 8: a wrong result (apply, map, imap_unordered, payload); 16: a call "
+           "threw; 32: too few signals arrived to prove anything";
 }
 
 TEST(ProcessPool, WorkersDoNotInheritTheCallersDescriptors) {

@@ -64,6 +64,21 @@ inline std::vector<std::pair<long, long>> all_processes() {
     return table;
 }
 
+/// The threads (tids) of process `pid`.
+inline std::vector<long> threads_of(long pid) {
+    std::vector<long> tids;
+    const std::string path = "/proc/" + std::to_string(pid) + "/task";
+    if (DIR* tasks = opendir(path.c_str())) {
+        while (const dirent* entry = readdir(tasks)) {
+            if (entry->d_name[0] != '.') {
+                tids.push_back(std::atol(entry->d_name));
+            }
+        }
+        closedir(tasks);
+    }
+    return tids;
+}
+
 /// Direct children of this process, zombies included.
 inline std::vector<long> child_processes() {
     std::vector<long> children;
