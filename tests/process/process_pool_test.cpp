@@ -57,6 +57,25 @@ int segfault(int) {
 
 std::vector<int> fds_in_worker(int) { return open_fds(); }
 
+/// Waits for a test's forked child (killing it after `limit`, a hang) and checks that it exited
+/// with status 0; `codes` says what each other status means.
+::testing::AssertionResult ends_cleanly(pid_t child, std::chrono::seconds limit,
+                                        const char* codes) {
+    const std::optional<int> ended = wait_for_child(child, limit);
+    if (!ended) {
+        return ::testing::AssertionFailure()
+               << "still running after " << limit.count() << " s: hung";
+    }
+    if (!WIFEXITED(*ended)) {
+        return ::testing::AssertionFailure() << "died: wait status " << *ended;
+    }
+    if (WEXITSTATUS(*ended) != 0) {
+        return ::testing::AssertionFailure()
+               << "exited with status " << WEXITSTATUS(*ended) << " (" << codes << ")";
+    }
+    return ::testing::AssertionSuccess();
+}
+
 /// CPU time this process (every thread) has used.
 std::chrono::nanoseconds process_cpu_time() {
     timespec now{};
@@ -168,12 +187,10 @@ TEST(ProcessPool, ASignalStormWithoutRestartInterruptsNoCall) {
         wrong |= interrupts.load() > 100 ? 0 : 32;
         _exit(wrong == 0 ? 0 : 100 + wrong);
     }
-    const std::optional<int> ended = wait_for_child(child, 120s);
-    ASSERT_TRUE(ended) << "the calls under a signal storm hung";
-    ASSERT_TRUE(WIFEXITED(*ended)) << "the child died: status " << *ended;
-    EXPECT_EQ(WEXITSTATUS(*ended), 0)
-        << "100 + 1, 2, 4, 8: a wrong result (apply, map, imap_unordered, payload); 16: a call "
-           "threw; 32: too few signals arrived to prove anything";
+    EXPECT_TRUE(ends_cleanly(child, 120s,
+                             "100 + 1, 2, 4, 8: a wrong result (apply, map, imap_unordered, "
+                             "payload); 16: a call threw; 32: too few signals arrived to prove "
+                             "anything"));
 }
 
 TEST(ProcessPool, WorkersDoNotInheritTheCallersDescriptors) {
@@ -238,13 +255,9 @@ TEST(ProcessPool, FortyLifecyclesLeaveNoDescendantProcess) {
         // The pools are gone: their fork servers and workers were reaped before join returned.
         _exit(descendant_processes().empty() ? 0 : 20);
     }
-    const std::optional<int> ended = wait_for_child(child, 120s);
-    ASSERT_TRUE(ended) << "40 pool lifecycles did not end within 120 s (hung)";
-    const int status = *ended;
-    ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
-    EXPECT_EQ(WEXITSTATUS(status), 0)
-        << "10-13: a wrong result or a hang in a cycle (cycle % 4 = status - 10); 20: "
-           "descendant processes left after the pools were destroyed";
+    EXPECT_TRUE(ends_cleanly(child, 120s,
+                             "10-13: a wrong result or a hang in a cycle (cycle % 4 = status - "
+                             "10); 20: descendant processes left after the pools were destroyed"));
 }
 
 TEST(ProcessPool, TerminateKillsAndReapsBusyWorkers) {
@@ -358,12 +371,9 @@ TYPED_TEST(ForkedChild, ItsCopyOfThePoolRefusesCallsAndLeavesTheOwnersWorkersAlo
         pool.reset(); // the copy's destructor: returns, and touches nothing of the owner's
         _exit(wrong == 0 ? 0 : 10 + wrong);
     }
-    const std::optional<int> ended = wait_for_child(child, 20s);
-    ASSERT_TRUE(ended) << "the forked child hung in a call or in its copy's destructor";
-    const int status = *ended;
-    ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
-    EXPECT_EQ(WEXITSTATUS(status), 0)
-        << "11: a call ran; 12: the refusal does not say why; 14: close() was taken";
+    ASSERT_TRUE(ends_cleanly(child, 20s,
+                             "a hang: in a call or in the copy's destructor; 11: a call ran; 12: "
+                             "the refusal does not say why; 14: close() was taken"));
     // The owner's pool goes on, on the same workers: none was lost and replaced.
     const auto after = pool->map(worker_pid, std::vector<int>(8, 0), 1);
     const std::set<long> workers(before.begin(), before.end());
@@ -407,12 +417,10 @@ TEST(ProcessPool, WithTheStandardStreamsClosedNoPoolDescriptorTakesTheirPlace) {
                      : 16;
         _exit(wrong == 0 ? 0 : 100 + wrong);
     }
-    const std::optional<int> ended = wait_for_child(child, 60s);
-    ASSERT_TRUE(ended) << "a pool with the standard streams closed hung";
-    ASSERT_TRUE(WIFEXITED(*ended)) << "the child died: status " << *ended;
-    EXPECT_EQ(WEXITSTATUS(*ended), 0)
-        << "100 + 1: wrong map results; 2: no WorkerLost; 4: WorkerLost without the exit status; "
-           "8: no replacement; 16: descriptor 1 is not /dev/null";
+    EXPECT_TRUE(ends_cleanly(child, 60s,
+                             "100 + 1: wrong map results; 2: no WorkerLost; 4: WorkerLost "
+                             "without the exit status; 8: no replacement; 16: descriptor 1 is "
+                             "not /dev/null"));
 }
 
 TEST(ProcessPool, AWorkerRefusesCodeItDoesNotHave) {
