@@ -22,7 +22,14 @@ class WorkerLauncher {
   public:
     /// What a launcher reports.
     struct Event {
-        enum class Kind : std::uint32_t { spawned = 1, exited = 2, spawn_failed = 3 };
+        /// exited_unseen: it exited, and the kernel reaped it (the caller ignores SIGCHLD, and
+        /// the worker is its own child): how it ended is not known and never will be.
+        enum class Kind : std::uint32_t {
+            spawned = 1,
+            exited = 2,
+            spawn_failed = 3,
+            exited_unseen = 4
+        };
         Kind kind;
         std::int32_t status; // exited: wait status; spawn_failed: errno
         std::uint64_t worker_id;

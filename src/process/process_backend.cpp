@@ -152,7 +152,7 @@ class ProcessBackend::Impl {
                     adopt_worker(event);
                     ++started;
                 } else {
-                    exit_status_[static_cast<pid_t>(event.pid)] = event.status;
+                    record_exit(event);
                 }
             }
             if (options_.start_method != StartMethod::fork) {
@@ -612,9 +612,16 @@ class ProcessBackend::Impl {
             fail_queue_if_no_worker_left();
             break;
         case WorkerLauncher::Event::Kind::exited:
-            exit_status_[static_cast<pid_t>(event.pid)] = event.status;
+        case WorkerLauncher::Event::Kind::exited_unseen:
+            record_exit(event);
             break;
         }
+    }
+
+    void record_exit(const WorkerLauncher::Event& event) {
+        exit_status_[static_cast<pid_t>(event.pid)] =
+            event.kind == WorkerLauncher::Event::Kind::exited ? std::optional<int>(event.status)
+                                                              : std::nullopt;
     }
 
     /// Handles every frame the worker has sent (one recv may bring several).
@@ -955,7 +962,8 @@ class ProcessBackend::Impl {
     }
 
     /// The worker's wait status, from the launcher, which may report it just after the end of
-    /// stream; empty if it does not come within a moment.
+    /// stream; empty if it does not come within a moment, or if the kernel reaped the worker
+    /// unseen (exited_unseen).
     std::optional<int> exit_status_of(pid_t pid) {
         if (launcher_alive_) {
             for (int attempt = 0; attempt < 50 && !exit_status_.contains(pid); ++attempt) {
@@ -969,7 +977,7 @@ class ProcessBackend::Impl {
         if (status == exit_status_.end()) {
             return std::nullopt;
         }
-        const int value = status->second;
+        const std::optional<int> value = status->second; // empty: the kernel reaped it unseen
         exit_status_.erase(status);
         return value;
     }
@@ -1057,7 +1065,7 @@ class ProcessBackend::Impl {
     std::vector<std::unique_ptr<WorkerProcess>> workers_;
     std::size_t pending_spawns_ = 0;
     bool launcher_alive_ = true;
-    std::unordered_map<pid_t, int> exit_status_;
+    std::unordered_map<pid_t, std::optional<int>> exit_status_;
     std::thread io_thread_;
 };
 

@@ -344,7 +344,8 @@ void SpawnLauncher::channel_closed(pid_t pid) noexcept {
             report({Event::Kind::exited, status, 0, pid, -1});
             reaped = true;
         } else if (ended < 0 && errno == ECHILD) {
-            reaped = true; // the kernel reaped it (SIGCHLD is ignored): how it ended is unknown
+            report({Event::Kind::exited_unseen, 0, 0, pid, -1}); // the kernel reaped it
+            reaped = true;
         } else {
             usleep(1000);
         }
