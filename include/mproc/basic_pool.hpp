@@ -89,7 +89,7 @@ class BasicPool : private detail::ChunkSink {
 
     /// `terminate()` then `join()`: queued work is dropped (its results end with
     /// `mproc::PoolTerminated`) and every worker is gone when the destructor returns. In a
-    /// process forked from the pool's own (without exec), it does nothing: the workers are the
+    /// process forked from the pool's owner (without exec), it does nothing: the workers are the
     /// owner's (see fork_generation.hpp).
     ~BasicPool() {
         if (in_forked_child()) {
