@@ -63,8 +63,7 @@ void send_event(int control_fd, const WorkerLauncher::Event& event) noexcept {
                                         const std::function<void()>& initializer) {
     sigset_t none;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, nullptr); // SIGCHLD's default comes from the server
     // The server is single-threaded, so "parent died" really means the server died.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != server_pid) {

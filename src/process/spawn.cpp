@@ -314,10 +314,14 @@ WorkerLauncher::Event SpawnLauncher::read_event() {
     return event;
 }
 
+std::vector<SpawnLauncher::LiveWorker>::iterator SpawnLauncher::find_live(pid_t pid) {
+    return std::find_if(live_.begin(), live_.end(),
+                        [&](const LiveWorker& live) { return live.pid == pid; });
+}
+
 void SpawnLauncher::kill_worker(pid_t pid) {
     std::lock_guard lock(mutex_);
-    const auto worker = std::find_if(live_.begin(), live_.end(),
-                                     [&](const LiveWorker& live) { return live.pid == pid; });
+    const auto worker = find_live(pid);
     if (worker != live_.end()) {
         kill_live(worker->pid, worker->pidfd);
     }
@@ -327,8 +331,7 @@ void SpawnLauncher::channel_closed(pid_t pid) noexcept {
     int pidfd = -1;
     {
         std::lock_guard lock(mutex_);
-        const auto worker = std::find_if(live_.begin(), live_.end(),
-                                         [&](const LiveWorker& live) { return live.pid == pid; });
+        const auto worker = find_live(pid);
         if (worker == live_.end()) {
             return;
         }

@@ -55,9 +55,19 @@ class SpawnLauncher final : public WorkerLauncher {
     void shut_down() noexcept override;
 
   private:
+    /// A started worker not yet reaped here. Signals go through its pidfd: a program that
+    /// ignores SIGCHLD has its children reaped by the kernel as they exit, so a bare pid could
+    /// name a stranger by the time it is signalled; a pidfd names only that process.
+    struct LiveWorker {
+        pid_t pid;
+        int pidfd; // -1 where the kernel has no pidfds (before Linux 5.3): signalled by pid
+    };
+
     void run_spawner();
     void spawn_worker(std::uint64_t worker_id);
     void report(const Event& event);
+    /// The entry of live_ for `pid`, or live_.end(). Caller holds mutex_.
+    std::vector<LiveWorker>::iterator find_live(pid_t pid);
 
     const Initializer initializer_;
     const int events_ready_; // eventfd in semaphore mode: one count per queued event
@@ -67,13 +77,6 @@ class SpawnLauncher final : public WorkerLauncher {
     std::deque<std::uint64_t> requests_; // worker ids to start; 0 = kill every worker
     bool stopping_ = false;
     std::deque<Event> events_;
-    /// A started worker not yet reaped here. Signals go through its pidfd: a program that
-    /// ignores SIGCHLD has its children reaped by the kernel as they exit, so a bare pid could
-    /// name a stranger by the time it is signalled; a pidfd names only that process.
-    struct LiveWorker {
-        pid_t pid;
-        int pidfd; // -1 where the kernel has no pidfds (before Linux 5.3): signalled by pid
-    };
     std::vector<LiveWorker> live_;
     std::thread spawner_;
 };
