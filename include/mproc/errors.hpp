@@ -40,6 +40,14 @@ class PoolTerminated : public Error {
     using Error::Error;
 };
 
+/// A process pool lost what starts its workers (its fork server died, and so did the standby
+/// that replaces it) and can run nothing more: every pending and later task of the pool ends
+/// with this error (Python's `BrokenProcessPool`). Destroy the pool and make a new one.
+class PoolBroken : public Error {
+  public:
+    using Error::Error;
+};
+
 /// `AsyncResult::get(timeout)` or `ResultStream::next(timeout)` ran out of time. The result stays
 /// usable: a later call can still return the value.
 class TimeoutError : public Error {

@@ -100,13 +100,18 @@ void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t si
 }
 
 void attach_descriptor(msghdr& message, DescriptorControl& control, int fd) noexcept {
+    attach_descriptors(message, control, &fd, 1);
+}
+
+void attach_descriptors(msghdr& message, DescriptorControl& control, const int* fds,
+                        std::size_t count) noexcept {
     message.msg_control = control.bytes;
-    message.msg_controllen = sizeof(control.bytes);
+    message.msg_controllen = CMSG_SPACE(count * sizeof(int));
     cmsghdr* attached = CMSG_FIRSTHDR(&message);
     attached->cmsg_level = SOL_SOCKET;
     attached->cmsg_type = SCM_RIGHTS;
-    attached->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(attached), &fd, sizeof(int));
+    attached->cmsg_len = CMSG_LEN(count * sizeof(int));
+    std::memcpy(CMSG_DATA(attached), fds, count * sizeof(int));
 }
 
 void send_frame_with_fd(int fd, FrameKind kind, int passed) {

@@ -6,12 +6,24 @@
 //
 // The server also parents the workers: it reaps them and reports their exit status, and when the
 // caller dies (its end of the control socket closes) it kills them and exits.
+//
+// A pool must outlive its server. The server ignores the signals a terminal or a supervisor
+// sends to a whole process group (Ctrl-C in a program that handles it must not cost the pool),
+// and it keeps a standby: an idle copy of itself, forked before it serves anything, that the
+// caller promotes when the server dies anyway (SIGKILL, the OOM killer). Forking a new server
+// from the caller instead is not sound: the caller has other threads by then, and a `fork`
+// pool's workers must be copies of the caller as it was when the pool started. The caller also
+// holds a pidfd of every worker and of the server, so that it kills overdue workers, terminates
+// and shuts down by itself, never waiting on a server that is stopped or gone.
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <unordered_map>
 
 #include "mproc/pool_options.hpp"
 
@@ -24,18 +36,21 @@ class WorkerLauncher {
     struct Event {
         /// exited_unseen: it exited, and the kernel reaped it (the caller ignores SIGCHLD, and
         /// the worker is its own child): how it ended is not known and never will be.
+        /// standby_ready: the launcher's own business (ForkServer), nothing for the pool.
         enum class Kind : std::uint32_t {
             spawned = 1,
             exited = 2,
             spawn_failed = 3,
-            exited_unseen = 4
+            exited_unseen = 4,
+            standby_ready = 5
         };
         Kind kind;
         std::int32_t status; // exited: wait status; spawn_failed: errno
         std::uint64_t worker_id;
         std::int64_t pid;
         int channel_fd = -1; // spawned: the caller's end of the worker's channel (close-on-exec)
-        std::int32_t unused = 0; // no padding: every byte sent over the socket is defined
+        // Between the server and ForkServer only: the process's pidfd (spawned, standby_ready).
+        int pidfd = -1;
     };
     static_assert(sizeof(Event) == 32);
 
@@ -63,7 +78,20 @@ class WorkerLauncher {
     virtual void channel_closed(pid_t /*pid*/) noexcept {}
     /// Kills what is left of the workers and reaps everything. Idempotent.
     virtual void shut_down() noexcept = 0;
+
+    /// How a lost server ended: its pid, and its wait status where it could be had.
+    struct LostServer {
+        pid_t pid;
+        std::optional<int> status;
+    };
+    /// The launcher's process is gone (read_event or request_worker threw), and every worker it
+    /// had with it. Puts a new one in its place and says how the lost one ended; nothing when
+    /// no new one can be had. Requests sent to the lost one are not answered: ask again.
+    virtual std::optional<LostServer> replace_lost_server() noexcept { return std::nullopt; }
 };
+
+/// How long shut_down and replace_lost_server wait for a server to end by itself.
+inline constexpr std::chrono::milliseconds server_exit_grace{2000};
 
 class ForkServer final : public WorkerLauncher {
   public:
@@ -78,23 +106,43 @@ class ForkServer final : public WorkerLauncher {
     ForkServer& operator=(const ForkServer&) = delete;
 
     void request_worker(std::uint64_t worker_id) override;
+    /// Through the worker's pidfd, from this process: a stopped server cannot delay it.
     void kill_worker(pid_t pid) override;
-    /// Shuts the control socket for writing: the server sees its end at once, kills its workers,
-    /// reaps them and exits (no exit is reported after it), so the teardown does not wait for
-    /// the caller to notice the workers' ends first.
+    /// Kills every worker through its pidfd and shuts the control socket for writing: the server
+    /// sees its end at once, kills the workers it was still starting, reaps them and exits (no
+    /// exit is reported after it).
     void terminate_workers() noexcept override;
     Event read_event() override;
     int fd() const noexcept override { return control_fd_; }
     /// Closes the control socket (the server then kills what is left of its workers, reaps them
-    /// and exits) and reaps the server.
+    /// and exits) and waits for the server, for a bounded time: a server that is stopped, or
+    /// that does not end within server_exit_grace, is killed.
     void shut_down() noexcept override;
+    /// Promotes the standby, if there is one.
+    std::optional<LostServer> replace_lost_server() noexcept override;
 
   private:
-    pid_t pid_ = -1;
-    int control_fd_ = -1; // written by shut_down() only, under fd_mutex_
-    // terminate_workers() may run on another thread than shut_down(): it must never shut a
-    // descriptor that shut_down() closed (its number may belong to something else by then).
-    std::mutex fd_mutex_;
+    /// A process of ours: the server, or its standby.
+    struct Helper {
+        pid_t pid = -1;
+        int pidfd = -1;     // -1 where the kernel has no pidfds
+        int socket = -1;    // its control socket (the standby's: its future one)
+        bool child = false; // a child of this process (the first server), reaped here
+    };
+    static void close_helper(Helper& helper) noexcept;
+    /// Kills every worker through its pidfd and forgets them. Caller holds mutex_.
+    void kill_workers_locked() noexcept;
+
+    Helper server_;
+    // The server's control socket, for the I/O thread to poll without the mutex: changed under
+    // mutex_, by the I/O thread (replace_lost_server) or once no other thread uses it.
+    int control_fd_ = -1;
+
+    // terminate_workers() may run on another thread than the I/O thread: it must never use a
+    // descriptor that is being closed (its number may belong to something else by then).
+    std::mutex mutex_; // guards what follows, and server_'s descriptors
+    Helper standby_;
+    std::unordered_map<pid_t, int> worker_pidfds_; // live workers, -1 where there is no pidfd
 };
 
 /// Makes the calling process a fork server on `control_fd`; never returns.

@@ -49,6 +49,7 @@ struct SentChunk {
 struct WorkerProcess {
     std::uint64_t id = 0;
     pid_t pid = -1;
+    std::uint64_t server_generation = 0; // the fork server it came from (see launcher_failed)
     int fd = -1;
     bool ready = false;    // its hello arrived
     bool stopping = false; // told to stop (retired, or the pool is closing)
@@ -151,7 +152,7 @@ class ProcessBackend::Impl {
                 if (event.kind == WorkerLauncher::Event::Kind::spawned) {
                     adopt_worker(event);
                     ++started;
-                } else {
+                } else if (event.kind != WorkerLauncher::Event::Kind::standby_ready) {
                     record_exit(event);
                 }
             }
@@ -305,6 +306,7 @@ class ProcessBackend::Impl {
         worker->id = event.worker_id;
         worker->pid = static_cast<pid_t>(event.pid);
         worker->fd = event.channel_fd;
+        worker->server_generation = server_generation_;
         MPROC_TRACE_EVENT("process worker %llu spawned as pid %d",
                           static_cast<unsigned long long>(worker->id), worker->pid);
         setsockopt(worker->fd, SOL_SOCKET, SO_RCVTIMEO, &frame_stall_limit,
@@ -341,15 +343,17 @@ class ProcessBackend::Impl {
                 news_for_io_ = false;
                 io_asleep_ = false;
             }
+            if (!launcher_alive_) {
+                fail_queue_if_no_worker_left(); // chunks submitted since the pool broke
+            }
             if (!terminating) {
                 dispatch_queued();
             }
-            if (!launcher_alive_) {
-                fail_queue_if_no_worker_left(); // chunks submitted since the launcher was lost
-            }
             if (closed) {
                 stop_idle_workers();
-                if (workers_.empty() && pending_spawns_ == 0) {
+                // Once terminating, a worker still being started is not waited for: the server
+                // kills it as it ends, or dies with it (shut_down).
+                if (workers_.empty() && (pending_spawns_ == 0 || terminating)) {
                     break;
                 }
             }
@@ -434,7 +438,8 @@ class ProcessBackend::Impl {
     /// socket while it starts, so the first task of a new worker (of a new pool) does not wait
     /// a round trip more for the hello to be read here (take_queued keeps timed chunks back).
     bool may_take(const WorkerProcess& worker) const noexcept {
-        return !worker.stopping &&
+        // A worker of a lost server is dying with it (its parent-death signal).
+        return !worker.stopping && worker.server_generation == server_generation_ &&
                (options_.max_tasks_per_child == 0 ||
                 worker.tasks_done + worker.window.size() < options_.max_tasks_per_child);
     }
@@ -595,7 +600,7 @@ class ProcessBackend::Impl {
         } catch (const std::system_error&) {
             // The server died (killed from outside, or it ended after terminate_workers): its
             // workers die with it (they asked the kernel to be killed when their parent goes).
-            launcher_lost();
+            launcher_failed();
             return;
         }
         switch (event.kind) {
@@ -614,6 +619,8 @@ class ProcessBackend::Impl {
         case WorkerLauncher::Event::Kind::exited:
         case WorkerLauncher::Event::Kind::exited_unseen:
             record_exit(event);
+            break;
+        case WorkerLauncher::Event::Kind::standby_ready:
             break;
         }
     }
@@ -886,12 +893,7 @@ class ProcessBackend::Impl {
         const bool replace = !terminating && !(closed && queue_empty) && launcher_alive_;
         std::erase_if(workers_, [&](const auto& candidate) { return candidate.get() == &worker; });
         if (replace) {
-            try {
-                launcher_->request_worker(next_worker_id());
-                ++pending_spawns_;
-            } catch (const std::system_error&) {
-                launcher_lost();
-            }
+            request_worker();
         }
         fail_queue_if_no_worker_left();
     }
@@ -911,7 +913,11 @@ class ProcessBackend::Impl {
         const std::size_t offset = crash_names_item ? worker.crash->item : 0;
         details.task_index = chunk.job->task_index(chunk, offset);
         std::string message = "mproc: worker process " + std::to_string(worker.pid) + " died";
-        if (const std::optional<int> status = exit_status_of(worker.pid)) {
+        const std::optional<int> status = exit_status_of(worker); // may learn of a lost server
+        if (worker.server_generation != server_generation_) {
+            // Its parent-death signal killed it; its status went with the server.
+            message += " with " + lost_server_;
+        } else if (status) {
             message += " (" + describe_exit(*status) + ")";
             if (WIFSIGNALED(*status)) {
                 details.signal = WTERMSIG(*status);
@@ -962,11 +968,14 @@ class ProcessBackend::Impl {
     }
 
     /// The worker's wait status, from the launcher, which may report it just after the end of
-    /// stream; empty if it does not come within a moment, or if the kernel reaped the worker
-    /// unseen (exited_unseen).
-    std::optional<int> exit_status_of(pid_t pid) {
+    /// stream; empty if it does not come within a moment, if the kernel reaped the worker
+    /// unseen (exited_unseen), or if its server was lost meanwhile.
+    std::optional<int> exit_status_of(const WorkerProcess& worker) {
+        const pid_t pid = worker.pid;
         if (launcher_alive_) {
-            for (int attempt = 0; attempt < 50 && !exit_status_.contains(pid); ++attempt) {
+            for (int attempt = 0; attempt < 50 && !exit_status_.contains(pid) &&
+                                  worker.server_generation == server_generation_;
+                 ++attempt) {
                 pollfd server{launcher_->fd(), POLLIN, 0};
                 if (::poll(&server, 1, 2) > 0) {
                     handle_launcher_event();
@@ -987,7 +996,20 @@ class ProcessBackend::Impl {
             try {
                 launcher_->kill_worker(worker.pid);
             } catch (const std::system_error&) {
-                launcher_lost(); // and with it, its workers
+                launcher_failed(); // and with it, its workers
+            }
+        }
+    }
+
+    /// Asks the launcher for one more worker, through a replacement server if it is gone.
+    void request_worker() {
+        while (launcher_alive_) {
+            try {
+                launcher_->request_worker(next_worker_id());
+                ++pending_spawns_;
+                return;
+            } catch (const std::system_error&) {
+                launcher_failed();
             }
         }
     }
@@ -1027,17 +1049,37 @@ class ProcessBackend::Impl {
         }
     }
 
-    /// The launcher is gone: no worker will be started, and no answer to a request for one
-    /// will come, so none may be counted as pending (the loop would wait for it for ever).
-    void launcher_lost() {
-        launcher_alive_ = false;
-        pending_spawns_ = 0;
-        fail_queue_if_no_worker_left();
+    /// The launcher's process (the fork server) is gone, and its workers with it: its standby
+    /// takes over, and the workers asked of the lost one are asked again. Without a standby the
+    /// pool is broken: no worker will ever be started, and no answer to a request for one will
+    /// come, so none may be counted as pending (the loop would wait for it for ever).
+    void launcher_failed() {
+        const std::optional<WorkerLauncher::LostServer> lost = launcher_->replace_lost_server();
+        const std::string how =
+            lost && lost->status ? "; " + describe_exit(*lost->status) : std::string();
+        const std::size_t unanswered = std::exchange(pending_spawns_, 0);
+        if (!lost) {
+            MPROC_TRACE_EVENT("process backend: the fork server is lost and cannot be replaced");
+            launcher_alive_ = false;
+            broken_ = std::make_exception_ptr(PoolBroken(
+                "mproc: the pool's fork server died and no new one could be started: the pool "
+                "is broken"));
+            fail_queue_if_no_worker_left();
+            return;
+        }
+        ++server_generation_;
+        lost_server_ = "the pool's fork server (pid " + std::to_string(lost->pid) + how + ")";
+        MPROC_TRACE_EVENT("process backend: fork server %d lost%s; a new one serves",
+                          static_cast<int>(lost->pid), how.c_str());
+        for (std::size_t i = 0; i < unanswered && launcher_alive_; ++i) {
+            request_worker();
+        }
     }
 
-    /// With no worker and none coming, queued chunks could wait for ever: end them.
+    /// With no worker and none coming, queued chunks could wait for ever: end them. In a broken
+    /// pool the workers left are dying with their server: nothing waits for them.
     void fail_queue_if_no_worker_left() {
-        if (!workers_.empty() || pending_spawns_ != 0) {
+        if (!broken_ && (!workers_.empty() || pending_spawns_ != 0)) {
             return;
         }
         std::deque<Chunk*> stranded;
@@ -1046,7 +1088,9 @@ class ProcessBackend::Impl {
             stranded.swap(queue_);
         }
         if (!stranded.empty()) {
-            cancel_all(stranded, std::make_exception_ptr(WorkerLost(
+            cancel_all(stranded,
+                       broken_ ? broken_
+                               : std::make_exception_ptr(WorkerLost(
                                      "mproc: no worker process could be started for this task")));
         }
     }
@@ -1065,6 +1109,10 @@ class ProcessBackend::Impl {
     std::vector<std::unique_ptr<WorkerProcess>> workers_;
     std::size_t pending_spawns_ = 0;
     bool launcher_alive_ = true;
+    std::exception_ptr broken_; // PoolBroken, once the launcher is lost for good
+    // Counts the fork servers lost and replaced; lost_server_ says how the last one ended.
+    std::uint64_t server_generation_ = 0;
+    std::string lost_server_;
     std::unordered_map<pid_t, std::optional<int>> exit_status_;
     std::thread io_thread_;
 };

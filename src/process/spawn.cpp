@@ -5,7 +5,6 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 #include "mproc/detail/channel.hpp"
 #include "mproc/detail/worker_server_hook.hpp"
 #include "mproc/serve_if_worker.hpp"
+#include "process_handle.hpp"
 #include "worker_process.hpp"
 
 extern char** environ;
@@ -190,33 +190,6 @@ void serve_if_worker(int& argc, char**& argv) {
 } // namespace mproc
 
 namespace mproc::detail {
-namespace {
-
-/// A pidfd for our child `pid`, or -1 (no pidfds here). Opened right after posix_spawn
-/// returns: only a child that already exited, was reaped by the kernel (the caller ignores
-/// SIGCHLD) and whose pid went to another process in those microseconds could be missed.
-int open_pidfd(pid_t pid) noexcept {
-#ifdef SYS_pidfd_open
-    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
-/// SIGKILL to a worker of ours that is not reaped yet (by pidfd where there is one).
-void kill_live(pid_t pid, int pidfd) noexcept {
-#ifdef SYS_pidfd_send_signal
-    if (pidfd >= 0) {
-        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-        return;
-    }
-#endif
-    (void)pidfd;
-    kill(pid, SIGKILL);
-}
-
-} // namespace
 
 SpawnLauncher::SpawnLauncher(Initializer initializer)
     : initializer_(std::move(initializer)), events_ready_(eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE)) {
@@ -272,7 +245,7 @@ void SpawnLauncher::run_spawner() {
             requests_.pop_front();
             if (worker_id == 0) {
                 for (const LiveWorker& worker : live_) {
-                    kill_live(worker.pid, worker.pidfd);
+                    kill_process(worker.pid, worker.pidfd);
                 }
                 continue;
             }
@@ -294,6 +267,9 @@ void SpawnLauncher::spawn_worker(std::uint64_t worker_id) {
         ::close(channel[1]);
         {
             std::lock_guard lock(mutex_);
+            // Right after posix_spawn: only a child that already exited, was reaped by the
+            // kernel (the caller ignores SIGCHLD) and whose pid went to another process in
+            // those microseconds could be missed.
             live_.push_back({pid, open_pidfd(pid)});
         }
         report({Event::Kind::spawned, 0, worker_id, pid, channel[0]});
@@ -323,7 +299,7 @@ void SpawnLauncher::kill_worker(pid_t pid) {
     std::lock_guard lock(mutex_);
     const auto worker = find_live(pid);
     if (worker != live_.end()) {
-        kill_live(worker->pid, worker->pidfd);
+        kill_process(worker->pid, worker->pidfd);
     }
 }
 
@@ -354,7 +330,7 @@ void SpawnLauncher::channel_closed(pid_t pid) noexcept {
         }
     }
     if (!reaped) {
-        kill_live(pid, pidfd);
+        kill_process(pid, pidfd);
         pid_t ended;
         while ((ended = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
         }
@@ -382,7 +358,7 @@ void SpawnLauncher::shut_down() noexcept {
         left.swap(live_);
     }
     for (const LiveWorker& worker : left) {
-        kill_live(worker.pid, worker.pidfd);
+        kill_process(worker.pid, worker.pidfd);
     }
     for (const LiveWorker& worker : left) {
         // With SIGCHLD ignored this still waits for the end, then fails with ECHILD.

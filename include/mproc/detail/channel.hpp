@@ -66,14 +66,18 @@ inline constexpr int channel_buffer_bytes = 4 << 20;
 void send_frame(int fd, FrameKind kind, const std::byte* payload, std::size_t size,
                 std::uint32_t run_ns = 0);
 
-/// Room for one file descriptor in a message's ancillary data.
+/// Room for up to two file descriptors in a message's ancillary data.
 struct DescriptorControl {
-    alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int))]{};
+    static constexpr std::size_t max_descriptors = 2;
+    alignas(cmsghdr) char bytes[CMSG_SPACE(max_descriptors * sizeof(int))]{};
 };
 
 /// Attaches `fd` to `message` (SCM_RIGHTS), in `control`, which must live until it is sent.
 /// Async-signal-safe.
 void attach_descriptor(msghdr& message, DescriptorControl& control, int fd) noexcept;
+/// Attaches the first `count` (at most two) of `fds`, in that order, as attach_descriptor does.
+void attach_descriptors(msghdr& message, DescriptorControl& control, const int* fds,
+                        std::size_t count) noexcept;
 
 /// Writes a frame with no payload that carries the file descriptor `passed` (SCM_RIGHTS); throws
 /// std::system_error("sendmsg") when the peer is gone. Never raises SIGPIPE.
