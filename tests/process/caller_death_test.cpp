@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 
 struct Caller {
     pid_t pid = -1;
-    std::vector<long> pool_pids; // its fork server and workers
+    std::vector<long> pool_pids; // its fork server, the standby and the workers
 };
 
 /// Starts pool_caller in a process group of its own and waits until its map is running.
@@ -68,7 +68,7 @@ Caller start_caller() {
 
 void expect_nothing_outlives(const Caller& caller, int signal, bool to_group) {
     ASSERT_GT(caller.pid, 0);
-    ASSERT_EQ(caller.pool_pids.size(), 3u) << "a fork server and two workers";
+    ASSERT_EQ(caller.pool_pids.size(), 4u) << "a fork server, its standby and two workers";
     std::this_thread::sleep_for(50ms); // the map is under way
     ASSERT_EQ(to_group ? killpg(caller.pid, signal) : kill(caller.pid, signal), 0);
     int status = 0;

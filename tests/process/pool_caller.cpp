@@ -1,6 +1,6 @@
 // A program that uses a process pool and then gets killed: the caller in the caller-death tests
-// (caller_death_test.cpp starts it). It prints the pids of its fork server and workers, then
-// "mapping", then blocks in a long map until a signal ends it.
+// (caller_death_test.cpp starts it). It prints the pids of its fork server, the server's standby
+// and its workers, then "mapping", then blocks in a long map until a signal ends it.
 
 #include <cstdio>
 #include <thread>

@@ -319,7 +319,7 @@ TEST(ProcessPool, WorkersExitWithinASecondWhenTheCallerIsKilled) {
         ::close(report[0]);
         mproc::Pool pool(2);
         pool.map(worker_pid, std::vector<int>(8, 0), 1); // the workers are up and serving
-        for (const long pid : descendant_processes()) {  // the fork server and its workers
+        for (const long pid : descendant_processes()) {  // the fork server, standby, workers
             [[maybe_unused]] auto n = ::write(report[1], &pid, sizeof(pid));
         }
         ::close(report[1]);
@@ -335,7 +335,7 @@ TEST(ProcessPool, WorkersExitWithinASecondWhenTheCallerIsKilled) {
     ::close(report[0]);
     kill(caller, SIGKILL);
     waitpid(caller, nullptr, 0);
-    EXPECT_EQ(pids.size(), 3u) << "a fork server and two workers";
+    EXPECT_EQ(pids.size(), 4u) << "a fork server, its standby and two workers";
     EXPECT_TRUE(wait_until_gone(pids, 1s)) << "workers outlived their caller";
 }
 
