@@ -95,20 +95,23 @@ INSTANTIATE_TEST_SUITE_P(All, EveryStartMethod,
                          name_of);
 
 // Ctrl-C, a hang-up, or a supervisor's SIGTERM reach every process of the foreground group. A
-// program that handles them goes on, and so must its pool: every later call runs. Spawned
-// workers (fresh runs of the program, with default dispositions) die of them and are replaced.
+// program that handles them goes on, and so must its pool: every later call runs. Workers that
+// have the default dispositions (spawned ones, or forked before the handlers were installed)
+// die of them and are replaced.
 TEST_P(EveryStartMethod, SignalsToTheWholeProcessGroupSpareThePool) {
     const StartMethod method = GetParam();
     const int code = in_own_process_group(
         [method] {
+            mproc::Pool pool({.workers = 2, .start_method = method, .max_retries = 3});
+            const long server = pool.apply(server_of, 0);
+            // Installed after the pool started, as a program often does: a `fork` server is a
+            // copy of the caller, and would otherwise have the handlers too.
             struct sigaction handler {};
             handler.sa_handler = count_signal;
             sigemptyset(&handler.sa_mask);
             for (const int signal : {SIGINT, SIGTERM, SIGHUP}) {
                 sigaction(signal, &handler, nullptr);
             }
-            mproc::Pool pool({.workers = 2, .start_method = method, .max_retries = 3});
-            const long server = pool.apply(server_of, 0);
             for (const int signal : {SIGINT, SIGTERM, SIGHUP}) {
                 kill(0, signal);
             }
