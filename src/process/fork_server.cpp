@@ -70,6 +70,11 @@ void send_event(int control_fd, const WorkerLauncher::Event& event) noexcept {
     }
 }
 
+/// A pool's first server makes its standby only once it has served this long: a short-lived pool
+/// (a fork-join of a few tasks) never pays for a process it would not use, and a server lost in
+/// its first moments is rare (SIGKILL or the OOM killer; the group signals are ignored).
+constexpr std::chrono::milliseconds standby_delay{50};
+
 /// The signals a terminal (Ctrl-C, Ctrl-\, Ctrl-Z, a hang-up) or a supervisor (SIGTERM to a
 /// whole control group) sends to every process of a group at once. A caller may survive them
 /// (it handles them, to end cleanly), and its pool must survive with it: the server ignores
@@ -121,9 +126,11 @@ struct CallerDispositions {
 /// One fork server: the loop of the process, and the state it keeps.
 class Server {
   public:
+    /// `standby_delay`: how long to serve before the standby is made.
     Server(int control_fd, const std::function<void()>& initializer,
-           const CallerDispositions& dispositions)
-        : control_fd_(control_fd), initializer_(initializer), dispositions_(dispositions) {
+           const CallerDispositions& dispositions, std::chrono::milliseconds standby_delay)
+        : control_fd_(control_fd), initializer_(initializer), dispositions_(dispositions),
+          standby_due_(std::chrono::steady_clock::now() + standby_delay) {
         // A caller may ignore SIGCHLD (SIG_IGN, or SA_NOCLDWAIT: daemons do, so that no child
         // of theirs lingers as a zombie), and this copy inherits it: the kernel would then reap
         // the workers itself, their wait statuses (how they died) would be lost, and a pid
@@ -143,12 +150,18 @@ class Server {
 
     [[noreturn]] void run() {
         for (;;) {
+            int timeout_ms = -1;
             if (standby_ < 0) {
-                // Before anything is served: a pool that has started can lose its server.
-                make_standby();
+                const auto now = std::chrono::steady_clock::now();
+                if (now >= standby_due_) {
+                    make_standby();
+                } else {
+                    timeout_ms = static_cast<int>(
+                        std::chrono::ceil<std::chrono::milliseconds>(standby_due_ - now).count());
+                }
             }
             pollfd watched[2] = {{control_fd_, POLLIN, 0}, {child_events_, POLLIN, 0}};
-            if (poll(watched, 2, -1) < 0) {
+            if (poll(watched, 2, timeout_ms) < 0) {
                 continue; // EINTR
             }
             if (watched[1].revents != 0) {
@@ -208,8 +221,9 @@ class Server {
 
     /// Forks the standby: a copy of this server, idle until the caller promotes it by sending
     /// it a request (the server died) or closes its socket (the pool ended). On failure the
-    /// pool has no standby until the next try, before the next request.
+    /// pool has no standby until the next try, a delay later.
     void make_standby() {
+        standby_due_ = std::chrono::steady_clock::now() + standby_delay;
         int pair[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
             return;
@@ -247,7 +261,8 @@ class Server {
             }
         }
         MPROC_TRACE_EVENT("fork server standby %d promoted", static_cast<int>(getpid()));
-        Server(3, initializer_, dispositions_).run();
+        // Its own standby at once: this pool has lost a server already.
+        Server(3, initializer_, dispositions_, std::chrono::milliseconds(0)).run();
     }
 
     void reap(int options) {
@@ -258,7 +273,8 @@ class Server {
                 return;
             }
             if (pid == standby_) {
-                standby_ = -1; // killed from outside: a new one is made before the next request
+                standby_ = -1; // killed from outside: a new one is made at once
+                standby_due_ = std::chrono::steady_clock::now();
                 continue;
             }
             std::erase(children_, pid);
@@ -293,6 +309,7 @@ class Server {
     const pid_t self_ = getpid();
     std::vector<pid_t> children_; // the workers, not reaped yet
     pid_t standby_ = -1;
+    std::chrono::steady_clock::time_point standby_due_;
 };
 
 } // namespace
@@ -302,7 +319,7 @@ void serve_forks(int control_fd, const std::function<void()>& initializer) {
     // prepared it already).
     prepare_crash_handler();
     const CallerDispositions dispositions = CallerDispositions::ignore_group_signals();
-    Server(control_fd, initializer, dispositions).run();
+    Server(control_fd, initializer, dispositions, standby_delay).run();
 }
 
 void close_inherited_fds(int keep) noexcept {

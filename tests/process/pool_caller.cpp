@@ -20,6 +20,11 @@ int sleep_ms(int ms) {
 int main() {
     mproc::Pool pool(2);
     pool.map(sleep_ms, std::vector<int>{1, 1, 1, 1}, 1); // the workers are up and serving
+    // ...and the fork server's standby, which it makes once it has served a moment.
+    const std::vector<long> children = process_table::child_processes();
+    if (children.size() == 1) {
+        process_table::await_live_children(children[0], 3, std::chrono::seconds(10));
+    }
     std::printf("pids");
     for (const long pid : process_table::descendant_processes()) {
         std::printf(" %ld", pid);

@@ -319,7 +319,11 @@ TEST(ProcessPool, WorkersExitWithinASecondWhenTheCallerIsKilled) {
         ::close(report[0]);
         mproc::Pool pool(2);
         pool.map(worker_pid, std::vector<int>(8, 0), 1); // the workers are up and serving
-        for (const long pid : descendant_processes()) {  // the fork server, standby, workers
+        const std::vector<long> server = child_processes();
+        if (server.size() == 1) { // ...and the standby the server makes a moment later
+            await_live_children(server[0], 3, 10s);
+        }
+        for (const long pid : descendant_processes()) { // the fork server, standby, workers
             [[maybe_unused]] auto n = ::write(report[1], &pid, sizeof(pid));
         }
         ::close(report[1]);

@@ -108,6 +108,29 @@ inline bool process_exists(long pid) {
     return !fields.empty() && fields[0] != 'Z' && fields[0] != 'X';
 }
 
+/// The live children of `parent` (zombies left out).
+inline std::vector<long> live_children_of(long parent) {
+    std::vector<long> children;
+    for (const auto& [pid, its_parent] : all_processes()) {
+        if (its_parent == parent && process_exists(pid)) children.push_back(pid);
+    }
+    return children;
+}
+
+/// Waits until `parent` has `count` live children and returns them; returns what it has after
+/// `limit`. A pool's fork server has one per worker, and its standby once made.
+inline std::vector<long> await_live_children(long parent, std::size_t count,
+                                             std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        std::vector<long> children = live_children_of(parent);
+        if (children.size() >= count || std::chrono::steady_clock::now() > deadline) {
+            return children;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
 /// CPU time `pid` has used, user and system (clock-tick resolution).
 inline std::chrono::milliseconds cpu_time(long pid) {
     std::istringstream fields(stat_fields(std::to_string(pid)));

@@ -146,6 +146,8 @@ TEST_P(ForkServerMethods, APoolOutlivesItsForkServer) {
     for (int round = 0; round < 3; ++round) {
         const long server = pool.apply(server_of, 0);
         EXPECT_TRUE(servers.insert(server).second) << "round " << round << ": not a new server";
+        ASSERT_EQ(process_table::await_live_children(server, 3, 10s).size(), 3u)
+            << "two workers and the standby";
         auto running = pool.apply_async(sleep_ms, 30'000);
         std::this_thread::sleep_for(200ms); // it has started
         ASSERT_EQ(kill(static_cast<pid_t>(server), SIGKILL), 0);
@@ -170,14 +172,12 @@ TEST_P(ForkServerMethods, WithoutAnyServerEveryCallEndsWithPoolBroken) {
     mproc::Pool pool({.workers = 1, .start_method = GetParam()});
     const long server = pool.apply(server_of, 0);
     const long worker = pool.apply(worker_pid, 0);
+    ASSERT_EQ(process_table::await_live_children(server, 2, 10s).size(), 2u)
+        << "the worker and the standby";
     // Stopped first, so that it cannot make a new standby when it sees this one die.
     ASSERT_EQ(kill(static_cast<pid_t>(server), SIGSTOP), 0);
-    std::vector<long> standbys;
-    for (const auto& [pid, parent] : process_table::all_processes()) {
-        if (parent == server && pid != worker) {
-            standbys.push_back(pid);
-        }
-    }
+    std::vector<long> standbys = process_table::live_children_of(server);
+    std::erase(standbys, worker);
     ASSERT_EQ(standbys.size(), 1u) << "the server should have exactly one standby";
     auto queued = pool.map_async(sleep_ms, std::vector<int>(4, 100), 1);
     kill(static_cast<pid_t>(standbys[0]), SIGKILL);
