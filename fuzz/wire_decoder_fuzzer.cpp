@@ -16,13 +16,14 @@
 #include <tuple>
 #include <vector>
 
-#include "mproc/detail/channel.hpp"
-#include "mproc/detail/crash_report.hpp"
 #include "mproc/detail/map_input.hpp"
-#include "mproc/detail/map_job.hpp"
-#include "mproc/detail/remote_exception.hpp"
-#include "mproc/detail/wire.hpp"
-#include "mproc/detail/worker_entry.hpp"
+#include "mproc/detail/wire/map_wire_job.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/wire.hpp"
+#include "mproc/detail/wire/worker_entry.hpp"
+#include "mproc/detail/wire/worker_loss.hpp"
+#include "process/channel.hpp"
+#include "process/crash_report.hpp"
 
 namespace {
 
@@ -46,7 +47,7 @@ void decode_outcomes(WireReader& in) {
 /// Runs one decoder over the bytes, chosen by the first byte.
 void decode(std::uint8_t which, const std::byte* data, std::size_t size) {
     WireReader in(data, size);
-    switch (which % 9) {
+    switch (which % 10) {
     case 0: {
         FrameHeader header{};
         in.read_bytes(&header, sizeof(header));
@@ -78,12 +79,18 @@ void decode(std::uint8_t which, const std::byte* data, std::size_t size) {
     case 8: {
         // A map job of 4 items in one chunk, settled from the bytes as a `done` response.
         std::vector<int> items{1, 2, 3, 4};
-        using Job = MapJob<int (*)(int), BorrowedInput<std::vector<int>>, Unpack::no, true>;
+        using Job =
+            WireMapJob<int (*)(int), BorrowedInput<std::vector<int>>, Unpack::no, ResultSlots<int>>;
         auto job = make_job<Job>(&identity, BorrowedInput<std::vector<int>>(items), 4);
         job->acquire(); // the chunk's reference, as the pool takes it
         (void)job->complete_chunk(job->chunks()[0], in, 1, nullptr);
         break;
     }
+    case 9:
+        // What an MPI worker rank relays for a lost worker process: the loss, the outcomes.
+        (void)decode_worker_loss(in);
+        decode_outcomes<int>(in);
+        break;
     }
 }
 

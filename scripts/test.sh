@@ -23,9 +23,11 @@ run_suite() { # name, extra cmake arguments...
 
 CTEST_ARGS=()
 run_suite normal -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_BUILD_BENCHMARKS=ON # benchmarks: smoke runs
-# The install test builds a consumer against an installed tree: once is enough. Tests labelled
-# "timing" check what the library decides from times it measures, which sanitizers stretch.
-CTEST_ARGS=(-LE 'install|timing')
+# The install test builds a consumer against an installed tree, and the compile checks run the
+# compiler on files that must (not) compile, with no sanitizer involved: once is enough. Tests
+# labelled "timing" check what the library decides from times it measures, which sanitizers
+# stretch.
+CTEST_ARGS=(-LE 'install|timing|compile_check')
 run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DMPROC_SANITIZER=address,undefined"
 run_suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_SANITIZER=thread
 echo "== all test suites passed"

@@ -1,4 +1,4 @@
-#include "mproc/detail/backtrace_text.hpp"
+#include "backtrace_text.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>

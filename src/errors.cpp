@@ -1,6 +1,6 @@
 #include "mproc/errors.hpp"
 
-#include "mproc/detail/backtrace_text.hpp"
+#include "backtrace_text.hpp"
 
 namespace mproc {
 

@@ -29,6 +29,10 @@ ValidatedOptions validate(PoolOptions options) {
     if (options.workers && *options.workers <= 0) {
         throw_invalid_argument("workers", "must be positive", *options.workers);
     }
+    if (options.workers && static_cast<std::size_t>(*options.workers) > max_workers) {
+        throw_invalid_argument("workers", "must be at most " + std::to_string(max_workers),
+                               *options.workers);
+    }
     if (options.max_tasks_per_child && *options.max_tasks_per_child <= 0) {
         throw_invalid_argument("max_tasks_per_child", "must be positive",
                                *options.max_tasks_per_child);

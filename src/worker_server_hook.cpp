@@ -1,4 +1,4 @@
-#include "mproc/detail/worker_server_hook.hpp"
+#include "worker_server_hook.hpp"
 
 #include <atomic>
 

@@ -1,19 +1,16 @@
 #pragma once
 /// @file basic_pool.hpp
 /// The front end shared by every pool class: Python's `multiprocessing.Pool` API and semantics,
-/// written once over a backend that only runs chunks. Use it through `mproc::ThreadPool` (and,
-/// later, `mproc::Pool` and `mproc::MpiPool`).
+/// written once over a backend that only runs chunks. Use it through `mproc::ThreadPool`,
+/// `mproc::Pool` or `mproc::MpiPool`.
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <ranges>
 #include <span>
 #include <stdexcept>
 #include <type_traits>
@@ -30,6 +27,8 @@
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/map_input.hpp"
 #include "mproc/detail/map_job.hpp"
+#include "mproc/detail/ranges.hpp"
+#include "mproc/detail/size_math.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/outcome.hpp"
@@ -39,6 +38,11 @@
 
 namespace mproc {
 
+/// The chunksize of the map calls: a positive count of items, or `mproc::auto_chunksize`.
+using Chunksize = std::optional<std::ptrdiff_t>;
+/// Python's automatic chunksize (its `chunksize=None`): about four chunks per worker.
+inline constexpr std::nullopt_t auto_chunksize = std::nullopt;
+
 namespace detail {
 template <class F, class... Args>
 concept apply_callable = std::is_invocable_v < const callable_t<F>
@@ -46,20 +50,19 @@ concept apply_callable = std::is_invocable_v < const callable_t<F>
 
 /// Storage map_into can write to: contiguous, sized and writable.
 template <class Out>
-concept output_storage = std::ranges::contiguous_range<Out> && std::ranges::sized_range<Out> &&
-    !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<Out>>>;
+concept output_storage = contiguous_range<Out> && sized_range<Out> &&
+    !std::is_const_v<std::remove_reference_t<range_reference_t<Out>>>;
 
 template <class Out>
 auto storage_span(Out& out) {
-    return std::span<std::remove_reference_t<std::ranges::range_reference_t<Out>>>(out);
+    return std::span<std::remove_reference_t<range_reference_t<Out>>>(out);
 }
 
 template <class F>
 concept not_callbacks = !is_callbacks<std::remove_cvref_t<F>>;
 
 template <class F, class Range, Unpack unpack>
-inline constexpr bool item_callable =
-    ItemCall<callable_t<F>, std::ranges::range_value_t<Range>, unpack>::valid;
+inline constexpr bool item_callable = ItemCall<callable_t<F>, range_value_t<Range>, unpack>::valid;
 } // namespace detail
 
 /// A pool of workers behind Python's Pool API. `Backend` decides where chunks run.
@@ -141,19 +144,15 @@ class BasicPool : private detail::ChunkSink {
     // ---- map / starmap ------------------------------------------------------------------------
 
     /// `f(item)` for every item, results in input order. Blocks until every chunk has run, then
-    /// throws the first failure that arrived, if any (Python does not fail fast). The chunksize
-    /// is Python's: the item count divided by four times the workers, rounded up. A
-    /// random-access sized input is read in place; any other input is copied first.
-    template <class F, std::ranges::input_range Input>
-    auto map(F&& f, Input&& input) {
+    /// throws the first failure that arrived, if any (Python does not fail fast). `chunksize`
+    /// must be positive (else std::invalid_argument); `mproc::auto_chunksize` (the default) is
+    /// Python's: the item count divided by four times the workers, rounded up (for a process
+    /// pool, capped so that a chunk carries about a megabyte at most). A random-access sized
+    /// input is read in place; any other input is copied first.
+    template <class F, detail::input_range Input>
+    auto map(F&& f, Input&& input, Chunksize chunksize = auto_chunksize) {
         return run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                           std::nullopt);
-    }
-    /// As above with a chosen chunksize (> 0, else std::invalid_argument).
-    template <class F, std::ranges::input_range Input>
-    auto map(F&& f, Input&& input, std::ptrdiff_t chunksize) {
-        return run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                           detail::checked_chunksize(chunksize));
+                                           checked(chunksize));
     }
 
     /// `map` into storage the caller provides: item i's result is assigned to `out[i]`. Saves
@@ -162,78 +161,36 @@ class BasicPool : private detail::ChunkSink {
     /// span) with one element per input item, else std::invalid_argument. Blocks as `map`
     /// does; on failure throws the first failure, and `out` then holds the results of the items
     /// that ran.
-    template <class F, std::ranges::input_range Input, detail::output_storage Out>
-    void map_into(F&& f, Input&& input, Out&& out) {
-        run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input), std::nullopt,
-                                    detail::storage_span(out));
-    }
-    /// As above with a chosen chunksize (> 0, else std::invalid_argument).
-    template <class F, std::ranges::input_range Input, detail::output_storage Out>
-    void map_into(F&& f, Input&& input, Out&& out, std::ptrdiff_t chunksize) {
+    template <class F, detail::input_range Input, detail::output_storage Out>
+    void map_into(F&& f, Input&& input, Out&& out, Chunksize chunksize = auto_chunksize) {
         run_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                    detail::checked_chunksize(chunksize),
-                                    detail::storage_span(out));
+                                    checked(chunksize), detail::storage_span(out));
     }
 
     /// `map` that returns at once: an `AsyncResult<std::vector<R>>`. The input is copied (moved
     /// if it is an rvalue vector) so the caller need not keep it alive. The success callback gets
     /// the whole vector, once; on failure the error callback gets the first failure, once.
-    template <class F, std::ranges::input_range Input>
-    auto map_async(F&& f, Input&& input) {
+    /// Example: `pool.map_async(f, xs, mproc::auto_chunksize, mproc::on_success(show))`.
+    template <class F, detail::input_range Input, class S = NoCallback, class E = NoCallback>
+    auto map_async(F&& f, Input&& input, Chunksize chunksize = auto_chunksize,
+                   Callbacks<S, E> callbacks = {}) {
         return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                             std::nullopt, Callbacks<NoCallback, NoCallback>{});
-    }
-    template <class F, std::ranges::input_range Input>
-    auto map_async(F&& f, Input&& input, std::ptrdiff_t chunksize) {
-        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                             detail::checked_chunksize(chunksize),
-                                             Callbacks<NoCallback, NoCallback>{});
-    }
-    template <class F, std::ranges::input_range Input, class S, class E>
-    auto map_async(F&& f, Input&& input, Callbacks<S, E> callbacks) {
-        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                             std::nullopt, std::move(callbacks));
-    }
-    template <class F, std::ranges::input_range Input, class S, class E>
-    auto map_async(F&& f, Input&& input, std::ptrdiff_t chunksize, Callbacks<S, E> callbacks) {
-        return start_map<detail::Unpack::no>(std::forward<F>(f), std::forward<Input>(input),
-                                             detail::checked_chunksize(chunksize),
-                                             std::move(callbacks));
+                                             checked(chunksize), std::move(callbacks));
     }
 
     /// `map` whose items are tuples (or pairs) unpacked into the arguments: `f(a, b)` for each
     /// `{a, b}` (Python's starmap).
-    template <class F, std::ranges::input_range Input>
-    auto starmap(F&& f, Input&& input) {
+    template <class F, detail::input_range Input>
+    auto starmap(F&& f, Input&& input, Chunksize chunksize = auto_chunksize) {
         return run_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
-                                            std::nullopt);
+                                            checked(chunksize));
     }
-    template <class F, std::ranges::input_range Input>
-    auto starmap(F&& f, Input&& input, std::ptrdiff_t chunksize) {
-        return run_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
-                                            detail::checked_chunksize(chunksize));
-    }
-    template <class F, std::ranges::input_range Input>
-    auto starmap_async(F&& f, Input&& input) {
+    /// `map_async` of `starmap`.
+    template <class F, detail::input_range Input, class S = NoCallback, class E = NoCallback>
+    auto starmap_async(F&& f, Input&& input, Chunksize chunksize = auto_chunksize,
+                       Callbacks<S, E> callbacks = {}) {
         return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
-                                              std::nullopt, Callbacks<NoCallback, NoCallback>{});
-    }
-    template <class F, std::ranges::input_range Input>
-    auto starmap_async(F&& f, Input&& input, std::ptrdiff_t chunksize) {
-        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
-                                              detail::checked_chunksize(chunksize),
-                                              Callbacks<NoCallback, NoCallback>{});
-    }
-    template <class F, std::ranges::input_range Input, class S, class E>
-    auto starmap_async(F&& f, Input&& input, Callbacks<S, E> callbacks) {
-        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
-                                              std::nullopt, std::move(callbacks));
-    }
-    template <class F, std::ranges::input_range Input, class S, class E>
-    auto starmap_async(F&& f, Input&& input, std::ptrdiff_t chunksize, Callbacks<S, E> callbacks) {
-        return start_map<detail::Unpack::yes>(std::forward<F>(f), std::forward<Input>(input),
-                                              detail::checked_chunksize(chunksize),
-                                              std::move(callbacks));
+                                              checked(chunksize), std::move(callbacks));
     }
 
     // ---- imap ---------------------------------------------------------------------------------
@@ -250,14 +207,14 @@ class BasicPool : private detail::ChunkSink {
     /// growing while results come back faster than one per 20 us (short tasks, whose trips to
     /// the workers would otherwise cost more than their work) up to at most
     /// `stream_max_chunks_per_worker * workers()` chunks and `stream_max_grown_items` items.
-    template <class F, std::ranges::input_range Input>
+    template <class F, detail::input_range Input>
     auto imap(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
               std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
         return start_stream<detail::Unpack::no>(detail::Order::input, std::forward<F>(f),
                                                 std::forward<Input>(input), chunksize, buffersize);
     }
     /// As `imap`, but each result comes as soon as it is ready (completion order).
-    template <class F, std::ranges::input_range Input>
+    template <class F, detail::input_range Input>
     auto imap_unordered(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
                         std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
         return start_stream<detail::Unpack::no>(detail::Order::completion, std::forward<F>(f),
@@ -274,23 +231,13 @@ class BasicPool : private detail::ChunkSink {
     /// per item, holding its value or its error (a task's exception, `mproc::WorkerLost`,
     /// `mproc::TaskTimeout`, ...). Never throws for an item; throws for the call itself
     /// (`mproc::PoolNotRunning`, an exception from reading the input, std::invalid_argument
-    /// for a chunksize <= 0). The chunksize defaults to `map`'s for a sized input, else 1.
-    template <class F, std::ranges::input_range Input>
-    auto map_outcomes(F&& f, Input&& input) {
-        std::ptrdiff_t chunksize = 1;
-        if constexpr (detail::borrowable_input<std::remove_cvref_t<Input>>) {
-            chunksize = static_cast<std::ptrdiff_t>(std::max<std::size_t>(
-                1, auto_map_chunksize(detail::BorrowedInput<std::remove_cvref_t<Input>>(input))));
-        } else if constexpr (std::ranges::sized_range<Input>) {
-            chunksize = static_cast<std::ptrdiff_t>(std::max<std::size_t>(
-                1, detail::auto_chunksize(std::ranges::size(input), workers())));
-        }
-        return map_outcomes(std::forward<F>(f), std::forward<Input>(input), chunksize);
-    }
-    template <class F, std::ranges::input_range Input>
-    auto map_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize) {
-        auto stream =
-            imap_outcomes(std::forward<F>(f), std::forward<Input>(input), chunksize, std::nullopt);
+    /// for a chunksize <= 0). `mproc::auto_chunksize` is `map`'s for a sized input, else 1.
+    template <class F, detail::input_range Input>
+    auto map_outcomes(F&& f, Input&& input, Chunksize chunksize = auto_chunksize) {
+        const std::size_t size = chunksize ? detail::checked_chunksize(*chunksize)
+                                           : auto_map_chunksize(std::as_const(input));
+        auto stream = imap_outcomes(std::forward<F>(f), std::forward<Input>(input),
+                                    static_cast<std::ptrdiff_t>(size), std::nullopt);
         std::vector<typename decltype(stream)::iterator::value_type> outcomes;
         while (auto outcome = stream.next()) {
             outcomes.push_back(std::move(*outcome));
@@ -300,7 +247,7 @@ class BasicPool : private detail::ChunkSink {
     /// `imap` whose items are `mproc::Outcome<R>`: an item's error is its outcome, not an
     /// exception, so a loop over it never stops early. Errors of the call itself (the input
     /// threw, the pool was terminated) are still thrown, after the outcomes before them.
-    template <class F, std::ranges::input_range Input>
+    template <class F, detail::input_range Input>
     auto imap_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
                        std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
         return start_stream<detail::Unpack::no, true>(detail::Order::input, std::forward<F>(f),
@@ -308,7 +255,7 @@ class BasicPool : private detail::ChunkSink {
                                                       buffersize);
     }
     /// `imap_unordered` whose items are `mproc::Outcome<R>`, as `imap_outcomes`.
-    template <class F, std::ranges::input_range Input>
+    template <class F, detail::input_range Input>
     auto imap_unordered_outcomes(F&& f, Input&& input, std::ptrdiff_t chunksize = 1,
                                  std::optional<std::ptrdiff_t> buffersize = std::nullopt) {
         return start_stream<detail::Unpack::no, true>(detail::Order::completion, std::forward<F>(f),
@@ -377,9 +324,11 @@ class BasicPool : private detail::ChunkSink {
   private:
     enum class State { running, closed, terminated };
 
-    /// Whether calls cross a process boundary: then jobs carry their wire half, and what they
-    /// send must be transportable (checked at compile time).
-    static constexpr bool wire = Backend::crosses_processes;
+    /// The job built for a call: the core job, with its wire half where the backend runs
+    /// chunks in other processes (then what it sends must be transportable, checked at compile
+    /// time).
+    template <class CoreJob>
+    using job_for = typename Backend::template job_type<CoreJob>;
 
     /// detail::validate, plus what depends on the backend: caller_runs_chunks needs one whose
     /// chunks can run on the calling thread.
@@ -470,10 +419,11 @@ class BasicPool : private detail::ChunkSink {
         static_assert(detail::apply_callable<F, Args...>,
                       "mproc: apply(f, args...) needs f to be callable as a const object with "
                       "the arguments (moved in)");
-        using Job = detail::ApplyJob<wire, detail::callable_t<F>, std::decay_t<Args>...>;
+        using Job = job_for<detail::ApplyJob<detail::callable_t<F>, std::decay_t<Args>...>>;
         using Result = typename Job::Result;
         throw_unless_running();
         const auto time_limit = checked_time_limit(f);
+        require_sendable<Job>();
         auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
                                          std::forward<Args>(args)...);
         job->set_task_timeout(time_limit);
@@ -491,8 +441,8 @@ class BasicPool : private detail::ChunkSink {
         static_assert(!has_error || std::is_invocable_v<E&, std::exception_ptr>,
                       "mproc: the error callback must be callable with a std::exception_ptr");
         if constexpr (has_success || has_error) {
-            std::function<void(const R&)> on_success;
-            std::function<void(std::exception_ptr)> on_error;
+            detail::Function<void(const R&)> on_success;
+            detail::Function<void(std::exception_ptr)> on_error;
             if constexpr (has_success) on_success = std::move(callbacks.on_success);
             if constexpr (has_error) on_error = std::move(callbacks.on_error);
             state.set_callbacks(std::move(on_success), std::move(on_error), &callback_mutex_);
@@ -543,11 +493,12 @@ class BasicPool : private detail::ChunkSink {
         static_assert((std::is_assignable_v<Out&, Value&&> && ...),
                       "mproc: map_into needs the result of f assignable to an element of out");
         using Slots = typename detail::MapSlotsFor<Value, Out...>::type;
-        using Job = detail::MapJob<detail::callable_t<F>, MapInput, unpack, wire, Slots>;
+        using Job = job_for<detail::MapJob<detail::callable_t<F>, MapInput, unpack, Slots>>;
         using Result = typename Slots::Result;
         throw_unless_running();
         const std::size_t size = chunksize ? *chunksize : auto_map_chunksize(input);
         const auto time_limit = checked_time_limit(f);
+        require_sendable<Job>();
         auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
                                          std::move(input), size, out...);
         job->set_task_timeout(time_limit);
@@ -560,18 +511,36 @@ class BasicPool : private detail::ChunkSink {
         return detail::JobRef<detail::ResultState<Result>>(std::move(job));
     }
 
-    /// Python's auto chunksize; across processes, capped so that large items travel a few at a
-    /// time (detail::max_auto_chunk_bytes). For map and map_outcomes alike.
-    template <class MapInput>
-    std::size_t auto_map_chunksize(const MapInput& input) const {
-        const std::size_t python = detail::auto_chunksize(input.size(), workers());
-        if constexpr (wire) {
-            using Item = typename MapInput::value_type;
-            return detail::byte_capped_chunksize(
-                python, input, [](const Item& item) { return detail::known_encoded_size(item); });
+    /// The chunksize of a map-like call that names none: Python's (about four chunks per
+    /// worker); where the backend sends items (it has item_bytes) and they can be sampled
+    /// (random access), capped so that large items travel a few at a time
+    /// (detail::max_auto_chunk_bytes); 1 for an input of unknown size. At least 1.
+    template <class Input>
+    std::size_t auto_map_chunksize(const Input& input) const {
+        if constexpr (detail::map_items<Input>) {
+            using Item = typename Input::value_type;
+            const std::size_t python = detail::auto_chunksize(input.size(), workers());
+            if constexpr (requires(const Item& item) { Backend::item_bytes(item); }) {
+                return detail::byte_capped_chunksize(
+                    python, input, [](const Item& item) { return Backend::item_bytes(item); });
+            } else {
+                return python;
+            }
+        } else if constexpr (detail::borrowable_input<Input>) {
+            return detail::larger(1, auto_map_chunksize(detail::BorrowedInput<Input>(input)));
+        } else if constexpr (detail::sized_range<const Input>) {
+            return detail::larger(1, detail::auto_chunksize(std::ranges::size(input), workers()));
         } else {
-            return python;
+            return 1;
         }
+    }
+
+    /// A chunksize the caller chose, checked; empty for the automatic one.
+    static std::optional<std::size_t> checked(Chunksize chunksize) {
+        if (chunksize) {
+            return detail::checked_chunksize(*chunksize);
+        }
+        return std::nullopt;
     }
 
     /// How a blocking call waits for the job it submitted. With caller_runs_chunks the caller
@@ -589,6 +558,19 @@ class BasicPool : private detail::ChunkSink {
         return std::move(AsyncResult<R>(std::move(job))).get();
     }
 
+    /// For a backend whose jobs cross a process boundary: fails compilation, with the message
+    /// that says what to add, unless the job's callable, arguments and results can cross.
+    /// Checked here, in the call the user made, so that the compiler's trail of instantiations
+    /// ends at the user's line (a job's encoding is instantiated later, with no such trail).
+    /// Every check on the way returns `auto`: a compiler instantiates such a body where it is
+    /// called, while Clang leaves a `void` one to the end of the file and loses the trail.
+    template <class Job>
+    static auto require_sendable() {
+        if constexpr (requires { Job::require_sendable(); }) {
+            Job::require_sendable();
+        }
+    }
+
     /// A call's own hard time limit (mproc::with_timeout), refused where the backend cannot
     /// kill a running task.
     template <class F>
@@ -603,12 +585,12 @@ class BasicPool : private detail::ChunkSink {
     template <detail::Unpack unpack, bool outcomes = false, class F, class Input>
     auto start_stream(detail::Order order, F&& f, Input&& input, std::ptrdiff_t chunksize,
                       std::optional<std::ptrdiff_t> buffersize) {
-        static_assert(std::ranges::viewable_range<Input>,
-                      "mproc: imap needs an input range that std::views::all accepts");
+        static_assert(std::is_lvalue_reference_v<Input> || std::is_move_constructible_v<Input>,
+                      "mproc: imap keeps an rvalue input range, so it must be movable");
         static_assert(detail::item_callable<F, Input, unpack>,
                       "mproc: imap needs f callable (as a const object) with one input item");
-        using View = std::views::all_t<Input>;
-        using Job = detail::IMapJob<detail::callable_t<F>, View, unpack, wire, outcomes>;
+        using View = detail::HeldRange<Input>;
+        using Job = job_for<detail::IMapJob<detail::callable_t<F>, View, unpack, outcomes>>;
         using Result = detail::imap_stream_item_t<detail::callable_t<F>, View, unpack, outcomes>;
         const std::size_t size = detail::checked_chunksize(chunksize);
         const auto window =
@@ -617,9 +599,10 @@ class BasicPool : private detail::ChunkSink {
                 : detail::StreamWindow::growing(workers(), size, Job::bytes_per_item);
         throw_unless_running();
         const auto time_limit = checked_time_limit(f);
+        require_sendable<Job>();
         auto job = detail::make_job<Job>(static_cast<detail::ChunkSink&>(*this), order, size,
                                          window, detail::unwrap_callable(std::forward<F>(f)),
-                                         std::views::all(std::forward<Input>(input)));
+                                         View(std::forward<Input>(input)));
         job->set_task_timeout(time_limit);
         {
             std::lock_guard lock(lifecycle_mutex_);
@@ -628,8 +611,12 @@ class BasicPool : private detail::ChunkSink {
             }
             open_feeders_.push_back(job.get());
         }
-        job->fill_window(); // start now, as Python does, not at the first next()
-        return ResultStream<Result>(std::move(job));
+        Job& feeder = *job;
+        // Owned by the stream first: if filling the window throws (no memory for a slot, the
+        // backend refusing), the stream's destructor takes the job off open_feeders_.
+        ResultStream<Result> stream(std::move(job));
+        feeder.fill_window(); // start now, as Python does, not at the first next()
+        return stream;
     }
 
     mutable std::mutex lifecycle_mutex_;

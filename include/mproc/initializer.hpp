@@ -5,36 +5,62 @@
 
 #include <concepts>
 #include <cstddef>
-#include <functional>
+#include <cstring>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "mproc/detail/callable_codec.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/function.hpp"
 
 namespace mproc {
 
 namespace detail {
-/// Runs an initializer sent in its portable form (see Initializer::portable()).
+/// Runs an initializer from the bytes of its state, as Initializer::portable() holds them after
+/// the entry's own code address.
+using PortableInitializerEntry = void (*)(const std::byte* state, std::size_t size);
+
+/// Throws mproc::Error: an initializer's state has not the size its entry reads.
+[[noreturn]] void throw_truncated_initializer(std::size_t size, std::size_t expected);
+
+/// The entry of a function pointer: its state is the function's CodeAddress.
+template <class Function>
+void run_function_initializer(const std::byte* state, std::size_t size) {
+    CodeAddress address{};
+    if (size != sizeof address) {
+        throw_truncated_initializer(size, sizeof address);
+    }
+    std::memcpy(&address, state, sizeof address);
+    Function* function = resolve_function<Function>(address);
+    if (function == nullptr) {
+        throw_unresolved_code_address(address);
+    }
+    function();
+}
+
+/// The entry of a function object without state: its type is the whole initializer.
 template <class F>
-void run_portable_initializer(WireReader& in) {
-    const F initializer = decode_callable<F>(in);
+void run_stateless_initializer(const std::byte*, std::size_t) {
+    const F initializer{};
     initializer();
 }
-using PortableInitializerEntry = void (*)(WireReader&);
+
+struct PortableInitializerTag {};
 } // namespace detail
 
 /// A callable run once in each worker before it takes work. Any callable works for
 /// `ThreadPool` and for `Pool` with the `fork` start method (the worker is a copy of the caller);
 /// the `spawn` and `forkserver` start methods re-run the program, so there the initializer must
-/// be transportable like a task: a function pointer, a lambda without captures, or a function
-/// object with a cereal `serialize` member (bind `initargs` into such an object).
+/// be one they can send: a function pointer, a lambda without captures, or a function object
+/// with a cereal `serialize` member wrapped in `mproc::portable_initializer` (bind `initargs`
+/// into such an object).
 ///
 /// Example:
 /// @code
 ///   mproc::Pool pool({.workers = 4, .initializer = [] { std::srand(42); }});
+///   mproc::Pool spawned({.initializer = mproc::portable_initializer(Seed{42}),
+///                        .start_method = mproc::StartMethod::spawn});
 /// @endcode
 class Initializer {
   public:
@@ -46,32 +72,50 @@ class Initializer {
     & > &&(!std::same_as<std::decay_t<F>, Initializer>)Initializer(F&& initializer)
         : run_(initializer) {
         using Callable = std::decay_t<F>;
-        if constexpr (detail::transportable_callable_v<Callable>) {
-            detail::WireWriter out;
-            constexpr detail::PortableInitializerEntry entry =
-                &detail::run_portable_initializer<Callable>;
-            out.write(detail::code_address_of(reinterpret_cast<const void*>(entry)));
-            detail::encode_callable(out, static_cast<const Callable&>(initializer));
-            portable_.assign(out.data(), out.data() + out.size());
+        if constexpr (std::is_pointer_v<Callable> &&
+                      std::is_function_v<std::remove_pointer_t<Callable>>) {
+            using Function = std::remove_pointer_t<Callable>;
+            const Callable function = initializer; // F may be a reference to the function
+            if (function != nullptr) {
+                const detail::CodeAddress address = detail::code_address_of_function(function);
+                set_portable(&detail::run_function_initializer<Function>,
+                             std::as_bytes(std::span(&address, 1)));
+            }
+        } else if constexpr (std::is_empty_v<Callable> &&
+                             std::is_default_constructible_v<Callable>) {
+            set_portable(&detail::run_stateless_initializer<Callable>, {});
         }
+        // A function object with state stays in this process: mproc::portable_initializer
+        // sends it, through its serialize member.
+    }
+
+    /// Used by mproc::portable_initializer: `state` is the object's encoded state, which
+    /// `entry` runs.
+    Initializer(detail::PortableInitializerTag, detail::Function<void()> run,
+                detail::PortableInitializerEntry entry, std::span<const std::byte> state)
+        : run_(std::move(run)) {
+        set_portable(entry, state);
     }
 
     explicit operator bool() const noexcept { return static_cast<bool>(run_); }
     void operator()() const { run_(); }
 
-    /// The initializer as bytes a re-executed copy of this program can run (see
-    /// `run_portable_initializer`); empty when the callable is not transportable.
+    /// The initializer as bytes a re-executed copy of this program can run: the CodeAddress
+    /// of its entry (a detail::PortableInitializerEntry), then its state; empty when the
+    /// callable cannot be sent.
     const std::vector<std::byte>& portable() const noexcept { return portable_; }
 
   private:
-    std::function<void()> run_;
+    void set_portable(detail::PortableInitializerEntry entry, std::span<const std::byte> state) {
+        const detail::CodeAddress address =
+            detail::code_address_of(reinterpret_cast<const void*>(entry));
+        const auto address_bytes = std::as_bytes(std::span(&address, 1));
+        portable_.assign(address_bytes.begin(), address_bytes.end());
+        portable_.insert(portable_.end(), state.begin(), state.end());
+    }
+
+    detail::Function<void()> run_;
     std::vector<std::byte> portable_;
 };
-
-namespace detail {
-/// Turns the portable bytes back into a callable (in a re-executed worker). Throws mproc::Error
-/// if they name code this program does not have.
-std::function<void()> initializer_from_portable(std::vector<std::byte> portable);
-} // namespace detail
 
 } // namespace mproc

@@ -6,8 +6,10 @@
 #include <cstddef>
 #include <utility>
 
+#include "mproc/address_free.hpp"
 #include "mproc/basic_pool.hpp"
 #include "mproc/detail/mpi_backend.hpp"
+#include "mproc/portable_initializer.hpp"
 
 namespace mproc {
 

@@ -2,12 +2,14 @@
 /// @file mproc.hpp
 /// Everything mproc offers, in one include.
 
+#include "mproc/address_free.hpp"
 #include "mproc/async_result.hpp"
 #include "mproc/basic_pool.hpp"
 #include "mproc/callbacks.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/outcome.hpp"
 #include "mproc/pool_options.hpp"
+#include "mproc/portable_initializer.hpp"
 #include "mproc/process_pool.hpp"
 #include "mproc/progress.hpp"
 #include "mproc/result_stream.hpp"

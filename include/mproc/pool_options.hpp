@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <optional>
 
 #include "mproc/initializer.hpp"
@@ -26,6 +25,11 @@ enum class StartMethod {
     spawn,
 };
 
+/// The most workers a pool takes. Each worker is a thread or a process of its own, so a count
+/// beyond this is a mistake (a size or an unsigned value gone negative, passed as a count)
+/// rather than a pool any machine could run: refused (std::invalid_argument), not attempted.
+inline constexpr std::size_t max_workers = std::size_t{1} << 16;
+
 /// Construction parameters shared by every pool class.
 ///
 /// Example:
@@ -35,13 +39,15 @@ enum class StartMethod {
 ///                           .max_tasks_per_child = 1000});
 /// @endcode
 struct PoolOptions {
-    /// Number of workers; empty means `mproc::cpu_count()`. Must be positive.
+    /// Number of workers; empty means `mproc::cpu_count()`. Must be positive and at most
+    /// `mproc::max_workers`.
     std::optional<std::ptrdiff_t> workers = {};
     /// Runs once in each worker before it takes work, and again in each replacement worker
     /// (Python's `initializer` with its `initargs` bound into the callable; for the spawn and
-    /// forkserver start methods it must be transportable, see initializer.hpp). If it throws, every
-    /// task that worker takes ends with that exception instead of running, so a broken
-    /// initializer shows up in the results rather than as a hang (Python respawns for ever).
+    /// forkserver start methods it must be one they can send, see initializer.hpp). If it
+    /// throws, every task that worker takes ends with that exception instead of running, so a
+    /// broken initializer shows up in the results rather than as a hang (Python respawns for
+    /// ever).
     Initializer initializer = {};
     /// A worker is retired and replaced after running this many tasks (a task is one chunk, as in
     /// Python); empty means never. Must be positive.

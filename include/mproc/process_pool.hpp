@@ -2,8 +2,10 @@
 /// @file process_pool.hpp
 /// `mproc::Pool`: the Pool API on worker processes (Python's `multiprocessing.Pool`).
 
+#include "mproc/address_free.hpp"
 #include "mproc/basic_pool.hpp"
 #include "mproc/detail/process_backend.hpp"
+#include "mproc/portable_initializer.hpp"
 
 namespace mproc {
 

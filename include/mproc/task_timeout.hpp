@@ -28,14 +28,26 @@ struct TimeLimited {
 };
 
 /// `f` with a hard time limit for each of its tasks. Throws std::invalid_argument unless
-/// `limit` is positive.
+/// `limit` is positive (a NaN is not). A limit longer than `std::chrono::nanoseconds` holds (about
+/// 292 years) becomes `nanoseconds::max()`, which never passes.
 template <class F, class Rep, class Period>
 TimeLimited<std::decay_t<F>> with_timeout(F&& f, std::chrono::duration<Rep, Period> limit) {
-    const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(limit);
-    if (nanoseconds <= std::chrono::nanoseconds::zero()) {
+    // Counted in long double, whose range no duration's count exceeds: converting a long limit
+    // to nanoseconds in integers would overflow.
+    const long double nanoseconds =
+        std::chrono::duration_cast<std::chrono::duration<long double, std::nano>>(limit).count();
+    if (!(nanoseconds > 0)) {
         throw std::invalid_argument("mproc: with_timeout's limit must be positive");
     }
-    return {std::forward<F>(f), nanoseconds};
+    if (nanoseconds >= static_cast<long double>(std::chrono::nanoseconds::max().count())) {
+        return {std::forward<F>(f), std::chrono::nanoseconds::max()};
+    }
+    // Rounded up (a limit of 0.5 ns is 1 ns, never 0) without std::ceil: <cmath> is heavy.
+    auto whole = static_cast<std::chrono::nanoseconds::rep>(nanoseconds); // in range, truncated
+    if (static_cast<long double>(whole) < nanoseconds) {
+        ++whole;
+    }
+    return {std::forward<F>(f), std::chrono::nanoseconds(whole)};
 }
 
 namespace detail {

@@ -18,12 +18,15 @@
 #include "mpi_link.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/deadline.hpp"
-#include "mproc/detail/remote_exception.hpp"
 #include "mproc/detail/trace.hpp"
-#include "mproc/detail/wire.hpp"
-#include "mproc/detail/worker_server_hook.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/wire.hpp"
+#include "mproc/detail/wire/worker_loss.hpp"
 #include "mproc/errors.hpp"
-#include "process/spawn.hpp"
+#include "pipeline_window.hpp"
+#include "portable_initializer.hpp"
+#include "terminated_error.hpp"
+#include "worker_server_hook.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -39,11 +42,6 @@ void serve_mpi_rank(int& /*argc*/, char**& /*argv*/) {
 // library's serve_if_worker serves MPI ranks without depending on MPI.
 [[maybe_unused]] const bool mpi_rank_server_registered =
     (register_worker_server(&serve_mpi_rank), true);
-
-std::exception_ptr terminated_error() {
-    return std::make_exception_ptr(
-        PoolTerminated("mproc: the pool was terminated before this task finished"));
-}
 
 } // namespace
 
@@ -67,28 +65,12 @@ class MpiBackend::State {
         std::size_t workers = 0;   // worker processes of the pool on this rank
         std::size_t in_flight = 0; // chunks sent and not settled
         std::string origin;        // "MPI rank 2 (host node7)"
-        // The in-flight window: chunks per worker process sent ahead of their answers, so that
-        // the rank never waits a round trip for its next chunk. Deep while chunks are short
-        // (many answers per round trip), 1 while they are long (a chunk sent ahead would wait
-        // on this rank while another rank may be free: dynamic balancing wants it held back).
-        // The figures are one job's (one call's): its chunks are alike, another's may be a
-        // thousand times longer. A chunk of another job starts afresh.
-        std::size_t depth = 1;
-        double service_us = 0; // estimated run time of one chunk on one worker process; 0: none
-        std::size_t short_answers = 0; // answers in a row that came under one_ahead_below_us
-        Clock::time_point last_answer{};
-        const Job* measured_job = nullptr;
+        // How many chunks per worker process are sent ahead of their answers, so that the rank
+        // never waits a round trip for its next chunk, learnt from the round trips of one job's
+        // chunks (pipeline_window.hpp).
+        PipelineWindow window{mpi_window_policy};
 
-        std::size_t capacity() const noexcept { return workers * depth; }
-        void measure(const Job* job) noexcept {
-            if (job != measured_job) {
-                measured_job = job;
-                depth = 1;
-                service_us = 0;
-                short_answers = 0;
-            }
-        }
-        void learn_from_answer(Clock::time_point sent, Clock::time_point now) noexcept;
+        std::size_t capacity() const noexcept { return workers * window.depth(); }
     };
 
     struct Running {
@@ -117,12 +99,14 @@ class MpiBackend::State {
         std::optional<Clock::time_point> due;
         for (const auto& [request, chunk] : running) {
             const Rank& rank = ranks[static_cast<std::size_t>(chunk.rank)];
-            if (rank.service_us == 0 || rank.depth > 1) {
+            if (rank.window.estimate() == 0 || rank.window.depth() > 1) {
                 return std::nullopt;
             }
+            // (The estimate is in microseconds: mpi_window_policy.)
             const auto at =
-                chunk.sent + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double, std::micro>(rank.service_us * 0.75));
+                chunk.sent +
+                std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double, std::micro>(rank.window.estimate() * 0.75));
             due = due ? std::min(*due, at) : at;
         }
         return due;
@@ -147,49 +131,6 @@ class MpiBackend::State {
     bool open_sent = false;
     bool end_sent = false;
 };
-
-void MpiBackend::State::Rank::learn_from_answer(Clock::time_point sent,
-                                                Clock::time_point now) noexcept {
-    // A chunk sent before the rank's previous answer waited there behind it: the time since
-    // that answer is what the chunk itself cost (a rank with several worker processes answers
-    // that many times faster). A chunk sent later found the rank idle: its time is a round trip,
-    // latency included, which says only "at most this" about the chunk; it is used while the
-    // window is 1 deep (nothing is sent ahead there, so nothing else is learnt), to see whether
-    // chunks are short enough to send ahead. Answers that came in one batch see ~0 after the
-    // first: averaged over answers, the estimate is still the time per answer.
-    const bool waited_here = sent < last_answer;
-    const double sample_us =
-        std::chrono::duration<double, std::micro>(now - std::max(sent, last_answer)).count() *
-        static_cast<double>(waited_here ? workers : 1);
-    last_answer = now;
-    if (!waited_here && depth > 1) {
-        return; // the rank ran dry: a window too shallow for a moment, not a longer chunk
-    }
-    service_us = service_us == 0 ? sample_us : service_us + (sample_us - service_us) / 8;
-    // Chunks shorter than the round trip to hide (a message each way and the rank's hand-offs,
-    // tens of microseconds here, more on a loaded machine): enough per worker to cover it twice
-    // over, since a rank is refilled once half its window is free.
-    constexpr double latency_to_hide_us = 100;
-    constexpr std::size_t deepest = 64;
-    // Chunks longer than that, up to this long, get one more per worker process, which waits on
-    // the rank behind the running one: the rank then never waits the round trip (about 60 us
-    // here, more than half of a 100 us chunk), at the cost of at most one such chunk of
-    // imbalance at the end of a call. Longer chunks go one at a time.
-    constexpr double one_ahead_below_us = 1000;
-    // Chunks are sent ahead only once this many answers in a row came quickly: a chunk sent
-    // ahead runs even if nobody wants its result any more (an imap left early), so one short
-    // chunk before long ones must not deepen the window (as in the process backend).
-    constexpr std::size_t min_short_answers = 4;
-    short_answers = sample_us < one_ahead_below_us ? short_answers + 1 : 0;
-    if (service_us >= one_ahead_below_us || short_answers < min_short_answers) {
-        depth = 1;
-    } else if (service_us >= latency_to_hide_us) {
-        depth = 2;
-    } else {
-        depth =
-            std::min(deepest, 2 * static_cast<std::size_t>(latency_to_hide_us / service_us + 1));
-    }
-}
 
 namespace {
 
@@ -430,7 +371,8 @@ class Hub {
         std::vector<bool>& filling = filling_;
         filling.assign(pool.ranks.size(), false);
         for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
-            filling[rank] = free_slots(pool.ranks[rank]) * 2 >= pool.ranks[rank].capacity();
+            const MpiBackend::State::Rank& candidate = pool.ranks[rank];
+            filling[rank] = candidate.window.refill_due(candidate.in_flight, candidate.workers);
         }
         for (;;) {
             std::size_t chosen = 0;
@@ -468,7 +410,7 @@ class Hub {
             // them per call.
             message.write(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(chunk->job)));
             try {
-                chunk->job->encode_chunk(*chunk, message);
+                wire_of(*chunk->job).encode_chunk(*chunk, message);
             } catch (...) {
                 chunk->job->cancel_chunk(*chunk, std::current_exception()); // cereal refused
                 continue;
@@ -479,12 +421,12 @@ class Hub {
                 // A call's first chunk: the call is new, and one that has ended may have left
                 // its address to it. What was learnt under that address is another call's.
                 for (auto& other : pool.ranks) {
-                    if (other.measured_job == chunk->job) {
-                        other.measured_job = nullptr;
+                    if (other.window.measures(chunk->job)) {
+                        other.window.forget_job();
                     }
                 }
             }
-            rank->measure(chunk->job);
+            rank->window.measure(chunk->job);
             ++rank->in_flight;
             pool.running.emplace(request, MpiBackend::State::Running{chunk, destination, now});
         }
@@ -514,6 +456,7 @@ class Hub {
         case MpiTag::done:
         case MpiTag::failed:
         case MpiTag::lost:
+        case MpiTag::unserved:
             settle(pool, rank, message.tag, in);
             break;
         case MpiTag::closed:
@@ -547,19 +490,23 @@ class Hub {
             return; // terminated meanwhile: already settled here
         }
         Chunk* chunk = found->second.chunk;
-        if (chunk->job == rank.measured_job) {
-            const std::size_t depth = rank.depth;
-            rank.learn_from_answer(found->second.sent, Clock::now());
-            if (rank.depth != depth) {
+        if (rank.window.measures(chunk->job)) {
+            const std::size_t depth = rank.window.depth();
+            rank.window.learn_from_answer(found->second.sent, Clock::now(), rank.workers);
+            if (rank.window.depth() != depth) {
                 MPROC_TRACE_EVENT("mpi hub: %s: window now %zu chunks per worker, %.1f us per "
                                   "chunk",
-                                  rank.origin.c_str(), rank.depth, rank.service_us);
+                                  rank.origin.c_str(), rank.window.depth(), rank.window.estimate());
             }
         }
         pool.running.erase(found);
         --rank.in_flight;
         RemoteOriginScope origin(rank.origin);
         if (tag == MpiTag::lost) {
+            lose(*chunk, rank, in);
+            return;
+        }
+        if (tag == MpiTag::unserved) {
             // Made first, so that the temporary WorkerLost (which shares its message's reference
             // counted buffer with the exception) is gone before the caller can read it: this
             // thread must not hold the last reference (see ProcessBackend).
@@ -571,16 +518,34 @@ class Hub {
         if (tag == MpiTag::done) {
             // A response that does not decode ends its chunk with the decoding error; the
             // worker process that sent it is another rank's, which replaces it if it dies.
-            static_cast<void>(chunk->job->complete_chunk(*chunk, in, worker_pid, nullptr));
+            static_cast<void>(wire_of(*chunk->job).complete_chunk(*chunk, in, worker_pid, nullptr));
             return;
         }
         std::exception_ptr reason;
         try {
-            reason = decode_exception(in, worker_pid, chunk->first);
+            reason = decode_exception(in, worker_pid, chunk->job->task_index(*chunk, 0));
         } catch (...) {
             reason = std::current_exception();
         }
         chunk->job->cancel_chunk(*chunk, std::move(reason)); // moved: the caller holds the last
+    }
+
+    /// A worker process of the rank died running the chunk: the job makes the caller's
+    /// WorkerLost from what the rank relayed (the loss, and the outcomes the worker finished).
+    static void lose(Chunk& chunk, const MpiBackend::State::Rank& rank, WireReader& in) {
+        WorkerLoss loss;
+        std::exception_ptr garbled;
+        try {
+            loss = decode_worker_loss(in);
+        } catch (...) {
+            garbled = std::current_exception();
+        }
+        if (garbled) {
+            chunk.job->cancel_chunk(chunk, std::move(garbled)); // moved: see settle
+            return;
+        }
+        loss.origin = rank.origin;
+        wire_of(*chunk.job).lose_chunk(chunk, std::move(loss), in);
     }
 
     void finish(MpiBackend::State& pool) {
@@ -588,7 +553,7 @@ class Hub {
             MPROC_TRACE_EVENT("mpi hub: pool %llu ended; rank %zu: window %zu chunks per worker, "
                               "%.1f us per chunk",
                               static_cast<unsigned long long>(pool.id), rank,
-                              pool.ranks[rank].depth, pool.ranks[rank].service_us);
+                              pool.ranks[rank].window.depth(), pool.ranks[rank].window.estimate());
         }
         set_phase(pool, MpiBackend::State::Phase::ended);
         std::lock_guard lock(mutex_);

@@ -12,7 +12,7 @@
 
 #include "mpi_worker_rank.hpp"
 #include "mproc/detail/trace.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {

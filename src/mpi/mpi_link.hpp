@@ -2,9 +2,10 @@
 // The MPI side of mproc::MpiPool, for one process: MPI's start and end, and the messages between
 // rank 0 (the caller) and the worker ranks.
 //
-// Exactly one thread of a process talks MPI at a time (the caller's hub thread on rank 0, the
-// serving loop on a worker rank; MPI_Init and MPI_Finalize happen while neither runs), so MPI is
-// started with MPI_THREAD_SERIALIZED. Messages travel on a communicator of mproc's own, so a
+// No two threads of a process make MPI calls at once: on rank 0 only the hub thread makes them;
+// on a worker rank the serving loop and the local pools' I/O threads make them under one mutex
+// (RankLink, mpi_worker_rank.cpp); MPI_Init and MPI_Finalize happen while none of these runs. So
+// MPI is started with MPI_THREAD_SERIALIZED. Messages travel on a communicator of mproc's own, so a
 // program's own MPI traffic never meets them. Sends never block: a send that waits for its
 // receiver (rendezvous, for large messages) would deadlock two ranks that both send.
 //
@@ -21,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 
@@ -33,12 +34,14 @@ enum class MpiTag : int {
     run = 4,       // 0 -> rank: request id, call id, the chunk's request (entry + payload)
     done = 5,      // rank -> 0: request id, worker pid, the entry's response (per-item outcomes)
     failed = 6,    // rank -> 0: request id, worker pid, one encoded exception for the chunk
-    lost = 7,      // rank -> 0: request id, message (the worker process died running it)
+    lost = 7,      // rank -> 0: request id, the worker process's loss (worker_loss.hpp), then
+                   // the outcomes of the items it finished (as a crash report sends them)
     close = 8,     // 0 -> rank: no more requests; stop the pool's worker processes
     terminate = 9, // 0 -> rank: kill the pool's worker processes now
     closed = 10,   // rank -> 0: the pool's worker processes are gone (always the last message)
     shutdown = 11, // 0 -> rank: rank 0 is ending; finalize MPI and exit
     batch = 12,    // either way: several of the above, each as tag (int32), size (u64), payload
+    unserved = 13, // rank -> 0: request id, message (no worker process could be started for it)
 };
 
 struct MpiMessage {

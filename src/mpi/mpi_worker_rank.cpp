@@ -21,13 +21,16 @@
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/process_backend.hpp"
-#include "mproc/detail/remote_exception.hpp"
 #include "mproc/detail/trace.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/wire.hpp"
+#include "mproc/detail/wire/wire_job.hpp"
+#include "mproc/detail/wire/worker_loss.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/initializer.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/this_worker.hpp"
+#include "portable_initializer.hpp"
 #include "rank_binding.hpp"
 
 namespace mproc::detail {
@@ -162,7 +165,7 @@ class RankLink {
 /// their times. It lives while the call has chunks here: the serving loop adds the requests that
 /// arrive, and whatever settles a chunk goes back to rank 0 as it comes (each chunk's request
 /// goes to a worker process unchanged; its response comes back unchanged).
-class RelayJob final : public Job {
+class RelayJob final : public Job, public WireJob {
   public:
     RelayJob(RankLink& link, const std::string& where, std::uint64_t pool)
         : link_(link), where_(where), pool_(pool) {}
@@ -199,7 +202,12 @@ class RelayJob final : public Job {
         return batches_.empty();
     }
 
-    void run_chunk(const Chunk&) noexcept override { wire_call_on_in_process_job(); }
+    WireJob* wire() noexcept override { return this; }
+
+    void run_chunk(const Chunk&) noexcept override {
+        // Its chunks go to the rank's own process pool, which only ever asks its wire half.
+        std::terminate();
+    }
 
     void encode_chunk(const Chunk& chunk, WireWriter& request) override {
         std::lock_guard lock(mutex_);
@@ -210,8 +218,7 @@ class RelayJob final : public Job {
     bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
                         std::exception_ptr lost) noexcept override {
         if (lost) {
-            // The worker process died part-way and reported it: rank 0 gets the chunk as lost,
-            // whole (the outcomes it finished are not relayed).
+            // Not from the local pool, which passes a lost worker on as a WorkerLoss.
             settle_with(chunk, std::move(lost));
             return true;
         }
@@ -229,6 +236,20 @@ class RelayJob final : public Job {
 
     void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept override {
         settle_with(chunk, std::move(reason));
+    }
+
+    /// Relayed as it came, with the outcomes the worker finished: rank 0 makes the caller's
+    /// WorkerLost of it, from its own chunk (the item's index in the call, the chunk's size).
+    void lose_chunk(const Chunk& chunk, WorkerLoss loss, WireReader& finished) noexcept override {
+        try {
+            WireWriter message = header(chunk);
+            encode_worker_loss(message, loss);
+            const std::size_t size = finished.remaining();
+            message.write_bytes(finished.take(size), size);
+            answer(chunk, MpiTag::lost, std::move(message));
+        } catch (...) {
+            std::terminate(); // out of memory for an error report: nothing sensible is left
+        }
     }
 
     /// Item positions are the relayed chunk's own (rank 0 knows where that chunk starts).
@@ -262,7 +283,8 @@ class RelayJob final : public Job {
             try {
                 std::rethrow_exception(reason);
             } catch (const WorkerLost& lost) {
-                tag = MpiTag::lost;
+                // No worker process ran the chunk (none could be started): no loss to relay.
+                tag = MpiTag::unserved;
                 message.write_string(std::string(lost.what()) + " on " + where_);
             } catch (const RemoteError& remote) {
                 message.write(std::int64_t{remote.worker_pid()});

@@ -1,4 +1,4 @@
-#include "mproc/detail/channel.hpp"
+#include "channel.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -11,7 +11,7 @@
 #include <system_error>
 #include <utility>
 
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 namespace {

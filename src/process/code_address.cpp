@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "loader_counters.hpp"
+#include "mproc/detail/wire/worker_entry.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -238,6 +239,17 @@ void throw_unresolved_code_address(const CodeAddress& address) {
     throw Error(std::string("mproc: the code to run is not in this process (") + text +
                 "): the worker runs a different build of the program, or lacks a library the "
                 "caller had loaded");
+}
+
+void throw_types_mismatch(std::uint64_t expected, std::uint64_t sent) {
+    char text[120];
+    std::snprintf(text, sizeof(text), "fingerprint %016llx here, %016llx in the request",
+                  static_cast<unsigned long long>(expected), static_cast<unsigned long long>(sent));
+    throw Error(std::string("mproc: this worker's code for the task reads other types than the "
+                            "caller sent (") +
+                text +
+                "): the worker runs another build of the program; refusing the task rather "
+                "than misreading it");
 }
 
 std::uint64_t this_program_id() noexcept {

@@ -16,10 +16,10 @@
 #include <new>
 #include <vector>
 
+#include "channel.hpp"
+#include "crash_report.hpp"
 #include "loader_counters.hpp"
-#include "mproc/detail/channel.hpp"
-#include "mproc/detail/crash_report.hpp"
-#include "mproc/detail/worker_entry.hpp"
+#include "mproc/detail/wire/worker_entry.hpp"
 
 namespace mproc::detail {
 namespace {

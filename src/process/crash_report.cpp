@@ -1,4 +1,4 @@
-#include "mproc/detail/crash_report.hpp"
+#include "crash_report.hpp"
 
 #include <csignal>
 #include <string>

@@ -21,11 +21,11 @@
 #include <utility>
 #include <vector>
 
+#include "channel.hpp"
 #include "crash_handler.hpp"
-#include "mproc/detail/channel.hpp"
 #include "mproc/detail/trace.hpp"
+#include "process/rerun.hpp"
 #include "process_handle.hpp"
-#include "spawn.hpp"
 #include "worker_process.hpp"
 
 namespace mproc::detail {

@@ -8,7 +8,7 @@
 #include <new>
 #include <string>
 
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 namespace {

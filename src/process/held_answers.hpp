@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "mproc/detail/channel.hpp"
+#include "channel.hpp"
 
 namespace mproc::detail {
 

@@ -1,4 +1,4 @@
-#include "mproc/detail/remote_exception.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
 
 #include <cxxabi.h>
 

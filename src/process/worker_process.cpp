@@ -10,13 +10,13 @@
 #include <span>
 #include <type_traits>
 
+#include "channel.hpp"
 #include "crash_handler.hpp"
 #include "held_answers.hpp"
-#include "mproc/detail/channel.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "mproc/detail/remote_exception.hpp"
 #include "mproc/detail/trace.hpp"
-#include "mproc/detail/worker_entry.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/worker_entry.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/this_worker.hpp"

@@ -1,5 +1,6 @@
 #pragma once
-// The loop a worker process runs: the same for every start method (and, later, MPI ranks).
+// The loop a worker process runs: the same for every start method, and for the worker processes
+// of an MpiPool's ranks (each rank runs a process pool of its own).
 
 #include <cstdint>
 #include <functional>

@@ -51,7 +51,7 @@ TYPED_TEST(CallbacksTest, CallbacksHaveFinishedBeforeWaitAndGetReturn) {
                                         error_done = true;
                                     }),
                                     fail_if_negative, -2);
-        auto map = pool.map_async(square, range_vector(0, 10),
+        auto map = pool.map_async(square, range_vector(0, 10), mproc::auto_chunksize,
                                   mproc::on_success([&](const auto&) { sleep_ms(30); }));
         if (round == 0) {
             ASSERT_TRUE(ok.wait(long_wait));
@@ -217,7 +217,7 @@ TYPED_TEST(CallbacksTest, CallbacksRunEvenWhenTheHandleIsDroppedAtOnce) {
         pool.apply_async(mproc::on_success([&](int) { ++successes; }), sleep_ms, 5);
         pool.apply_async(mproc::on_error([&](std::exception_ptr) { ++errors; }), fail_if_negative,
                          -1);
-        pool.map_async(square, range_vector(0, 4),
+        pool.map_async(square, range_vector(0, 4), mproc::auto_chunksize,
                        mproc::on_success([&](const auto&) { ++successes; }));
     }
     pool.close();

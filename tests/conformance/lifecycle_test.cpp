@@ -44,14 +44,14 @@ void expect_every_call_refused(Pool& pool) {
     EXPECT_TRUE(refused([&] { pool.map(square, Generator(0, 3)); }));
     EXPECT_TRUE(refused([&] { pool.map_async(square, input); }));
     EXPECT_TRUE(refused([&] { pool.map_async(square, input, 2); }));
-    EXPECT_TRUE(refused([&] { pool.map_async(square, input, count()); }));
+    EXPECT_TRUE(refused([&] { pool.map_async(square, input, mproc::auto_chunksize, count()); }));
     EXPECT_TRUE(refused([&] { pool.map_async(square, input, 2, count()); }));
-    EXPECT_TRUE(refused([&] { pool.map_async(square, empty, count()); }));
+    EXPECT_TRUE(refused([&] { pool.map_async(square, empty, mproc::auto_chunksize, count()); }));
     EXPECT_TRUE(refused([&] { pool.starmap(add, pairs); }));
     EXPECT_TRUE(refused([&] { pool.starmap(add, pairs, 1); }));
     EXPECT_TRUE(refused([&] { pool.starmap_async(add, pairs); }));
     EXPECT_TRUE(refused([&] { pool.starmap_async(add, pairs, 1); }));
-    EXPECT_TRUE(refused([&] { pool.starmap_async(add, pairs, count()); }));
+    EXPECT_TRUE(refused([&] { pool.starmap_async(add, pairs, mproc::auto_chunksize, count()); }));
     EXPECT_TRUE(refused([&] { pool.starmap_async(add, pairs, 1, count()); }));
     EXPECT_TRUE(refused([&] { pool.imap(square, input); }));
     EXPECT_TRUE(refused([&] { pool.imap(square, input, 2); }));

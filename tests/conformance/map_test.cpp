@@ -152,7 +152,7 @@ TYPED_TEST(MapTest, EmptyInputGivesEmptyResultWithoutCallingF) {
     int successes = 0;
     int errors = 0;
     std::size_t size_seen = 99;
-    auto result = pool.map_async(never_called, empty,
+    auto result = pool.map_async(never_called, empty, mproc::auto_chunksize,
                                  mproc::callbacks(
                                      [&](const std::vector<int>& v) {
                                          ++successes;

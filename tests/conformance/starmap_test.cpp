@@ -127,7 +127,7 @@ TYPED_TEST(StarmapTest, StarmapAsyncCallbacks) {
                 }
             });
     };
-    auto ok = pool.starmap_async(add, pairs(10), both());
+    auto ok = pool.starmap_async(add, pairs(10), mproc::auto_chunksize, both());
     ASSERT_TRUE(ok.wait(long_wait));
     EXPECT_EQ(successes, 1);
     EXPECT_EQ(seen, expected_sums(10));

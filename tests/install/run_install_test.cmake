@@ -1,5 +1,6 @@
 # Installs the already-built mproc into a private prefix, builds the consumer project against it
-# with find_package(mproc), builds it again with add_subdirectory(), and runs both binaries.
+# with find_package(mproc), builds it again with add_subdirectory(), and runs both binaries; then
+# builds a ThreadPool-only project against the prefix with cereal hidden.
 
 function(run_step)
     execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -49,3 +50,23 @@ run_step(${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/subdirecto
     -DMPROC_SOURCE_DIR=${MPROC_SOURCE_DIR} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER})
 run_step(${CMAKE_COMMAND} --build "${WORK_DIR}/subdirectory" -j 2)
 expect_consumer_output("${WORK_DIR}/subdirectory/consumer")
+
+# 3. A project that uses only ThreadPool, where cereal is not installed: CMake cannot find its
+# package, and every cereal header the compiler could reach fails the build if read.
+set(no_cereal "${WORK_DIR}/no_cereal")
+file(GLOB_RECURSE cereal_headers RELATIVE /usr/include /usr/include/cereal/*)
+if(NOT cereal_headers)
+    message(FATAL_ERROR "cereal's headers are not in /usr/include/cereal: nothing to hide")
+endif()
+foreach(header IN LISTS cereal_headers)
+    file(WRITE "${no_cereal}/${header}" "#error \"a ThreadPool-only build read ${header}\"\n")
+endforeach()
+run_step(${CMAKE_COMMAND} -S "${THREAD_CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/thread_only"
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
+    -DCMAKE_DISABLE_FIND_PACKAGE_cereal=TRUE "-DCMAKE_CXX_FLAGS=-I${no_cereal}")
+run_step(${CMAKE_COMMAND} --build "${WORK_DIR}/thread_only")
+run_step("${WORK_DIR}/thread_only/thread_consumer")
+if(NOT step_output MATCHES "sum of squares 0..99 = 328350, imap 14, apply 42")
+    message(FATAL_ERROR "thread_consumer printed unexpected output:\n${step_output}")
+endif()
+message(STATUS "thread_consumer (no cereal): ${step_output}")

@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "../../src/mpi/mpi_link.hpp"
+#include "mpi/mpi_link.hpp"
 
 namespace {
 

@@ -1,8 +1,10 @@
 # Runs a compiler command and checks its outcome:
-#   cmake -DEXPECTED_MESSAGE=<text> -P check_compile_failure.cmake -- <compiler> <arguments...>
+#   cmake -DEXPECTED_MESSAGE=<text> [-DEXPECTED_ALSO=<text;text...>] -P check_compile_failure.cmake
+#       -- <compiler> <arguments...>
 # With EXPECTED_MESSAGE empty the command must succeed (the control case). Otherwise it must
 # fail AND its output must contain EXPECTED_MESSAGE, so that a file failing for another reason
-# (a typo, a missing include) does not pass as a refusal.
+# (a typo, a missing include) does not pass as a refusal, and each text of EXPECTED_ALSO (the
+# user's file and line the diagnostic must name, the offending type).
 
 set(command "")
 set(after_separator FALSE)
@@ -37,4 +39,11 @@ if(at EQUAL -1)
     message(FATAL_ERROR
         "failed to compile, but not with \"${EXPECTED_MESSAGE}\" (exit ${result}):\n${output}")
 endif()
+foreach(expected IN LISTS EXPECTED_ALSO)
+    string(FIND "${output}" "${expected}" at)
+    if(at EQUAL -1)
+        message(FATAL_ERROR
+            "refused with \"${EXPECTED_MESSAGE}\", but the output lacks \"${expected}\":\n${output}")
+    endif()
+endforeach()
 message(STATUS "refused with the expected message")

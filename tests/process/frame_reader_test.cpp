@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "mproc/detail/channel.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
+#include "process/channel.hpp"
 #include "socket_pair.hpp"
 
 namespace {

@@ -16,9 +16,9 @@
 #include <system_error>
 #include <vector>
 
-#include "../../src/process/held_answers.hpp"
-#include "mproc/detail/channel.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
+#include "process/channel.hpp"
+#include "process/held_answers.hpp"
 #include "socket_pair.hpp"
 
 namespace {

@@ -20,6 +20,7 @@
 #include <mproc/mproc.hpp>
 
 #include "process_table.hpp"
+#include "start_method_name.hpp"
 
 namespace {
 
@@ -32,18 +33,6 @@ int square(int x) { return x * x; }
 int sleep_ms(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return ms;
-}
-
-std::string name_of(const ::testing::TestParamInfo<StartMethod>& info) {
-    switch (info.param) {
-    case StartMethod::fork:
-        return "fork";
-    case StartMethod::forkserver:
-        return "forkserver";
-    case StartMethod::spawn:
-        return "spawn";
-    }
-    return "unknown";
 }
 
 std::vector<int> squares(int n) {
@@ -92,7 +81,7 @@ class EveryStartMethod : public ::testing::TestWithParam<StartMethod> {};
 INSTANTIATE_TEST_SUITE_P(All, EveryStartMethod,
                          ::testing::Values(StartMethod::fork, StartMethod::forkserver,
                                            StartMethod::spawn),
-                         name_of);
+                         start_method_name::of);
 
 // Ctrl-C, a hang-up, or a supervisor's SIGTERM reach every process of the foreground group. A
 // program that handles them goes on, and so must its pool: every later call runs. Workers that
@@ -135,7 +124,8 @@ TEST_P(EveryStartMethod, SignalsToTheWholeProcessGroupSpareThePool) {
 
 class ForkServerMethods : public ::testing::TestWithParam<StartMethod> {};
 INSTANTIATE_TEST_SUITE_P(All, ForkServerMethods,
-                         ::testing::Values(StartMethod::fork, StartMethod::forkserver), name_of);
+                         ::testing::Values(StartMethod::fork, StartMethod::forkserver),
+                         start_method_name::of);
 
 // SIGKILL and the OOM killer cannot be ignored. The task running when the server dies ends
 // with WorkerLost naming the server; the standby takes over, and every later call runs, on

@@ -17,6 +17,7 @@
 #include <mproc/mproc.hpp>
 
 #include "process_table.hpp"
+#include "start_method_name.hpp"
 
 namespace {
 
@@ -36,24 +37,30 @@ int sleep_ms(int ms) {
     return ms;
 }
 
-class StartMethods : public ::testing::TestWithParam<StartMethod> {};
-
-std::string name_of(const ::testing::TestParamInfo<StartMethod>& info) {
-    switch (info.param) {
-    case StartMethod::fork:
-        return "fork";
-    case StartMethod::forkserver:
-        return "forkserver";
-    case StartMethod::spawn:
-        return "spawn";
+/// An initializer with state (Python's initargs), sent through its serialize member.
+struct SetTo {
+    int value = 0;
+    void operator()() const { set_by_initializer = value; }
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(value);
     }
-    return "unknown";
-}
+};
+
+/// A function object with state and no serialize member: only a forked worker can run it.
+struct SetToUnsendable {
+    int value = 0;
+    void operator()() const { set_by_initializer = value; }
+};
+
+void set_to_nine() { set_by_initializer = 9; }
+
+class StartMethods : public ::testing::TestWithParam<StartMethod> {};
 
 INSTANTIATE_TEST_SUITE_P(All, StartMethods,
                          ::testing::Values(StartMethod::fork, StartMethod::forkserver,
                                            StartMethod::spawn),
-                         name_of);
+                         start_method_name::of);
 
 TEST_P(StartMethods, MapRunsInWorkerProcesses) {
     mproc::Pool pool({.workers = 2, .start_method = GetParam()});
@@ -78,6 +85,34 @@ TEST_P(StartMethods, TheInitializerRunsInEveryWorker) {
         EXPECT_EQ(value, 42);
     }
     EXPECT_EQ(set_by_initializer, 0); // not in the caller
+}
+
+TEST_P(StartMethods, AnInitializerWithStateCarriesItToEveryWorker) {
+    mproc::Pool pool({.workers = 2,
+                      .initializer = mproc::portable_initializer(SetTo{17}),
+                      .start_method = GetParam()});
+    for (const int value : pool.map(read_initializer_state, std::vector<int>(8, 0), 1)) {
+        EXPECT_EQ(value, 17);
+    }
+    EXPECT_EQ(set_by_initializer, 0); // not in the caller
+}
+
+TEST_P(StartMethods, AFunctionPointerInitializerRunsInEveryWorker) {
+    mproc::Pool pool({.workers = 2, .initializer = set_to_nine, .start_method = GetParam()});
+    for (const int value : pool.map(read_initializer_state, std::vector<int>(8, 0), 1)) {
+        EXPECT_EQ(value, 9);
+    }
+}
+
+TEST_P(StartMethods, AnInitializerWithStateButNoSerializeRunsOnlyInForkedWorkers) {
+    const mproc::PoolOptions options{
+        .workers = 1, .initializer = SetToUnsendable{5}, .start_method = GetParam()};
+    if (GetParam() != StartMethod::fork) {
+        EXPECT_THROW(mproc::Pool{options}, std::invalid_argument);
+        return;
+    }
+    mproc::Pool pool(options);
+    EXPECT_EQ(pool.apply(read_initializer_state, 0), 5);
 }
 
 TEST_P(StartMethods, RetiredWorkersAreReplaced) {
@@ -110,6 +145,29 @@ TEST(StartMethodsSpawn, ACapturingInitializerIsRefused) {
                         .initializer = [&seed] { set_by_initializer = seed; },
                         .start_method = StartMethod::fork});
     EXPECT_EQ(forked.apply(read_initializer_state, 0), 3);
+}
+
+void seed_three() { set_by_initializer = 3; }
+
+// A re-run worker runs the initializer from the bytes it received: state of the wrong length
+// must end in a clear error naming the truncation, not in a lookup of a zero code address.
+TEST(PortableInitializer, StateOfTheWrongLengthIsReportedAsTruncated) {
+    const mproc::Initializer initializer(&seed_three);
+    const std::vector<std::byte>& portable = initializer.portable();
+    ASSERT_EQ(portable.size(), 2 * sizeof(mproc::detail::CodeAddress)); // entry, then function
+    const std::byte* state = portable.data() + sizeof(mproc::detail::CodeAddress);
+    for (const std::size_t size : {std::size_t{0}, sizeof(mproc::detail::CodeAddress) - 1}) {
+        try {
+            mproc::detail::run_function_initializer<void()>(state, size);
+            ADD_FAILURE() << "state of " << size << " bytes was accepted";
+        } catch (const mproc::Error& error) {
+            EXPECT_NE(std::string(error.what()).find("truncated"), std::string::npos)
+                << error.what();
+        }
+    }
+    set_by_initializer = 0;
+    mproc::detail::run_function_initializer<void()>(state, sizeof(mproc::detail::CodeAddress));
+    EXPECT_EQ(set_by_initializer, 3);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <chrono>
 #include <complex>
 #include <cstdint>
@@ -34,12 +35,14 @@
 
 #include <gtest/gtest.h>
 
-#include "mproc/detail/callable_codec.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "mproc/detail/remote_exception.hpp"
-#include "mproc/detail/value_codec.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/callable_codec.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
+#include "mproc/detail/wire/wire.hpp"
+#include "mproc/detail/wire/worker_entry.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/process_pool.hpp"
 
 extern char** environ;
 
@@ -63,6 +66,14 @@ struct NoDefaultPoint { // trivially copyable, but only constructible from value
     int a;
     int b;
 };
+
+} // namespace mproc_transport_test
+
+// Not an aggregate, so mproc cannot see its members: the user's word that its bytes are its value.
+template <>
+struct mproc::address_free<mproc_transport_test::NoDefaultPoint> : std::true_type {};
+
+namespace mproc_transport_test {
 
 enum class Colour : std::uint8_t { red, green, blue };
 
@@ -167,6 +178,144 @@ static_assert(!transportable_v<int[3]>);
 static_assert(!transportable_v<int&>);
 static_assert(!transportable_v<const int>);
 static_assert(!transportable_v<void>);
+
+// ---- the address rule: bytes only when provably free of addresses ---------------------------
+
+struct View { // trivially copyable, but its bytes are an address: sent, it would read garbage
+    const double* data;
+    std::size_t size;
+};
+struct Sample { // an aggregate of numbers, nested and in standard composites
+    int id;
+    Point at;
+    std::array<double, 3> weights;
+    std::chrono::milliseconds when;
+    Colour colour;
+    int single[1]; // a one-element C array takes one initialiser like any member
+};
+struct WithView { // the address one level down
+    int id;
+    View view;
+};
+struct WithStringView {
+    std::string_view name;
+};
+struct WithArrayMember { // a C array member: mproc cannot see the members, so it needs a word
+    double values[3];
+};
+class Opaque { // private members: likewise
+  public:
+    explicit Opaque(int value = 0) : value_(value) {}
+    int value() const { return value_; }
+
+  private:
+    int value_;
+};
+struct Times { // a function object whose state is a number
+    int factor;
+    int operator()(int x) const { return x * factor; }
+};
+struct LookUp { // a function object whose state is an address
+    const int* table;
+    int operator()(int i) const { return table[i]; }
+};
+
+} // namespace mproc_transport_test
+
+template <>
+struct mproc::address_free<mproc_transport_test::WithArrayMember> : std::true_type {};
+
+namespace mproc_transport_test {
+
+using mproc::detail::FirstAddress;
+using mproc::detail::Transport;
+using mproc::detail::transport_of;
+using mproc::detail::transportable_callable_v;
+
+static_assert(transport_of<Sample>() == Transport::bytes);
+static_assert(transport_of<Times>() == Transport::bytes);
+static_assert(transport_of<std::bitset<70>>() == Transport::bytes);
+static_assert(transport_of<std::complex<float>>() == Transport::bytes);
+static_assert(transport_of<std::chrono::steady_clock::time_point>() == Transport::bytes);
+static_assert(transport_of<View>() == Transport::address_member);
+static_assert(std::is_same_v<FirstAddress<View>::type, const double* const>);
+static_assert(transport_of<WithView>() == Transport::address_member);
+static_assert(std::is_same_v<FirstAddress<WithView>::type, const double* const>);
+static_assert(transport_of<WithStringView>() == Transport::address_member);
+static_assert(transport_of<std::vector<View>>() == Transport::address_member);
+static_assert(
+    std::is_same_v<mproc::detail::AddressInside<std::vector<View>>::type, const double* const>);
+static_assert(std::is_same_v<mproc::detail::AddressInside<std::vector<int*>>::type, int*>);
+static_assert(transport_of<int*>() == Transport::address);
+// Standard types whose members mproc knows name the member too.
+static_assert(transport_of<std::optional<View>>() == Transport::address_member);
+static_assert(transport_of<std::array<View, 2>>() == Transport::address_member);
+static_assert(transport_of<Opaque>() == Transport::unproven);
+static_assert(transport_of<WithArrayMember>() == Transport::bytes); // by the user's word
+static_assert(transport_of<NoDefaultPoint>() == Transport::bytes);  // likewise
+static_assert(transportable_callable_v<Times>);
+static_assert(!transportable_callable_v<LookUp>);
+
+TEST(AddressRule, AggregatesOfNumbersCrossAsTheirBytes) {
+    const Sample sample{
+        7, {1.5, -2.5}, {0.25, 0.5, 0.75}, std::chrono::milliseconds(9), Colour::green, {11}};
+    EXPECT_EQ(encoded(sample).size(), sizeof(Sample));
+    const Sample back = round_trip(sample);
+    EXPECT_EQ(back.id, 7);
+    EXPECT_EQ(back.at, (Point{1.5, -2.5}));
+    EXPECT_EQ(back.weights[2], 0.75);
+    EXPECT_EQ(back.when, std::chrono::milliseconds(9));
+    EXPECT_EQ(back.colour, Colour::green);
+    EXPECT_EQ(back.single[0], 11);
+    const WithArrayMember opted{{1, 2, 3}};
+    EXPECT_EQ(round_trip(opted).values[2], 3);
+}
+
+TEST(AddressRule, AFunctionObjectWhoseStateIsANumberRunsInAWorker) {
+    mproc::Pool pool(1);
+    EXPECT_EQ(pool.apply(Times{3}, 2), 6);
+    EXPECT_EQ(pool.map(Times{5}, std::vector<int>{1, 2, 3}), (std::vector<int>{5, 10, 15}));
+}
+
+int twice(int x) { return 2 * x; }
+struct TwoInts { // the "same" type as another build might lay it out
+    int a;
+    int b;
+};
+
+// A request names its entry and fingerprints the types the entry reads and writes: a worker
+// whose entry of that name reads other types (another build of the program) refuses the task.
+TEST(EntryFingerprint, AnEntryRefusesARequestForOtherTypes) {
+    using mproc::detail::apply_entry;
+    using mproc::detail::types_fingerprint;
+    const auto request = [](std::uint64_t fingerprint) {
+        WireWriter out;
+        out.write(fingerprint);
+        mproc::detail::encode_callable(out, &twice);
+        mproc::detail::encode_value(out, 21);
+        return out;
+    };
+    static_assert(types_fingerprint<int (*)(int), int, int>() !=
+                  types_fingerprint<int (*)(int), long, int>());
+    static_assert(types_fingerprint<TwoInts>() != types_fingerprint<Point>());
+
+    const WireWriter right = request(types_fingerprint<int (*)(int), int, int>());
+    WireReader in(right.data(), right.size());
+    WireWriter response;
+    apply_entry<int (*)(int), int>(in, response);
+    EXPECT_GT(response.size(), 0u);
+
+    const WireWriter wrong = request(types_fingerprint<int (*)(int), long, int>());
+    WireReader wrong_in(wrong.data(), wrong.size());
+    WireWriter unused;
+    try {
+        apply_entry<int (*)(int), int>(wrong_in, unused);
+        ADD_FAILURE() << "a request for other types was run";
+    } catch (const mproc::Error& error) {
+        EXPECT_NE(std::string(error.what()).find("another build of the program"), std::string::npos)
+            << error.what();
+    }
+}
 
 // ---- values ---------------------------------------------------------------------------------
 

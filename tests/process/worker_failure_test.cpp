@@ -28,122 +28,18 @@
 
 #include <mproc/mproc.hpp>
 
-#include "mproc/detail/value_codec.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
+#include "mproc/detail/wire/wire.hpp"
 #include "process_table.hpp"
+#include "worker_crashes.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using namespace process_table;
-
-constexpr auto long_wait = 20s;
-
-// ---- tasks that fail in every way a worker can ------------------------------------------------
-
-enum class Cause : int {
-    none = 0,
-    segfault,  // a wild write: SIGSEGV
-    abort,     // abort(): SIGABRT
-    kill,      // SIGKILL, which no handler sees
-    exit3,     // _exit(3) in the task
-    terminate, // std::terminate(): SIGABRT through the terminate handler
-    raise,     // a C++ exception (not a crash)
-    hang,      // sleeps for a minute (for hard timeouts)
-};
-
-// In the first page, which is never mapped; not null, which UBSan would report (and exit) before
-// the write could fault. Volatile: opaque to the optimiser, so the write really happens.
-volatile std::uintptr_t unmapped_address = 16;
-
-[[gnu::noinline]] void crash_with(Cause cause) {
-    switch (cause) {
-    case Cause::segfault:
-        *reinterpret_cast<volatile int*>(unmapped_address) = 1;
-        break;
-    case Cause::abort:
-        std::abort();
-    case Cause::kill:
-        ::kill(getpid(), SIGKILL);
-        pause();
-        break;
-    case Cause::exit3:
-        _exit(3);
-    case Cause::terminate:
-        std::terminate();
-    case Cause::raise:
-        throw std::runtime_error("task raised");
-    case Cause::hang:
-        std::this_thread::sleep_for(60s);
-        break;
-    default:
-        break;
-    }
-}
-
-/// An item is `value * 16 + cause`: returns value * value, unless the cause makes it fail.
-[[gnu::noinline]] int fragile_task(int item) {
-    crash_with(static_cast<Cause>(item % 16));
-    const int value = item / 16;
-    return value * value;
-}
-int fragile_pair(int value, int cause) { return fragile_task(value * 16 + cause); }
-int item_of(int value, Cause cause) { return value * 16 + static_cast<int>(cause); }
-
-const char* cause_name(Cause cause) {
-    static const char* names[] = {"none",  "segfault",  "abort", "kill",
-                                  "exit3", "terminate", "raise", "hang"};
-    return names[static_cast<int>(cause)];
-}
-
-/// What the WorkerLost for `cause` must say.
-void expect_lost_to(const mproc::WorkerLost& e, Cause cause, unsigned long long task_index) {
-    SCOPED_TRACE(e.what());
-    EXPECT_NE(e.worker_pid(), 0);
-    EXPECT_NE(e.worker_pid(), static_cast<long>(getpid()));
-    EXPECT_EQ(e.task_index(), task_index);
-    EXPECT_NE(std::string(e.what()).find(std::to_string(e.worker_pid())), std::string::npos);
-    switch (cause) {
-    case Cause::segfault:
-        EXPECT_EQ(e.signal(), SIGSEGV);
-        EXPECT_NE(std::string(e.what()).find("Segmentation fault"), std::string::npos);
-        break;
-    case Cause::abort:
-    case Cause::terminate:
-        EXPECT_EQ(e.signal(), SIGABRT);
-        EXPECT_NE(std::string(e.what()).find("Aborted"), std::string::npos);
-        break;
-    case Cause::kill:
-        EXPECT_EQ(e.signal(), SIGKILL);
-        EXPECT_NE(std::string(e.what()).find("Killed"), std::string::npos);
-        break;
-    case Cause::exit3:
-        EXPECT_EQ(e.signal(), 0);
-        EXPECT_EQ(e.exit_status(), 3);
-        EXPECT_NE(std::string(e.what()).find("exited with status 3"), std::string::npos);
-        break;
-    default:
-        ADD_FAILURE() << "not a crash";
-    }
-    const bool catchable =
-        cause == Cause::segfault || cause == Cause::abort || cause == Cause::terminate;
-    EXPECT_EQ(!e.backtrace_frames().empty(), catchable);
-}
-
-template <class F>
-void expect_lost(F&& call, Cause cause, unsigned long long task_index) {
-    try {
-        std::forward<F>(call)();
-        ADD_FAILURE() << "no WorkerLost for " << cause_name(cause);
-    } catch (const mproc::WorkerLost& e) {
-        expect_lost_to(e, cause, task_index);
-    }
-}
+using namespace worker_crashes;
 
 class WorkerCrash : public ::testing::TestWithParam<Cause> {};
-
-const Cause crash_causes[] = {Cause::segfault, Cause::abort, Cause::kill, Cause::exit3,
-                              Cause::terminate};
 
 INSTANTIATE_TEST_SUITE_P(Causes, WorkerCrash, ::testing::ValuesIn(crash_causes),
                          [](const auto& info) { return std::string(cause_name(info.param)); });
@@ -232,6 +128,11 @@ TEST_P(WorkerCrash, InAChunkTheFinishedItemsAreKeptWhenTheWorkerCouldReport) {
     }
 }
 
+TEST_P(WorkerCrash, EveryRouteNamesTheItemItsWorkerWasRunning) {
+    mproc::Pool pool(1);
+    expect_every_route_names_the_item(pool, GetParam());
+}
+
 TEST(WorkerCrash, TheBacktraceNamesTheCrashingFunction) {
     mproc::Pool pool(1);
     try {
@@ -243,48 +144,19 @@ TEST(WorkerCrash, TheBacktraceNamesTheCrashingFunction) {
         // Symbolised by addr2line (binutils, beside the compiler), from the test's symbols.
         EXPECT_NE(text.find("crash_with"), std::string::npos) << text;
         EXPECT_NE(text.find("fragile_task"), std::string::npos) << text;
-        EXPECT_NE(text.find("worker_failure_test.cpp"), std::string::npos) << text;
+        EXPECT_NE(text.find("worker_crashes.hpp"), std::string::npos) << text;
     }
-}
-
-/// Writes this worker's pid to `path`, then sleeps for a minute.
-int report_pid_then_sleep(std::string path) {
-    { std::ofstream(path + ".tmp") << getpid(); }
-    std::rename((path + ".tmp").c_str(), path.c_str());
-    std::this_thread::sleep_for(60s);
-    return 0;
-}
-
-std::string temp_path(const char* name) {
-    return "/tmp/mproc_" + std::string(name) + "_" + std::to_string(getpid());
-}
-
-long read_pid_when_written(const std::string& path) {
-    long pid = 0;
-    for (int attempt = 0; attempt < 2000 && pid == 0; ++attempt) {
-        std::ifstream(path) >> pid;
-        std::this_thread::sleep_for(5ms);
-    }
-    std::remove(path.c_str());
-    return pid;
 }
 
 TEST(WorkerCrash, AWorkerKilledFromOutsideEndsItsTaskAndIsReplaced) {
     mproc::Pool pool(1);
-    const std::string path = temp_path("killed_from_outside");
-    auto sleeping = pool.apply_async(report_pid_then_sleep, path);
-    const long pid = read_pid_when_written(path);
-    ASSERT_GT(pid, 0);
-    ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
-    ASSERT_TRUE(sleeping.wait(long_wait));
-    try {
-        sleeping.get();
-        FAIL() << "no WorkerLost";
-    } catch (const mproc::WorkerLost& e) {
-        EXPECT_EQ(e.worker_pid(), pid);
-        EXPECT_EQ(e.signal(), SIGKILL);
-    }
+    expect_a_kill_from_outside_reported(pool);
     EXPECT_EQ(pool.apply(fragile_task, item_of(6, Cause::none)), 36);
+}
+
+TEST(WorkerCrash, AChunkItsWorkerCannotRunNamesItsItemInAStream) {
+    mproc::Pool pool(1);
+    expect_a_refused_item_named_in_a_stream(pool);
 }
 
 // ---- stress: random crashes of every kind, nothing lost, nothing counted twice -----------------

@@ -152,4 +152,37 @@ TEST(ThreadBackend, AFailedThreadStartThrowsAndLeavesNoThreadBehind) {
                                          "12: threads left behind, 13: wrong exception";
 }
 
+struct Point {
+    int x;
+    int y;
+    int sum() const { return x + y; }
+    int scaled(int factor) const { return x * factor; }
+};
+
+// A pool calls what it is given as std::invoke would: a member function or a data member,
+// on an object or through a pointer to one.
+TEST(ThreadPoolCalls, MemberPointersWorkAsWithStdInvoke) {
+    mproc::ThreadPool pool(2);
+    const std::vector<Point> points{{1, 2}, {3, 4}};
+    EXPECT_EQ(pool.map(&Point::sum, points), (std::vector<int>{3, 7}));
+    EXPECT_EQ(pool.map(&Point::y, points), (std::vector<int>{2, 4}));
+    std::vector<const Point*> pointers{&points[0], &points[1]};
+    EXPECT_EQ(pool.map(&Point::sum, pointers), (std::vector<int>{3, 7}));
+    EXPECT_EQ(pool.apply(&Point::scaled, points[1], 10), 30);
+    EXPECT_EQ(pool.apply(&Point::scaled, &points[0], 5), 5);
+}
+
+// A null function pointer as initializer is no initializer, as a null std::function would be;
+// an initializer that was called would crash the worker.
+TEST(ThreadPoolCalls, ANullFunctionPointerInitializerIsNone) {
+    void (*none)() = nullptr;
+    const mproc::Initializer initializer(none);
+    EXPECT_FALSE(initializer);
+    EXPECT_TRUE(initializer.portable().empty());
+    mproc::ThreadPool pool({.workers = 1, .initializer = none});
+    EXPECT_EQ(pool.apply([](int x) { return x + 1; }, 1), 2);
+    mproc::Pool processes({.workers = 1, .initializer = none});
+    EXPECT_EQ(processes.apply([](int x) { return x + 1; }, 2), 3);
+}
+
 } // namespace

@@ -8,16 +8,14 @@
 
 #include "mproc/detail/call.hpp"
 #include "mproc/detail/result_state.hpp"
-#include "mproc/detail/worker_entry.hpp"
 
 namespace mproc::detail {
 
 template <class F, class... Args>
 using apply_result_t = call_result_t<F, Args&&...>;
 
-/// `wire`: the job also runs in worker processes (encode_chunk/complete_chunk are real).
-template <bool wire, class F, class... Args>
-class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
+template <class F, class... Args>
+class ApplyJob : public ResultState<apply_result_t<F, Args...>> {
   public:
     using Result = apply_result_t<F, Args...>;
 
@@ -37,63 +35,25 @@ class ApplyJob final : public ResultState<apply_result_t<F, Args...>> {
         } catch (...) {
             error = std::current_exception();
         }
-        args_.reset(); // the pool keeps no copy of the arguments once the call has ended
+        settle(std::move(value), std::move(error));
+    }
+
+    void cancel_chunk(const Chunk&, std::exception_ptr reason) noexcept override {
+        settle(std::nullopt, std::move(reason));
+    }
+
+  protected:
+    /// Ends the call with its value or error; the pool keeps no copy of the arguments.
+    void settle(std::optional<Result> value, std::exception_ptr error) noexcept {
+        args_.reset();
         this->finish(std::move(value), std::move(error));
         this->release(); // the chunk's reference; must be the last use of this
     }
 
-    void cancel_chunk(const Chunk&, std::exception_ptr reason) noexcept override {
-        args_.reset();
-        this->finish(std::nullopt, std::move(reason));
-        this->release();
-    }
-
-    void encode_chunk(const Chunk&, WireWriter& request) override {
-        if constexpr (wire) {
-            write_entry<&apply_entry<F, Args...>>(request);
-            encode_callable(request, f_);
-            std::apply(
-                [&](const Args&... args) {
-                    (encode_value(request, args, ValueLifetime::outlives_send), ...);
-                },
-                *args_);
-        } else {
-            wire_call_on_in_process_job();
-        }
-    }
-
-    bool complete_chunk(const Chunk&, WireReader& response, long worker_pid,
-                        std::exception_ptr lost) noexcept override {
-        if constexpr (wire) {
-            std::optional<Result> value;
-            std::exception_ptr error;
-            bool decoded = true;
-            try {
-                if (lost && response.remaining() == 0) {
-                    error = std::move(lost);
-                } else {
-                    value = read_outcome<Result>(response, error, worker_pid, 0);
-                    if (response.remaining() != 0) {
-                        throw WireError("mproc: worker sent more than one outcome");
-                    }
-                }
-            } catch (...) {
-                error = std::current_exception();
-                decoded = false;
-            }
-            lost = nullptr; // before finishing: the caller must hold the last reference
-            args_.reset();
-            this->finish(std::move(value), std::move(error));
-            this->release(); // the chunk's reference; must be the last use of this
-            return decoded;
-        } else {
-            wire_call_on_in_process_job();
-        }
-    }
-
-  private:
     F f_;
     std::optional<std::tuple<Args...>> args_;
+
+  private:
     Chunk chunk_{this, 0, 1};
 };
 

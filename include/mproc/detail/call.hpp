@@ -2,7 +2,6 @@
 // How the front end calls user functions, and the type of what they return.
 
 #include <concepts>
-#include <functional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -20,13 +19,52 @@ using stored_t = std::conditional_t<std::is_void_v<R>, std::monostate, std::remo
 template <class F, class... Args>
 using call_result_t = stored_t<std::invoke_result_t<const F&, Args...>>;
 
+template <class Member>
+struct MemberOf;
+template <class T, class Class>
+struct MemberOf<T Class::*> {
+    using type = Class;
+};
+
+/// The object a member pointer applies to: `object` itself, or what it points to (a pointer,
+/// a smart pointer).
+template <class Member, class Object>
+decltype(auto) member_target(Object&& object) {
+    if constexpr (std::is_base_of_v<typename MemberOf<Member>::type, std::remove_cvref_t<Object>>) {
+        return std::forward<Object>(object);
+    } else {
+        return *std::forward<Object>(object);
+    }
+}
+
+template <class Member, class Object, class... Args>
+decltype(auto) invoke_member(Member member, Object&& object, Args&&... args) {
+    if constexpr (std::is_member_function_pointer_v<Member>) {
+        return (member_target<Member>(std::forward<Object>(object)).*
+                member)(std::forward<Args>(args)...);
+    } else {
+        return member_target<Member>(std::forward<Object>(object)).*member;
+    }
+}
+
+/// std::invoke for what a pool is given: a callable, or a pointer to a member called on an
+/// object or a pointer to one (std::invoke is in <functional>, which these headers avoid).
+template <class F, class... Args>
+decltype(auto) invoke(const F& f, Args&&... args) {
+    if constexpr (std::is_member_pointer_v<F>) {
+        return invoke_member(f, std::forward<Args>(args)...);
+    } else {
+        return f(std::forward<Args>(args)...);
+    }
+}
+
 template <class F, class... Args>
 call_result_t<F, Args...> call_storing(const F& f, Args&&... args) {
     if constexpr (std::is_void_v<std::invoke_result_t<const F&, Args...>>) {
-        std::invoke(f, std::forward<Args>(args)...);
+        invoke(f, std::forward<Args>(args)...);
         return {};
     } else {
-        return std::invoke(f, std::forward<Args>(args)...);
+        return invoke(f, std::forward<Args>(args)...);
     }
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // Chunk sizes: Python's rule and the argument check.
 
-#include <algorithm>
 #include <cstddef>
 
+#include "mproc/detail/size_math.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -35,7 +35,8 @@ std::size_t byte_capped_chunksize(std::size_t chunksize, const Items& items, Siz
     const std::size_t taken = n < samples ? n : samples;
     std::size_t bytes = 0;
     for (std::size_t k = 0; k < taken; ++k) {
-        const std::size_t item_bytes = size_of(items[k * n / taken]);
+        // k * n / taken, without the product (which overflows for a huge lazy range).
+        const std::size_t item_bytes = size_of(items[k * (n / taken) + k * (n % taken) / taken]);
         if (item_bytes == 0) {
             return chunksize;
         }
@@ -45,7 +46,7 @@ std::size_t byte_capped_chunksize(std::size_t chunksize, const Items& items, Siz
     if (average == 0) {
         return chunksize;
     }
-    return std::min(chunksize, std::max<std::size_t>(max_auto_chunk_bytes / average, 1));
+    return smaller(chunksize, larger(max_auto_chunk_bytes / average, 1));
 }
 
 /// A chunksize the caller chose: must be positive.

@@ -4,7 +4,9 @@
 // The front end turns every call (apply, map, imap, ...) into a Job that owns the callable, the
 // arguments and the result storage, and splits its items into Chunks. A backend only moves
 // Chunks to workers and tells the Job when each one ran or was dropped; it knows nothing about
-// chunking, ordering, callbacks or result objects.
+// chunking, ordering, callbacks or result objects. A backend that runs chunks in other processes
+// also needs the job's wire half (detail/wire/wire_job.hpp), which only it includes: a
+// ThreadPool's jobs have none and compile without the codec.
 
 #include <atomic>
 #include <chrono>
@@ -15,34 +17,33 @@
 #include <type_traits>
 #include <utility>
 
-#include "mproc/detail/wire.hpp"
-
 namespace mproc::detail {
 
 class Job;
+class WireJob;
 
 /// A contiguous run of a job's items: the unit a backend executes (Python's "task").
 struct Chunk {
     Job* job = nullptr;
-    std::size_t first = 0; // index of the first item within the job
+    std::size_t first = 0; // index in the call's input of the chunk's first item
     std::size_t count = 0;
     // How often a backend re-ran it after losing its worker (PoolOptions::max_retries); a job
     // that reuses a settled chunk for new items resets it.
     std::uint32_t retries = 0;
 };
 
-/// The chunks of one job handed over in one submit: `count` consecutive chunks, or the chunks
-/// at some positions of one array (the free slots an imap stream refills, rarely consecutive).
-/// A view: the chunks and the positions must outlive the submit call, not the batch.
+/// The chunks of one job handed over in one submit: `count` consecutive chunks (a map's), or
+/// `count` chunks anywhere (the slots an imap stream refills, each on its own). A view: the
+/// chunks and the array of them must outlive the submit call, not the batch.
 class ChunkBatch {
   public:
-    ChunkBatch(Chunk* first, std::size_t count) noexcept : base_(first), count_(count) {}
-    ChunkBatch(Chunk* base, const std::size_t* positions, std::size_t count) noexcept
-        : base_(base), positions_(positions), count_(count) {}
+    ChunkBatch(Chunk* first, std::size_t count) noexcept : consecutive_(first), count_(count) {}
+    ChunkBatch(Chunk* const* chunks, std::size_t count) noexcept
+        : scattered_(chunks), count_(count) {}
 
     std::size_t size() const noexcept { return count_; }
     Chunk* operator[](std::size_t i) const noexcept {
-        return base_ + (positions_ == nullptr ? i : positions_[i]);
+        return scattered_ == nullptr ? consecutive_ + i : scattered_[i];
     }
     /// Appends the chunks, in order, to a backend's queue (a container of Chunk*).
     template <class Queue>
@@ -53,8 +54,8 @@ class ChunkBatch {
     }
 
   private:
-    Chunk* base_;
-    const std::size_t* positions_ = nullptr;
+    Chunk* consecutive_ = nullptr;
+    Chunk* const* scattered_ = nullptr;
     std::size_t count_;
 };
 
@@ -77,23 +78,14 @@ class Job {
     /// Settles the chunk without running it; every item in it ends with `reason`.
     virtual void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept = 0;
 
-    /// Process backends: writes the request a worker process needs to run the chunk (the
-    /// entry's name, the callable, the items). Throws if a value cannot be encoded; the backend
-    /// then cancels the chunk with that error.
-    virtual void encode_chunk(const Chunk& chunk, WireWriter& request) = 0;
-
-    /// Process backends: reads the worker's response for the chunk and settles it. A response
-    /// that does not decode ends the chunk's remaining items with the decoding error. With
-    /// `lost` set, the worker died part-way: the response holds the outcomes of the items it
-    /// finished, and every item after them ends with `lost`. Returns false when the response
-    /// did not decode (the chunk is settled all the same): the worker is not to be trusted.
-    virtual bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
-                                std::exception_ptr lost) noexcept = 0;
-
     /// The index, within the caller's call, of item `offset` of `chunk` (what errors report).
     virtual std::size_t task_index(const Chunk& chunk, std::size_t offset) const noexcept {
         return chunk.first + offset;
     }
+
+    /// The job's wire half (encode a chunk for a worker process, decode its answer), or null for
+    /// a job built for an in-process backend.
+    virtual WireJob* wire() noexcept { return nullptr; }
 
     /// Process backends: the hard time limit of each of this call's chunks, zero for the pool's
     /// own (`mproc::with_timeout`). Set by the front end before the first chunk is submitted.
@@ -120,9 +112,6 @@ class Job {
 
 /// The reason given to a chunk cancelled because its job is no longer wanted.
 std::exception_ptr unwanted_chunk_reason();
-
-/// The wire half of a job built for an in-process backend: never called.
-[[noreturn]] void wire_call_on_in_process_job() noexcept;
 
 /// Owning handle to a Job (or a class derived from it); adopts the reference it is built from.
 template <class T>
@@ -192,9 +181,12 @@ class ChunkSink {
 struct ValidatedOptions;
 
 /// What BasicPool asks of a backend, and nothing more: run chunks somewhere, settle each one
-/// exactly once (run_chunk/complete_chunk, or cancel_chunk), and follow the lifecycle.
+/// exactly once (run_chunk, the wire half's complete_chunk, or cancel_chunk), and follow the
+/// lifecycle.
 ///  - `Backend(ValidatedOptions)` starts the workers; throws std::system_error if it cannot.
-///  - `crosses_processes`: whether jobs must carry their wire half (encode/complete).
+///  - `job_type<CoreJob>`: the job the front end builds for a call: the core job itself for an
+///    in-process backend, the core job with its wire half (wire_job_t) for one that crosses
+///    processes.
 ///  - `kills_running_tasks`: whether it enforces a job's hard time limit (with_timeout).
 ///  - `submit(batch)` takes the chunks, or returns false once closed.
 ///  - `close()`: no more submissions; workers exit when the queued work is done.
@@ -204,7 +196,6 @@ struct ValidatedOptions;
 template <class B>
 concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
     requires(B& backend, ChunkBatch chunks) {
-    { B::crosses_processes } -> std::convertible_to<bool>;
     { B::kills_running_tasks } -> std::convertible_to<bool>;
     { std::as_const(backend).worker_count() } -> std::same_as<std::size_t>;
     { backend.submit(chunks) } -> std::same_as<bool>;

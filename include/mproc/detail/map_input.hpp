@@ -4,36 +4,47 @@
 // range outlives every read) or copied into a vector the job owns (map_async, and inputs that
 // are not random access or whose size is unknown, which Python materialises too).
 
+#include <concepts>
+#include <cstddef>
 #include <iterator>
-#include <ranges>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/ranges.hpp"
+
 namespace mproc::detail {
 
+/// A map call's items as its job holds them (BorrowedInput, OwnedInput): read by index.
+template <class Input>
+concept map_items = requires(const Input& input, std::size_t i) {
+    typename Input::value_type;
+    input[i];
+    { input.size() } -> std::same_as<std::size_t>;
+    { Input::contiguous } -> std::convertible_to<bool>;
+};
+
 template <class Range>
-concept borrowable_input =
-    std::ranges::random_access_range<const Range> && std::ranges::sized_range<const Range>;
+concept borrowable_input = random_access_range<const Range> && sized_range<const Range>;
 
 template <class Range>
 class BorrowedInput {
   public:
-    using value_type = std::ranges::range_value_t<const Range>;
+    using value_type = range_value_t<const Range>;
     /// Items lie next to each other in memory (a chunk can be copied as one block).
-    static constexpr bool contiguous = std::ranges::contiguous_range<const Range>;
+    static constexpr bool contiguous = contiguous_range<const Range>;
 
     explicit BorrowedInput(const Range& range)
         : begin_(std::ranges::begin(range)), size_(std::ranges::size(range)) {}
 
     decltype(auto) operator[](std::size_t i) const {
-        return begin_[static_cast<std::ranges::range_difference_t<const Range>>(i)];
+        return begin_[static_cast<range_difference_t<const Range>>(i)];
     }
     std::size_t size() const noexcept { return size_; }
     void release() noexcept {}
 
   private:
-    std::ranges::iterator_t<const Range> begin_;
+    iterator_t<const Range> begin_;
     std::size_t size_;
 };
 
@@ -59,13 +70,13 @@ class OwnedInput {
 /// Copies (or, from an rvalue vector, moves) any input range into an owned vector.
 template <class Range>
 auto materialise(Range&& range) {
-    using Value = std::ranges::range_value_t<Range>;
+    using Value = range_value_t<Range>;
     if constexpr (std::is_same_v<std::remove_cvref_t<Range>, std::vector<Value>> &&
                   !std::is_lvalue_reference_v<Range>) {
         return OwnedInput<Value>(std::move(range));
     } else {
         std::vector<Value> items;
-        if constexpr (std::ranges::sized_range<Range>) {
+        if constexpr (sized_range<Range>) {
             items.reserve(std::ranges::size(range));
         }
         for (auto&& item : range) {

@@ -5,7 +5,6 @@
 // fail-fast); then it carries the first failure that arrived, or the whole vector. Within a
 // chunk, the first failing item stops the rest of that chunk, as Python's mapstar does.
 
-#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <exception>
@@ -21,7 +20,7 @@
 #include "mproc/detail/call.hpp"
 #include "mproc/detail/huge_pages.hpp"
 #include "mproc/detail/result_state.hpp"
-#include "mproc/detail/worker_entry.hpp"
+#include "mproc/detail/size_math.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -146,26 +145,28 @@ struct MapSlotsFor<Value, Out> {
 template <class F, class Input, Unpack unpack>
 using map_item_result_t = item_result_t<F, typename Input::value_type, unpack>;
 
-/// `wire`: the job also runs in worker processes (encode_chunk/complete_chunk are real).
 /// `Slots`: where results go (ResultSlots: a fresh vector; SpanSlots: the caller's storage).
-template <class F, class Input, Unpack unpack, bool wire,
+template <class F, class Input, Unpack unpack,
           class Slots = ResultSlots<map_item_result_t<F, Input, unpack>>>
-class MapJob final : public ResultState<typename Slots::Result> {
+class MapJob : public ResultState<typename Slots::Result> {
+  protected:
     using Item = typename Input::value_type;
     using Value = map_item_result_t<F, Input, unpack>;
     using Call = ItemCall<F, Item, unpack>;
-    /// Items and results cross as bytes: chunks travel as blocks (block_items_entry).
-    static constexpr bool block = block_transport_v<Item> && block_transport_v<Value>;
 
   public:
     template <class G, class... SlotArgs>
     MapJob(G&& f, Input input, std::size_t chunksize, SlotArgs&&... slot_args)
         : f_(std::forward<G>(f)), input_(std::move(input)),
           results_(input_.size(), std::forward<SlotArgs>(slot_args)...) {
+        // Counted without `n + chunksize`, which overflows for a chunksize near the type's
+        // maximum; a chunksize larger than the input makes one chunk of all of it.
         const std::size_t n = input_.size();
-        chunks_.reserve(chunksize == 0 ? 0 : (n + chunksize - 1) / chunksize);
-        for (std::size_t first = 0; first < n; first += chunksize) {
-            chunks_.push_back(Chunk{this, first, std::min(chunksize, n - first)});
+        chunks_.reserve(chunksize == 0 ? 0 : n / chunksize + (n % chunksize != 0 ? 1 : 0));
+        for (std::size_t first = 0; first < n;) {
+            const std::size_t count = smaller(chunksize, n - first);
+            chunks_.push_back(Chunk{this, first, count});
+            first += count;
         }
         unsettled_.store(chunks_.size(), std::memory_order_relaxed);
     }
@@ -193,106 +194,7 @@ class MapJob final : public ResultState<typename Slots::Result> {
         settle_one();
     }
 
-    void encode_chunk(const Chunk& chunk, WireWriter& request) override {
-        if constexpr (wire && block) {
-            write_entry<&block_items_entry<F, Item, unpack>>(request);
-            encode_callable(request, f_);
-            request.write<std::uint64_t>(chunk.count);
-            if constexpr (Input::contiguous) {
-                // By reference where the writer allows it (a worker's outbox, sent before the
-                // job, which holds the input, can end).
-                request.write_borrowed(std::addressof(input_[chunk.first]),
-                                       chunk.count * sizeof(Item));
-            } else {
-                std::byte* items = request.grow(chunk.count * sizeof(Item));
-                for (std::size_t i = 0; i < chunk.count; ++i) {
-                    const Item item = input_[chunk.first + i];
-                    std::memcpy(items + i * sizeof(Item), std::addressof(item), sizeof(Item));
-                }
-            }
-        } else if constexpr (wire) {
-            write_entry<&items_entry<F, Item, unpack, true>>(request);
-            encode_callable(request, f_);
-            request.write<std::uint64_t>(chunk.count);
-            // An item the input holds lives as long as the job; one its range makes on the
-            // fly (a view's element by value) does not.
-            constexpr ValueLifetime lifetime =
-                std::is_lvalue_reference_v<decltype(input_[chunk.first])>
-                    ? ValueLifetime::outlives_send
-                    : ValueLifetime::temporary;
-            for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
-                encode_value<Item>(request, input_[i], lifetime);
-            }
-        } else {
-            wire_call_on_in_process_job();
-        }
-    }
-
-    bool complete_chunk(const Chunk& chunk, WireReader& response, long worker_pid,
-                        std::exception_ptr lost) noexcept override {
-        if constexpr (wire && block) {
-            bool decoded = true;
-            if (lost) {
-                // A block's header is written before its results, so a worker that died
-                // part-way leaves nothing to trust; map ends with the first failure anyway.
-                record_failure(std::move(lost));
-            } else {
-                try {
-                    const auto done = response.read<std::uint64_t>();
-                    if (done > chunk.count) {
-                        throw WireError("mproc: worker sent more results than items");
-                    }
-                    const std::byte* values = response.take(done * sizeof(Value));
-                    results_.template put_block<Value>(chunk.first, values, done);
-                    if (done < chunk.count) {
-                        record_failure(decode_exception(response, worker_pid, chunk.first + done));
-                    }
-                    if (response.remaining() != 0) {
-                        throw WireError("mproc: worker sent more than a block of results");
-                    }
-                } catch (...) {
-                    record_failure(std::current_exception());
-                    decoded = false;
-                }
-            }
-            settle_one();
-            return decoded;
-        } else if constexpr (wire) {
-            bool decoded = true;
-            // The worker stops a chunk at its first failure (as run_chunk does), so fewer
-            // outcomes than items is fine after an error and a protocol error otherwise.
-            try {
-                std::size_t i = chunk.first;
-                for (; i < chunk.first + chunk.count; ++i) {
-                    if (lost && response.remaining() == 0) {
-                        record_failure(std::move(lost));
-                        break;
-                    }
-                    std::exception_ptr error;
-                    std::optional<Value> value =
-                        read_outcome<Value>(response, error, worker_pid, i);
-                    if (error) {
-                        record_failure(std::move(error));
-                        break;
-                    }
-                    results_.put(i, std::move(*value));
-                }
-                if (i == chunk.first + chunk.count && response.remaining() != 0) {
-                    throw WireError("mproc: worker sent more outcomes than items");
-                }
-            } catch (...) {
-                record_failure(std::current_exception());
-                decoded = false;
-            }
-            lost = nullptr; // before settling: the caller must hold the last reference
-            settle_one();
-            return decoded;
-        } else {
-            wire_call_on_in_process_job();
-        }
-    }
-
-  private:
+  protected:
     void record_failure(std::exception_ptr error) noexcept {
         std::lock_guard lock(failure_mutex_);
         if (!first_failure_) {
@@ -321,6 +223,8 @@ class MapJob final : public ResultState<typename Slots::Result> {
     F f_;
     Input input_;
     Slots results_;
+
+  private:
     std::vector<Chunk> chunks_;
     std::atomic<std::size_t> unsettled_{0};
     std::mutex failure_mutex_;

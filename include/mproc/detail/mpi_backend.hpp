@@ -10,16 +10,24 @@
 #include <memory>
 
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/wire/wire_jobs.hpp"
 #include "mproc/pool_options.hpp"
 
 namespace mproc::detail {
 
 class MpiBackend {
   public:
-    /// Jobs must carry their wire half: chunks are encoded and sent to other processes.
-    static constexpr bool crosses_processes = true;
-    /// Not yet: time limits are not sent to the ranks, so with_timeout is refused at compile
-    /// time rather than run unlimited.
+    /// Jobs carry their wire half: chunks are encoded and sent to other processes.
+    template <class CoreJob>
+    using job_type = wire_job_t<CoreJob>;
+    /// What an item takes on the wire where that is known without encoding it (0 otherwise):
+    /// the automatic chunksize keeps a chunk's bytes within max_auto_chunk_bytes.
+    template <class Item>
+    static std::size_t item_bytes(const Item& item) {
+        return known_encoded_size(item);
+    }
+    /// No: time limits are not sent to the ranks, so with_timeout is refused at compile time
+    /// rather than run unlimited.
     static constexpr bool kills_running_tasks = false;
 
     /// Opens the pool on the worker ranks: `options.workers` worker processes spread over them

@@ -8,14 +8,22 @@
 #include <memory>
 
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/wire/wire_jobs.hpp"
 #include "mproc/pool_options.hpp"
 
 namespace mproc::detail {
 
 class ProcessBackend {
   public:
-    /// Jobs must carry their wire half: chunks are encoded and sent to other processes.
-    static constexpr bool crosses_processes = true;
+    /// Jobs carry their wire half: chunks are encoded and sent to other processes.
+    template <class CoreJob>
+    using job_type = wire_job_t<CoreJob>;
+    /// What an item takes on the wire where that is known without encoding it (0 otherwise):
+    /// the automatic chunksize keeps a chunk's bytes within max_auto_chunk_bytes.
+    template <class Item>
+    static std::size_t item_bytes(const Item& item) {
+        return known_encoded_size(item);
+    }
     /// A task past its time limit has its worker process killed (with_timeout, task_timeout).
     static constexpr bool kills_running_tasks = true;
 

@@ -4,11 +4,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <optional>
 
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/function.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/spin_wait.hpp"
 
@@ -19,9 +19,8 @@ class ResultState : public Job {
   public:
     /// Installs the callbacks; `serial` is the pool's mutex that keeps callbacks one at a time.
     /// Must happen before the first chunk is submitted.
-    void set_callbacks(std::function<void(const R&)> on_success,
-                       std::function<void(std::exception_ptr)> on_error,
-                       std::recursive_mutex* serial) {
+    void set_callbacks(Function<void(const R&)> on_success,
+                       Function<void(std::exception_ptr)> on_error, std::recursive_mutex* serial) {
         on_success_ = std::move(on_success);
         on_error_ = std::move(on_error);
         callback_mutex_ = serial;
@@ -121,8 +120,8 @@ class ResultState : public Job {
     std::atomic<bool> published_{false}; // ready_, for waiters polling without the lock
     std::optional<R> value_;
     std::exception_ptr error_;
-    std::function<void(const R&)> on_success_;
-    std::function<void(std::exception_ptr)> on_error_;
+    Function<void(const R&)> on_success_;
+    Function<void(std::exception_ptr)> on_error_;
     std::recursive_mutex* callback_mutex_ = nullptr;
 };
 

@@ -5,15 +5,21 @@
 // window (reads input items, forms chunks, submits them) until `window` chunks are in flight or
 // unconsumed. So the input is only ever touched by the consumer's thread (a user generator
 // needs no lock), an exception from the input surfaces in order, and a slow consumer stops the
-// input from being read (backpressure): memory stays bounded by window * chunksize items. The
-// window may grow while chunks come back fast, up to a fixed limit (stream_window.hpp).
+// input from being read (backpressure): memory stays bounded by window * chunksize items, and
+// by the items actually read. The window may grow while chunks come back fast, up to a fixed limit
+// (stream_window.hpp).
 //
-// Chunk slots form a ring: a slot is free, in flight, done (results waiting), or being
-// consumed. `Chunk::first` is the slot's offset in the item arrays, not a position in the input.
+// A slot is a chunk with the storage of its items' results: free, in flight, done (results
+// waiting), or being consumed. Slots are made only when the window has room and the input has
+// items for them, and each one's storage grows only as items are read into it (it keeps its
+// capacity when the slot is reused), so a stream's memory follows what it read, never the
+// chunksize or buffersize it was asked for. `Chunk::first` is the index in the caller's input of
+// the chunk's first item.
 
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -29,28 +35,50 @@ namespace mproc::detail {
 
 enum class Order { input, completion };
 
-/// Fixed-capacity FIFO of chunk-slot numbers.
+/// One chunk of a stream with its items' results, by offset in the chunk. Backends hold it as
+/// the Chunk it derives from; the job reaches the rest through that Chunk (StreamJob::slot_of),
+/// never through its container of slots, which the consumer may be growing meanwhile.
+template <class T>
+struct StreamSlot : Chunk {
+    StreamSlot() = default;
+    StreamSlot(const StreamSlot&) = delete;
+    StreamSlot& operator=(const StreamSlot&) = delete;
+    virtual ~StreamSlot() = default;
+
+    // Sized by the consumer before the chunk is submitted; written by the worker that runs it,
+    // read by the consumer once the chunk is done.
+    std::vector<std::optional<T>> values;
+    std::vector<std::exception_ptr> errors;
+    // Guarded by the job's mutex: whether the chunk has settled, and the next slot in the
+    // queue (of submitted or of done slots) this one waits in.
+    bool done = false;
+    StreamSlot* next_queued = nullptr;
+};
+
+/// A FIFO of slots linked through StreamSlot::next_queued: pushing never allocates, so a worker
+/// settling a chunk (which must not throw) can always queue its slot.
+template <class Slot>
 class SlotQueue {
   public:
-    explicit SlotQueue(std::size_t capacity) : ring_(capacity) {}
-    bool empty() const noexcept { return size_ == 0; }
-    std::size_t size() const noexcept { return size_; }
-    std::size_t front() const noexcept { return ring_[head_]; }
-    void push(std::size_t slot) noexcept {
-        ring_[(head_ + size_) % ring_.size()] = slot;
-        ++size_;
+    bool empty() const noexcept { return head_ == nullptr; }
+    Slot* front() const noexcept { return head_; }
+    void push(Slot* slot) noexcept {
+        slot->next_queued = nullptr;
+        (tail_ != nullptr ? tail_->next_queued : head_) = slot;
+        tail_ = slot;
     }
-    std::size_t pop() noexcept {
-        const std::size_t slot = ring_[head_];
-        head_ = (head_ + 1) % ring_.size();
-        --size_;
+    Slot* pop() noexcept {
+        Slot* slot = head_;
+        head_ = slot->next_queued;
+        if (head_ == nullptr) {
+            tail_ = nullptr;
+        }
         return slot;
     }
 
   private:
-    std::vector<std::size_t> ring_;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
+    Slot* head_ = nullptr;
+    Slot* tail_ = nullptr;
 };
 
 /// The consumer-facing half, independent of the function and the input type.
@@ -58,25 +86,25 @@ template <class T>
 class StreamJob : public Job, public Feeder {
   public:
     enum class Fetched { item, end, timeout };
+    using Slot = StreamSlot<T>;
 
     /// Waits for the next result (in input or completion order). On `item`, `*value` holds it,
     /// or the item's exception is thrown; after the input and every chunk are exhausted, a
     /// pending input/cut error is thrown once, then `end` is returned for ever.
     Fetched fetch(Clock::time_point deadline, std::optional<T>* value) {
         for (;;) {
-            if (current_slot_ != no_slot && current_offset_ < chunks_[current_slot_].count) {
+            if (current_ != nullptr && current_offset_ < current_->count) {
                 return take_current_item(value);
             }
-            if (current_slot_ != no_slot) {
-                free_slot(current_slot_);
-                current_slot_ = no_slot;
+            if (current_ != nullptr) {
+                free_slot(*std::exchange(current_, nullptr));
             }
             fill_window();
             const std::size_t events_seen = events_.load(std::memory_order_acquire);
             std::unique_lock lock(mutex_);
             auto next_ready = [&] {
                 if (order_ == Order::input) {
-                    return !in_order_.empty() && done_[in_order_.front()];
+                    return !in_order_.empty() && in_order_.front()->done;
                 }
                 return !completed_.empty();
             };
@@ -96,7 +124,7 @@ class StreamJob : public Job, public Feeder {
                 return Fetched::timeout;
             }
             if (next_ready()) {
-                current_slot_ = order_ == Order::input ? in_order_.pop() : completed_.pop();
+                current_ = order_ == Order::input ? in_order_.pop() : completed_.pop();
                 current_offset_ = 0;
                 continue;
             }
@@ -116,13 +144,10 @@ class StreamJob : public Job, public Feeder {
         finish_feeding(nullptr);
         drop_input(); // feeding has finished: nothing reads the input any more
         std::lock_guard lock(mutex_);
-        for (std::size_t slot = 0; slot < chunks_.size(); ++slot) {
-            if (done_[slot]) { // settled: no worker writes these positions any more
-                for (std::size_t i = chunks_[slot].first;
-                     i < chunks_[slot].first + chunks_[slot].count; ++i) {
-                    values_[i].reset();
-                    errors_[i] = nullptr;
-                }
+        for (const std::unique_ptr<Slot>& slot : slots_) {
+            if (slot->done) { // settled: no worker writes to it any more
+                slot->values.clear();
+                slot->errors.clear();
             }
         }
     }
@@ -131,75 +156,65 @@ class StreamJob : public Job, public Feeder {
     Job& job() noexcept override { return *this; }
 
     void cancel_chunk(const Chunk& chunk, std::exception_ptr reason) noexcept override {
-        for (std::size_t i = chunk.first; i < chunk.first + chunk.count; ++i) {
-            store_error(i, reason);
+        for (std::size_t offset = 0; offset < chunk.count; ++offset) {
+            store_error(chunk, offset, reason);
         }
         // Dropped before the consumer can see the chunk, so the consumer holds the last
-        // references (see ProcessBackend's handle_worker).
+        // references (see settle_answer in src/process/process_backend.cpp).
         reason = nullptr;
         clear_arguments(chunk);
         chunk_settled(chunk);
     }
 
-    /// What one item's result slots take.
+    /// What one item's result storage takes.
     static constexpr std::size_t bytes_per_item =
         sizeof(std::optional<T>) + sizeof(std::exception_ptr);
 
   protected:
-    /// Slots for the largest window, `window.limit` chunks, from the start.
+    /// Allocates nothing for the window yet: slots are made as the input fills them.
     StreamJob(ChunkSink& sink, Order order, std::size_t chunksize, StreamWindow window)
         : sink_(&sink), order_(order), chunksize_(chunksize), window_rule_(window),
-          window_(window.initial), chunks_(window.limit), first_input_index_(window.limit),
-          done_(window.limit, false), values_(window.limit * chunksize),
-          errors_(window.limit * chunksize), free_(window.limit), in_order_(window.limit),
-          completed_(window.limit) {
-        for (std::size_t slot = 0; slot < window.limit; ++slot) {
-            chunks_[slot] = Chunk{this, slot * chunksize, 0};
-            free_.push(slot);
-        }
-        batch_.reserve(window.limit);
+          window_(window.initial) {}
+
+    /// Every chunk of this job is one of its slots: made (not const) by new_slot, handed to the
+    /// backends as a Chunk and back as a const one.
+    static Slot& slot_of(const Chunk& chunk) noexcept {
+        return const_cast<Slot&>(static_cast<const Slot&>(chunk));
     }
 
-    /// Reads the next input item into argument position `position`; false at the end of the
-    /// input. Exceptions from the input propagate.
-    virtual bool read_item(std::size_t position) = 0;
+    /// A new, empty slot (of the derived job's type, which adds the items' arguments).
+    virtual std::unique_ptr<Slot> new_slot() = 0;
+    /// Reads the next input item into the slot's arguments, after those it holds; false at the
+    /// end of the input. Exceptions from the input propagate.
+    virtual bool read_item(Slot& slot) = 0;
     virtual void clear_arguments(const Chunk& chunk) noexcept = 0;
     /// Destroys the input (a moved-in range); consumer thread, after feeding has finished.
     virtual void drop_input() noexcept = 0;
 
     bool wanted() const noexcept override { return !abandoned_.load(std::memory_order_relaxed); }
 
-    /// The input index (0-based position in the caller's input) of the item at `position`.
-    std::size_t input_index(std::size_t position) const noexcept {
-        const std::size_t slot = position / chunksize_;
-        return first_input_index_[slot] + (position - chunks_[slot].first);
-    }
-
-    void store_value(std::size_t position, T&& value) {
-        values_[position].emplace(std::move(value));
+    void store_value(const Chunk& chunk, std::size_t offset, T&& value) {
+        slot_of(chunk).values[offset].emplace(std::move(value));
     }
     /// An item's error; for a stream of Outcomes (imap_outcomes) it becomes the item's value.
-    void store_error(std::size_t position, std::exception_ptr error) noexcept {
+    void store_error(const Chunk& chunk, std::size_t offset, std::exception_ptr error) noexcept {
+        Slot& slot = slot_of(chunk);
         if constexpr (is_outcome<T>) {
-            values_[position].emplace(std::move(error));
+            slot.values[offset].emplace(std::move(error));
         } else {
-            errors_[position] = std::move(error);
+            slot.errors[offset] = std::move(error);
         }
-    }
-
-    std::size_t task_index(const Chunk& chunk, std::size_t offset) const noexcept override {
-        return input_index(chunk.first + offset);
     }
 
     /// Called by the worker after the chunk's items are stored.
     void chunk_settled(const Chunk& chunk) noexcept {
-        const std::size_t slot = chunk.first / chunksize_;
+        Slot& slot = slot_of(chunk);
         {
             std::lock_guard lock(mutex_);
-            done_[slot] = true;
+            slot.done = true;
             --in_flight_;
             if (order_ == Order::completion) {
-                completed_.push(slot);
+                completed_.push(&slot);
             }
         }
         events_.fetch_add(1, std::memory_order_release);
@@ -208,28 +223,43 @@ class StreamJob : public Job, public Feeder {
     }
 
   private:
-    static constexpr std::size_t no_slot = static_cast<std::size_t>(-1);
-
     Fetched take_current_item(std::optional<T>* value) {
-        const std::size_t position = chunks_[current_slot_].first + current_offset_++;
-        if (std::exception_ptr error = std::exchange(errors_[position], nullptr)) {
+        const std::size_t offset = current_offset_++;
+        if (std::exception_ptr error = std::exchange(current_->errors[offset], nullptr)) {
             std::rethrow_exception(error);
         }
-        value->emplace(std::move(*values_[position]));
-        values_[position].reset(); // the pool keeps no copy of a result it handed over
+        value->emplace(std::move(*current_->values[offset]));
+        current_->values[offset].reset(); // the pool keeps no copy of a result it handed over
         return Fetched::item;
     }
 
-    void free_slot(std::size_t slot) {
-        std::lock_guard lock(mutex_);
-        for (std::size_t i = chunks_[slot].first; i < chunks_[slot].first + chunks_[slot].count;
-             ++i) {
-            values_[i].reset();
-            errors_[i] = nullptr;
+    /// Consumer thread: the slot's results have all been taken (or dropped).
+    void free_slot(Slot& slot) {
+        {
+            std::lock_guard lock(mutex_);
+            slot.done = false;
         }
-        done_[slot] = false;
-        chunks_[slot].count = 0;
-        free_.push(slot);
+        slot.values.clear(); // keeps the capacity for the slot's next chunk
+        slot.errors.clear();
+        slot.count = 0;
+        free_.push_back(&slot);
+    }
+
+    /// A free slot, or a new one; consumer thread only.
+    Slot& take_slot() {
+        if (!free_.empty()) {
+            Slot* slot = free_.back(); // the one used last: its storage is the warmest
+            free_.pop_back();
+            return *slot;
+        }
+        std::unique_ptr<Slot> slot = new_slot();
+        slot->job = this;
+        if (free_.capacity() <= slots_.size()) {
+            free_.reserve(2 * (slots_.size() + 1)); // so that freeing a slot never allocates
+        }
+        std::lock_guard lock(mutex_); // abandon() walks the slots under it
+        slots_.push_back(std::move(slot));
+        return *slots_.back();
     }
 
     /// Caller holds mutex_: nothing in flight or waiting, and no more input will come.
@@ -243,51 +273,53 @@ class StreamJob : public Job, public Feeder {
     /// to the pool in one submit, so that the pool's hand-over costs (a lock, a wake-up of its
     /// I/O thread, a message to a worker) are paid once per batch, not once per chunk.
     void fill_window() {
+        std::size_t room = 0;
         {
             std::lock_guard lock(mutex_);
             if (feeding_finished_) {
                 return;
             }
-            const std::size_t used = chunks_.size() - free_.size();
-            const std::size_t room = window_ > used ? window_ - used : 0;
+            const std::size_t used = slots_.size() - free_.size();
+            room = window_ > used ? window_ - used : 0;
             if (room == 0 || (in_flight_ > window_rule_.workers && room < (window_ + 1) / 2)) {
                 return;
             }
-            for (std::size_t i = 0; i < room; ++i) {
-                batch_.push_back(free_.pop());
-            }
         }
-        std::size_t filled = 0;
         bool input_ended = false;
         std::exception_ptr input_error;
-        try {
-            for (; filled < batch_.size() && !input_ended; ++filled) {
-                Chunk& chunk = chunks_[batch_[filled]];
-                chunk.count = 0;
-                chunk.retries = 0;
-                first_input_index_[batch_[filled]] = items_read_;
-                while (chunk.count < chunksize_ && read_item(chunk.first + chunk.count)) {
-                    ++chunk.count;
+        while (batch_.size() < room && !input_ended && !input_error) {
+            Slot& slot = take_slot();
+            slot.first = items_read_;
+            slot.count = 0;
+            slot.retries = 0;
+            try {
+                while (slot.count < chunksize_ && read_item(slot)) {
+                    ++slot.count;
                     ++items_read_;
                 }
-                input_ended = chunk.count < chunksize_;
-                if (chunk.count == 0) {
-                    break;
+                input_ended = slot.count < chunksize_;
+            } catch (...) {
+                input_error = std::current_exception(); // the items read before it still run
+            }
+            if (slot.count != 0) {
+                try {
+                    slot.values.resize(slot.count);
+                    slot.errors.resize(slot.count);
+                } catch (...) {
+                    // No room for the results: the chunk cannot run, and the stream ends here.
+                    if (!input_error) {
+                        input_error = std::current_exception();
+                    }
+                    clear_arguments(slot);
+                    slot.count = 0;
                 }
             }
-        } catch (...) {
-            input_error = std::current_exception();
-            if (chunks_[batch_[filled]].count > 0) {
-                ++filled; // the items read before the error still run
+            if (slot.count == 0) {
+                free_slot(slot);
+                break;
             }
+            batch_.push_back(&slot);
         }
-        {
-            std::lock_guard lock(mutex_);
-            for (std::size_t i = filled; i < batch_.size(); ++i) {
-                free_.push(batch_[i]);
-            }
-        }
-        batch_.resize(filled);
         const bool submitted = batch_.empty() || submit();
         batch_.clear();
         if (submitted && (input_error || input_ended)) {
@@ -297,7 +329,7 @@ class StreamJob : public Job, public Feeder {
 
   private:
     /// Hands the chunks of batch_ to the pool; on refusal (the pool stopped) their slots are
-    /// returned and feeding ends with an error for the consumer.
+    /// freed and feeding ends with an error for the consumer.
     bool submit() {
         note_window_use();
         std::lock_guard feed_lock(feed_mutex_);
@@ -306,11 +338,11 @@ class StreamJob : public Job, public Feeder {
                 std::lock_guard lock(mutex_);
                 in_flight_ += batch_.size();
             }
-            if (sink_->submit(ChunkBatch(chunks_.data(), batch_.data(), batch_.size()))) {
+            if (sink_->submit(ChunkBatch(batch_.data(), batch_.size()))) {
                 if (order_ == Order::input) {
                     std::lock_guard lock(mutex_);
-                    for (const std::size_t slot : batch_) {
-                        in_order_.push(slot);
+                    for (Chunk* chunk : batch_) {
+                        in_order_.push(&slot_of(*chunk));
                     }
                 }
                 return true;
@@ -318,15 +350,9 @@ class StreamJob : public Job, public Feeder {
             std::lock_guard lock(mutex_);
             in_flight_ -= batch_.size();
         }
-        for (const std::size_t slot : batch_) {
-            clear_arguments(chunks_[slot]);
-        }
-        {
-            std::lock_guard lock(mutex_);
-            for (const std::size_t slot : batch_) {
-                chunks_[slot].count = 0;
-                free_.push(slot);
-            }
+        for (Chunk* chunk : batch_) {
+            clear_arguments(*chunk);
+            free_slot(slot_of(*chunk));
         }
         // No effect when a cut already finished feeding with its own reason.
         finish_feeding_locked(std::make_exception_ptr(
@@ -377,36 +403,31 @@ class StreamJob : public Job, public Feeder {
     const Order order_;
     const std::size_t chunksize_;
     const StreamWindow window_rule_;
-    // Consumer-thread state: the window now (how many slots may be in use), and the batch
-    // being filled with the time the one before it was handed over (none before the first).
+    // Consumer-thread state: the window now (how many slots may be in use), the chunks being
+    // handed over, the time the batch before them was (none before the first), the free slots
+    // and how many items have been read.
     std::size_t window_;
-    std::vector<std::size_t> batch_;
+    std::vector<Chunk*> batch_;
     std::optional<Clock::time_point> last_batch_;
-    std::vector<Chunk> chunks_;                  // one per slot, for the largest window
-    std::vector<std::size_t> first_input_index_; // per slot; written by the feeder before submit
-    std::size_t items_read_ = 0;                 // consumer thread only
+    std::vector<Slot*> free_;
+    std::size_t items_read_ = 0;
 
     // Guards the slot bookkeeping below; workers take it once per chunk.
     std::mutex mutex_;
     std::condition_variable changed_;
     std::atomic<std::size_t> events_{0}; // bumped by every change changed_ signals, for polling
-    std::vector<bool> done_;
+    // Every slot made so far, no more than the largest window held at once; grown by the
+    // consumer, under mutex_. On the heap, so that a slot in flight never moves.
+    std::vector<std::unique_ptr<Slot>> slots_;
     std::size_t in_flight_ = 0;
     bool feeding_finished_ = false;
     std::exception_ptr terminal_error_;
-
-    // Item results, by position; a worker writes a chunk's positions before settling it, the
-    // consumer reads them after seeing it done.
-    std::vector<std::optional<T>> values_;
-    std::vector<std::exception_ptr> errors_;
-
-    SlotQueue free_;
-    SlotQueue in_order_;  // Order::input: submitted slots, oldest first
-    SlotQueue completed_; // Order::completion: done slots, first done first
+    SlotQueue<Slot> in_order_;  // Order::input: submitted slots, oldest first
+    SlotQueue<Slot> completed_; // Order::completion: done slots, first done first
 
     std::atomic<bool> abandoned_{false};
-    // Consumer-thread state.
-    std::size_t current_slot_ = no_slot;
+    // Consumer-thread state: the slot whose results are being taken, and the next one's offset.
+    Slot* current_ = nullptr;
     std::size_t current_offset_ = 0;
 };
 

@@ -8,9 +8,10 @@
 // while its results come back fast: short chunks of small items. A user's buffersize is kept
 // as given.
 
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
+
+#include "mproc/detail/size_math.hpp"
 
 namespace mproc {
 
@@ -26,8 +27,8 @@ inline constexpr std::size_t stream_max_grown_items = 1024;
 
 namespace mproc::detail {
 
-/// ...and in bytes of the stream's per-item storage (its argument and result slots), which is
-/// allocated for the largest window at the start.
+/// ...and in bytes of the stream's per-item storage (its arguments and results) that so many
+/// items take at once.
 inline constexpr std::size_t stream_max_grown_bytes = std::size_t{256} << 10;
 /// A window grows while its chunks' results come back at least this often, on average: then
 /// a trip to a worker costs as much as the work itself.
@@ -48,24 +49,26 @@ struct StreamWindow {
         if (results == 0 || elapsed >= stream_fast_result_interval * results) {
             return current;
         }
-        return std::min(limit, current * 2);
+        return smaller(limit, current * 2);
     }
 
     static StreamWindow fixed(std::size_t chunks, std::size_t workers) noexcept {
         return {chunks, chunks, workers};
     }
 
-    /// The default window of a pool of `workers` for chunks of `chunksize` items whose slots
-    /// take `bytes_per_item` bytes.
+    /// The default window of a pool of `workers` for chunks of `chunksize` items whose
+    /// arguments and results take `bytes_per_item` bytes: it starts at a few chunks per worker
+    /// and grows to as many whole chunks as the item and byte bounds hold, never less than its
+    /// start (so chunks beyond those bounds keep it fixed; what they hold is still only what
+    /// was read).
     static StreamWindow growing(std::size_t workers, std::size_t chunksize,
                                 std::size_t bytes_per_item) noexcept {
         const std::size_t initial = stream_chunks_per_worker * workers;
         const std::size_t items =
-            std::min(stream_max_grown_items,
-                     stream_max_grown_bytes / std::max<std::size_t>(bytes_per_item, 1));
+            smaller(stream_max_grown_items, stream_max_grown_bytes / larger(bytes_per_item, 1));
         const std::size_t limit =
-            std::min(stream_max_chunks_per_worker * workers, items / chunksize);
-        return {initial, std::max(initial, limit), workers};
+            smaller(stream_max_chunks_per_worker * workers, items / chunksize);
+        return {initial, larger(initial, limit), workers};
     }
 };
 

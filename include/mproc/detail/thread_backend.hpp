@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -21,7 +20,8 @@ namespace mproc::detail {
 class ThreadBackend {
   public:
     /// Chunks run in this address space: jobs need no wire half.
-    static constexpr bool crosses_processes = false;
+    template <class CoreJob>
+    using job_type = CoreJob;
     /// A thread running a task cannot be killed: no hard time limits (with_timeout).
     static constexpr bool kills_running_tasks = false;
 

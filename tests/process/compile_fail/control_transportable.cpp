@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "mproc/detail/callable_codec.hpp"
-#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire/callable_codec.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
 
 int square(int x) { return x * x; }
 

@@ -5,5 +5,5 @@
 int main() {
     mproc::Pool pool(1);
     int factor = 3;
-    return pool.apply([factor](int x) { return x * factor; }, 2);
+    return pool.apply([factor](int x) { return x * factor; }, 2); // refused
 }

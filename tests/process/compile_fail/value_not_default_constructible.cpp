@@ -4,7 +4,7 @@
 // cereal::access, as cereal documents; the conformance suite's NoDefault does that.)
 #include <string>
 
-#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
 
 struct Named {
     explicit Named(std::string name) : name(std::move(name)) {}

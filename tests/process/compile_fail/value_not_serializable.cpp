@@ -1,7 +1,7 @@
 // Refused: a type that is neither trivially copyable nor serializable by cereal.
 #include <string>
 
-#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
 
 struct Record {
     std::string name; // makes Record not trivially copyable; and there is no serialize()

@@ -1,5 +1,5 @@
 // Refused: a raw pointer, which means nothing in another process.
-#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
 
 void refuse(mproc::detail::WireWriter& out, const int& value) {
     mproc::detail::encode_value(out, &value);

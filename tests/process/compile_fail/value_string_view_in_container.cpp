@@ -2,7 +2,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mproc/detail/value_codec.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
 
 void refuse(mproc::detail::WireReader& in) {
     (void)mproc::detail::decode_value<std::vector<std::string_view>>(in);

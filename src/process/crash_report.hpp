@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {

@@ -16,7 +16,7 @@
 #include <exception>
 #include <string>
 
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc {
 class RemoteError;

@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 

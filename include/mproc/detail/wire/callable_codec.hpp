@@ -8,7 +8,8 @@
 //    as nothing: the worker default-constructs it (C++20 closure types without captures are
 //    default-constructible), and its type, known to the worker's instantiated entry, says
 //    which code to run;
-//  - a function object with state crosses as a value (value_codec.hpp).
+//  - a function object with state crosses as a value (value_codec.hpp): with a serialize
+//    member, or as its bytes when its members provably hold no address.
 //
 // A lambda with captures is refused even when it is trivially copyable: by-reference captures
 // are addresses, and a forked worker would silently read its own stale copy of the caller's
@@ -24,8 +25,8 @@
 #include <type_traits>
 
 #include "mproc/detail/code_address.hpp"
-#include "mproc/detail/value_codec.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 
@@ -55,7 +56,8 @@ enum class CallableTransport {
     value,          // value_codec
     member_pointer, // refused: wrap it in a lambda
     not_an_object,  // refused: a function type or reference, or cv-qualified
-    with_state,     // refused: a lambda with captures, or state that cannot cross
+    with_state,     // refused: a lambda with captures
+    value_refused,  // refused: a function object whose state cannot cross (value_codec says why)
 };
 
 template <class F>
@@ -68,8 +70,10 @@ consteval CallableTransport callable_transport_of() {
         return CallableTransport::not_an_object;
     } else if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F>) {
         return CallableTransport::stateless;
-    } else if constexpr (names_closure_type_v<F> || !transportable_v<F>) {
+    } else if constexpr (names_closure_type_v<F>) {
         return CallableTransport::with_state;
+    } else if constexpr (!transportable_v<F>) {
+        return CallableTransport::value_refused;
     } else {
         return CallableTransport::value;
     }
@@ -84,7 +88,7 @@ inline constexpr bool
 
 /// Fails compilation with the message that says how to make F sendable.
 template <class F, CallableTransport how>
-void report_untransportable_callable() {
+auto report_untransportable_callable() {
     if constexpr (how == CallableTransport::member_pointer) {
         static_assert(dependent_false_v<F>,
                       "mproc: a pointer to member cannot be sent to a worker process: wrap the "
@@ -102,6 +106,16 @@ void report_untransportable_callable() {
                       "initializer, or use a function object with a cereal serialize() member "
                       "(a lambda with a capture-default, [&] or [=], counts as capturing even "
                       "when it captures nothing)");
+    } else if constexpr (how == CallableTransport::value_refused) {
+        report_untransportable<F, transport_of<F>()>();
+    }
+}
+
+/// Fails compilation, with the message that says what to do, unless F can cross.
+template <class F>
+auto require_sendable_callable() {
+    if constexpr (!transportable_callable_v<F>) {
+        report_untransportable_callable<F, callable_transport_of<F>()>();
     }
 }
 

@@ -3,17 +3,22 @@
 //
 // Two encodings, chosen at compile time from the type alone (both ends run the same binary, so
 // they always agree):
-//  - bytes: a trivially copyable type is its object representation, one memcpy. Raw pointers,
-//    member pointers and pointer-holding standard types (std::string_view, std::span,
-//    std::reference_wrapper) are refused: an address means nothing in another process. A
-//    user-written cereal member (serialize/save/load) wins over bytes, so a type can take
-//    control of its own encoding.
+//  - bytes: a trivially copyable type that provably holds no address is its object
+//    representation, one memcpy (the proof, address_proof.hpp: arithmetic types, enums, the
+//    standard composites of such, aggregates whose members all are such; or the user's word,
+//    mproc::address_free). Raw pointers, references, member pointers and pointer-holding
+//    standard types (std::string_view, std::span, std::reference_wrapper), alone or anywhere
+//    inside, are refused: an address means nothing in another process. A user-written cereal
+//    member (serialize/save/load) wins over bytes, so a type can take control of its own
+//    encoding.
 //  - cereal: everything else, through cereal's binary archive, written straight into the
 //    WireWriter. The payload is prefixed with its size, so decoding can never read past the
 //    value (nor into the frame's next field), and a sender and receiver that disagree on the
 //    type are caught when the sizes do not match. std::string and std::vector of a bytes type
 //    skip cereal: a size and one block copy.
-// A type that is neither is a compile-time error (static_assert) that says what to add.
+// A type that is neither is a compile-time error (static_assert) that says what to add; a
+// trivially copyable type mproc cannot prove address-free (private members, say) needs a
+// serialize member or mproc::address_free.
 //
 // Trivially copyable types nested in cereal-encoded containers (std::map<int, Point>,
 // std::optional<Point>, ...) also cross as bytes, through a cereal serialize overload for the
@@ -47,6 +52,10 @@
 #include <variant>
 #include <vector>
 
+#if !__has_include(<cereal/cereal.hpp>)
+#error                                                                                             \
+    "mproc: mproc::Pool and mproc::MpiPool encode what crosses to worker processes with cereal, which is not installed (Debian: libcereal-dev); mproc::ThreadPool alone does not need it"
+#endif
 #include <cereal/archives/binary.hpp>
 #include <cereal/cereal.hpp>
 #include <cereal/types/array.hpp>
@@ -68,8 +77,9 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
-#include "mproc/detail/checked_input_archive.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/address_proof.hpp"
+#include "mproc/detail/wire/checked_input_archive.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 
@@ -114,35 +124,6 @@ inline constexpr bool is_std_wrapper_v<std::optional> = true;
 template <>
 inline constexpr bool is_std_wrapper_v<std::variant> = true;
 
-/// Whether a value of T contains an address (as far as the type system can tell: a user struct
-/// with a pointer member is trivially copyable and cannot be told apart).
-/// (cv-unqualified T; see holds_address_v)
-template <class T>
-struct holds_address : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T>> {};
-
-template <class T>
-inline constexpr bool holds_address_v = holds_address<std::remove_cv_t<T>>::value;
-
-template <class T, std::size_t N>
-struct holds_address<T[N]> : std::bool_constant<holds_address_v<T>> {};
-template <class T, std::size_t N>
-struct holds_address<std::array<T, N>> : std::bool_constant<holds_address_v<T>> {};
-template <class Char, class Traits>
-struct holds_address<std::basic_string_view<Char, Traits>> : std::true_type {};
-template <class T, std::size_t Extent>
-struct holds_address<std::span<T, Extent>> : std::true_type {};
-template <class T>
-struct holds_address<std::reference_wrapper<T>> : std::true_type {};
-template <class T, class Deleter>
-struct holds_address<std::unique_ptr<T, Deleter>> : std::bool_constant<holds_address_v<T>> {};
-template <class T>
-struct holds_address<std::shared_ptr<T>> : std::bool_constant<holds_address_v<T>> {};
-template <template <class...> class Template, class... Args>
-struct holds_address<Template<Args...>>
-    : std::bool_constant<is_std_wrapper_v<Template> && (holds_address_v<Args> || ...)> {};
-
-// ---- what cereal knows about a type ---------------------------------------------------------
-
 /// Whether T has a cereal member function (serialize, save/load, save_minimal/load_minimal,
 /// versioned or not). Such a type was written for cereal, so cereal encodes it even when it is
 /// trivially copyable.
@@ -163,6 +144,91 @@ inline constexpr bool has_cereal_member_v = [] {
     }
 }();
 
+/// Whether the proof (address_proof.hpp) finds an address in T. A type with its own cereal
+/// member chose what crosses: its members are not looked at (nor taken apart, which an
+/// anonymous union member would not survive).
+template <class T>
+consteval bool proven_to_hold_address() {
+    if constexpr (has_cereal_member_v<T>) {
+        return false;
+    } else {
+        return prove<T>() == Proof::holds_address;
+    }
+}
+
+/// Whether a value of T contains an address: itself, in a member, or in an element of a
+/// standard container. (cv-unqualified T; see holds_address_v) The proof knows the standard
+/// types that refer elsewhere (std::string_view, std::span, std::reference_wrapper).
+template <class T>
+struct holds_address : std::bool_constant<proven_to_hold_address<T>()> {};
+
+template <class T>
+inline constexpr bool holds_address_v = holds_address<std::remove_cv_t<T>>::value;
+
+template <class T, std::size_t N>
+struct holds_address<T[N]> : std::bool_constant<holds_address_v<T>> {};
+template <class T, std::size_t N>
+struct holds_address<std::array<T, N>> : std::bool_constant<holds_address_v<T>> {};
+template <class T, class Deleter>
+struct holds_address<std::unique_ptr<T, Deleter>> : std::bool_constant<holds_address_v<T>> {};
+template <class T>
+struct holds_address<std::shared_ptr<T>> : std::bool_constant<holds_address_v<T>> {};
+template <template <class...> class Template, class... Args>
+consteval bool template_holds_address() {
+    if constexpr (is_std_wrapper_v<Template>) {
+        return (holds_address_v<Args> || ...);
+    } else {
+        return proven_to_hold_address<Template<Args...>>();
+    }
+}
+template <template <class...> class Template, class... Args>
+struct holds_address<Template<Args...>>
+    : std::bool_constant<template_holds_address<Template, Args...>()> {};
+
+/// The type inside T that holds the address, for the refusal's message: T's member's
+/// (FirstAddress), or through a standard wrapper its element's; void when none is named.
+template <class T>
+struct AddressInside {
+    using type = typename FirstAddress<T>::type;
+};
+template <class... Args>
+struct FirstAddressInside {
+    using type = void;
+};
+template <class Arg, class... Rest>
+struct FirstAddressInside<Arg, Rest...> {
+    using type = typename std::conditional_t<holds_address_v<Arg>, AddressInside<Arg>,
+                                             FirstAddressInside<Rest...>>::type;
+};
+template <template <class...> class Template, class... Args>
+requires is_std_wrapper_v<Template>
+struct AddressInside<Template<Args...>> {
+    using type = typename FirstAddressInside<Args...>::type;
+};
+template <class T, class Deleter>
+struct AddressInside<std::unique_ptr<T, Deleter>> {
+    using type = typename FirstAddressInside<T>::type;
+};
+template <class T>
+struct AddressInside<std::shared_ptr<T>> {
+    using type = typename FirstAddressInside<T>::type;
+};
+
+// ---- what cereal knows about a type ---------------------------------------------------------
+
+/// Whether T crosses as its bytes: trivially copyable, provably free of addresses, and without
+/// a cereal member of its own (which wins, and whose type is then not taken apart at all: an
+/// anonymous union member would stop compilation there). Nested `if constexpr`, because `&&`
+/// in a constant condition still instantiates prove<T>.
+template <class T>
+consteval bool provably_bytes() {
+    if constexpr (!std::is_trivially_copyable_v<T> || has_cereal_member_v<T>) {
+        return false;
+    } else {
+        return prove<T>() == Proof::address_free;
+    }
+}
+
 /// Whether cereal can write and read T with the binary archives.
 template <class T>
 inline constexpr bool cereal_serializable_v =
@@ -178,6 +244,8 @@ enum class Transport {
     not_an_object,             // a reference, function, void, or cv-qualified type
     c_array,                   // T[N]: cannot be returned by value
     address,                   // holds a raw address
+    address_member,            // an aggregate with a member that holds a raw address
+    unproven,                  // trivially copyable, but not provably free of addresses
     not_serializable,          // neither trivially copyable nor known to cereal
     not_default_constructible, // known to cereal, but cannot be loaded into
 };
@@ -236,9 +304,14 @@ consteval Transport transport_of() {
     } else if constexpr (std::is_array_v<T>) {
         return Transport::c_array;
     } else if constexpr (holds_address_v<T>) {
-        return Transport::address;
-    } else if constexpr (std::is_trivially_copyable_v<T> && !has_cereal_member_v<T>) {
+        using Found = typename AddressInside<T>::type;
+        return std::is_void_v<Found> || std::is_same_v<Found, T> ? Transport::address
+                                                                 : Transport::address_member;
+    } else if constexpr (provably_bytes<T>()) {
         return Transport::bytes;
+    } else if constexpr (std::is_trivially_copyable_v<T> && !has_cereal_member_v<T> &&
+                         !cereal_serializable_v<T>) {
+        return Transport::unproven;
     } else if constexpr (!cereal_serializable_v<T> || !elements_loadable<T>::value) {
         return Transport::not_serializable;
     } else if constexpr (!std::is_default_constructible_v<T> && !has_cereal_member_v<T>) {
@@ -261,8 +334,8 @@ inline constexpr bool transportable_v = transport_of<T>() == Transport::bytes
 /// Empty classes are left to cereal, which writes nothing for them.
 template <class T>
 inline constexpr bool needs_byte_serializer_v = [] {
-    if constexpr ((std::is_class_v<T> || std::is_union_v<T>)&&std::is_trivially_copyable_v<T> &&
-                  !std::is_empty_v<T> && !holds_address_v<T> && !has_cereal_member_v<T>) {
+    if constexpr ((std::is_class_v<T> || std::is_union_v<T>)&&!std::is_empty_v<T> &&
+                  provably_bytes<T>()) {
         // cereal's own non-member functions for standard types (std::optional, std::variant,
         // std::chrono, std::complex, ...) are save/load pairs; a user's may be too. Either wins.
         // A user's non-member serialize wins by overload resolution (it is more specialised).
@@ -290,9 +363,22 @@ inline constexpr bool needs_byte_serializer_v = [] {
 template <class>
 inline constexpr bool dependent_false_v = false;
 
+/// Fails compilation naming, in the template arguments the compiler prints, the type and the
+/// type of its member or element that holds an address.
+template <class T, class MemberHoldingAddress>
+auto report_address_member() {
+    static_assert(dependent_false_v<T>,
+                  "mproc: type T holds a raw address in a member or element (a pointer, a "
+                  "reference, a pointer to member, std::string_view or std::span, whose type "
+                  "the compiler shows as MemberHoldingAddress), which means nothing in another "
+                  "process: hold the data itself (e.g. std::vector instead of a pointer and a "
+                  "size), or give the type a cereal serialize member that sends what the "
+                  "address refers to");
+}
+
 /// Fails compilation with the message that says what T lacks. Exactly one static_assert fires.
 template <class T, Transport how>
-void report_untransportable() {
+auto report_untransportable() {
     if constexpr (how == Transport::not_an_object) {
         static_assert(dependent_false_v<T>,
                       "mproc: only object types cross a process boundary, not references, "
@@ -307,18 +393,36 @@ void report_untransportable() {
                       "std::string_view, std::span or std::reference_wrapper, possibly inside a "
                       "container), which means nothing in another process: send the value it "
                       "refers to instead (e.g. std::string, not std::string_view)");
+    } else if constexpr (how == Transport::address_member) {
+        report_address_member<T, typename AddressInside<T>::type>();
+    } else if constexpr (how == Transport::unproven) {
+        static_assert(dependent_false_v<T>,
+                      "mproc: type T is trivially copyable, but mproc cannot prove that its bytes "
+                      "hold no address (it has private members, a base class with members, a C "
+                      "array member of several elements, or more than 16 members): give it a "
+                      "cereal serialize member, or, if its bytes are its whole value, declare "
+                      "`template <> struct mproc::address_free<T> : std::true_type {};`");
     } else if constexpr (how == Transport::not_serializable) {
         static_assert(dependent_false_v<T>,
-                      "mproc: type T cannot cross a process boundary: make it trivially "
-                      "copyable, or give it a cereal `template <class Archive> void "
-                      "serialize(Archive&)` member (for a standard container, tuple, optional or "
-                      "variant: make its element types so, and default-constructible)");
+                      "mproc: type T cannot cross a process boundary: give it a cereal `template "
+                      "<class Archive> void serialize(Archive&)` member, or make it trivially "
+                      "copyable with no address inside (e.g. an aggregate of numbers) (for a "
+                      "standard container, tuple, optional or variant: make its element types "
+                      "so, and default-constructible)");
     } else if constexpr (how == Transport::not_default_constructible) {
         static_assert(dependent_false_v<T>,
                       "mproc: type T cannot be decoded in another process: cereal loads into a "
                       "default-constructed object, so give T a public default constructor (or a "
                       "cereal serialize() member and a private default constructor with `friend "
                       "class cereal::access;`)");
+    }
+}
+
+/// Fails compilation, with the message that says what to add, unless T can cross.
+template <class T>
+auto require_sendable_value() {
+    if constexpr (!transportable_v<T>) {
+        report_untransportable<T, transport_of<T>()>();
     }
 }
 

@@ -4,7 +4,9 @@
 // The caller names the entry by its CodeAddress (module + offset, never a raw address), so a
 // worker that runs a different binary cannot resolve it and refuses the chunk. An entry is a
 // template instantiated for the call's function and item types, so it exists in every copy of
-// the binary that sent it.
+// the binary that sent it. The types' fingerprint follows the name (types_fingerprint), so
+// that a module that resolves the name but is another build (one without a build id, whose
+// name is its path) refuses the chunk instead of misreading it.
 //
 // Response payload: one outcome per item, in item order: a status byte, then the value
 // (status 0) or the encoded exception (status 1). A map chunk stops after its first failure, so
@@ -22,15 +24,44 @@
 #include <utility>
 
 #include "mproc/detail/call.hpp"
-#include "mproc/detail/callable_codec.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "mproc/detail/remote_exception.hpp"
-#include "mproc/detail/value_codec.hpp"
-#include "mproc/detail/wire.hpp"
+#include "mproc/detail/wire/callable_codec.hpp"
+#include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/value_codec.hpp"
+#include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
 
 using WorkerEntry = void (*)(WireReader& request, WireWriter& response);
+
+/// A hash of the names and sizes of the types an entry reads and writes (FNV-1a).
+template <class... Types>
+consteval std::uint64_t types_fingerprint() {
+    std::uint64_t hash = 14695981039346656037ull;
+    const auto mix = [&hash](std::uint64_t byte) { hash = (hash ^ byte) * 1099511628211ull; };
+    for (const char c : type_signature<std::tuple<Types...>>()) {
+        mix(static_cast<unsigned char>(c));
+    }
+    for (const std::size_t size : {std::size_t{0}, sizeof(Types)...}) {
+        for (int shift = 0; shift < 64; shift += 8) {
+            mix((size >> shift) & 0xff);
+        }
+    }
+    return hash;
+}
+
+/// Throws mproc::Error: a request's fingerprint is not the entry's (see above).
+[[noreturn]] void throw_types_mismatch(std::uint64_t expected, std::uint64_t sent);
+
+/// Reads the fingerprint that follows the entry's name and checks it against `Types`'.
+template <class... Types>
+void check_types(WireReader& in) {
+    constexpr std::uint64_t expected = types_fingerprint<Types...>();
+    const auto sent = in.read<std::uint64_t>();
+    if (sent != expected) {
+        throw_types_mismatch(expected, sent);
+    }
+}
 
 enum class OutcomeStatus : std::uint8_t { value = 0, error = 1 };
 
@@ -94,6 +125,7 @@ std::optional<T> read_outcome(WireReader& in, std::exception_ptr& error, long wo
 /// map/imap items: request = callable, item count, items; response = one outcome per item.
 template <class F, class Item, Unpack unpack, bool stop_at_first_failure>
 void items_entry(WireReader& in, WireWriter& out) {
+    check_types<F, Item, item_result_t<F, Item, unpack>>(in);
     const F f = decode_callable<F>(in);
     const auto count = in.read<std::uint64_t>();
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -115,10 +147,11 @@ inline constexpr bool
 /// map over items and results that both cross as bytes. Request = callable, item count, the
 /// items as one block. Response = the number of results, the results as one block, and, when
 /// that number is short of the count, the exception that stopped the chunk (as Python's mapstar
-/// does). No per-item status: at about 1 ns an item, encoding is no longer what a chunk costs.
+/// does). No per-item status, so that at about 1 ns an item, encoding is not what a chunk costs.
 template <class F, class Item, Unpack unpack>
 void block_items_entry(WireReader& in, WireWriter& out) {
     using Value = item_result_t<F, Item, unpack>;
+    check_types<F, Item, Value>(in);
     const F f = decode_callable<F>(in);
     const auto count = in.read<std::uint64_t>();
     if (count > in.remaining() / sizeof(Item)) {
@@ -128,25 +161,34 @@ void block_items_entry(WireReader& in, WireWriter& out) {
     const std::size_t header = out.size();
     out.write<std::uint64_t>(count);
     std::byte* results = out.grow(count * sizeof(Value));
+    // A crash report names the item running, but sends no outcomes: a block has no per-item
+    // ones, and the call fails with the crash anyway.
+    running_item.outcomes = nullptr;
     for (std::uint64_t i = 0; i < count; ++i) {
         Item item;
         std::memcpy(static_cast<void*>(std::addressof(item)), items + i * sizeof(Item),
                     sizeof(Item));
+        running_item.index = i;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
         try {
             const Value value = ItemCall<F, Item, unpack>::call(f, item);
             std::memcpy(results + i * sizeof(Value), std::addressof(value), sizeof(Value));
         } catch (...) {
+            running_item.index = RunningItem::none;
             out.truncate(header + sizeof(std::uint64_t) + i * sizeof(Value));
             out.patch(header, i);
             encode_exception(out, std::current_exception());
             return;
         }
     }
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    running_item.index = RunningItem::none;
 }
 
 /// apply: request = callable, arguments; response = one outcome.
 template <class F, class... Args>
 void apply_entry(WireReader& in, WireWriter& out) {
+    check_types<F, Args..., call_result_t<F, Args...>>(in);
     const F f = decode_callable<F>(in);
     std::tuple<Args...> args{decode_value<Args>(in)...};
     write_outcome(out, 0, [&] {
@@ -161,10 +203,12 @@ const CodeAddress& entry_address() {
     return address;
 }
 
-/// Starts a run request: the entry's name; the entry's own payload follows.
-template <WorkerEntry entry>
+/// Starts a run request: the entry's name and the fingerprint of `Types`, the types the entry
+/// checks (check_types); the entry's own payload follows.
+template <WorkerEntry entry, class... Types>
 void write_entry(WireWriter& out) {
     out.write(entry_address<entry>());
+    out.write(types_fingerprint<Types...>());
 }
 
 } // namespace mproc::detail
