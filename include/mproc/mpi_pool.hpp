@@ -10,6 +10,7 @@
 #include "mproc/basic_pool.hpp"
 #include "mproc/detail/mpi_backend.hpp"
 #include "mproc/portable_initializer.hpp"
+#include "mproc/shared_array.hpp"
 
 namespace mproc {
 

@@ -14,6 +14,7 @@
 #include "mproc/progress.hpp"
 #include "mproc/result_stream.hpp"
 #include "mproc/serve_if_worker.hpp"
+#include "mproc/shared_array.hpp"
 #include "mproc/task_timeout.hpp"
 #include "mproc/this_worker.hpp"
 #include "mproc/thread_pool.hpp"

@@ -5,6 +5,7 @@
 
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/detail/wire/wire_job.hpp"
 #include "process/channel.hpp"
 #include "terminated_error.hpp"
@@ -112,6 +113,8 @@ Dispatcher::Added Dispatcher::add_to_outbox(WorkerProcess& worker, Chunk* chunk,
     }
     const std::size_t header = begin_frame(worker.outbox);
     try {
+        // The worker runs on this host: a SharedArray crosses as a handle to its memory.
+        const ThisHostRequests this_host;
         wire_of(*chunk->job).encode_chunk(*chunk, worker.outbox);
     } catch (...) {
         worker.outbox.truncate(header);

@@ -49,6 +49,11 @@ inline constexpr bool tasks_run_only_on_workers = true;
 template <>
 inline constexpr bool tasks_run_only_on_workers<CallerRunsThreadPool> = false;
 
+/// Whether what a task writes into a mproc::SharedArray reaches the caller: false where tasks
+/// run on other hosts' terms (MpiPool's ranks get a copy).
+template <class Pool>
+inline constexpr bool tasks_share_the_callers_memory = true;
+
 /// How many workers a pool built without a number has: mproc::cpu_count(), as in Python.
 template <class Pool>
 std::size_t default_workers() {
@@ -64,6 +69,8 @@ inline std::size_t default_workers<mproc::MpiPool>() {
 }
 // The same suite on the ranks of an MPI job (built as conformance_mpi_tests and run under
 // mpirun by ctest; see CMakeLists.txt).
+template <>
+inline constexpr bool tasks_share_the_callers_memory<mproc::MpiPool> = false;
 using PoolTypes = ::testing::Types<mproc::MpiPool>;
 #else
 using PoolTypes = ::testing::Types<mproc::ThreadPool, CallerRunsThreadPool, mproc::Pool, SpawnPool>;

@@ -5,4 +5,5 @@
 #include "mproc/detail/wire/apply_wire_job.hpp"
 #include "mproc/detail/wire/imap_wire_job.hpp"
 #include "mproc/detail/wire/map_wire_job.hpp"
+#include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/detail/wire/wire_job.hpp"

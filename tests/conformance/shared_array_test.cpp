@@ -1,0 +1,101 @@
+// mproc::SharedArray: tasks read the caller's elements on every pool, and write into them
+// where the pool's tasks share the caller's memory (ThreadPool, Pool; not MpiPool's ranks).
+
+#include <cstddef>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "conformance.hpp"
+
+namespace {
+
+using namespace conformance;
+
+double sum_of(mproc::SharedArray<const double> values) {
+    return std::accumulate(values.begin(), values.end(), 0.0);
+}
+
+std::size_t size_of(mproc::SharedArray<const int> values) { return values.size(); }
+
+/// Writes the square of `i` at `i`: tasks write disjoint elements.
+int square_into(std::pair<mproc::SharedArray<long>, int> target) {
+    target.first[static_cast<std::size_t>(target.second)] =
+        static_cast<long>(target.second) * target.second;
+    return target.second;
+}
+
+/// Reads element `i` of the array: many tasks share one array.
+double element_of(std::pair<mproc::SharedArray<const double>, int> source) {
+    return source.first[static_cast<std::size_t>(source.second)];
+}
+
+mproc::SharedArray<const double> pass_back(mproc::SharedArray<const double> values) {
+    return values;
+}
+
+template <class Pool>
+class SharedArrayTest : public PoolTest {};
+TYPED_TEST_SUITE(SharedArrayTest, PoolTypes);
+
+TYPED_TEST(SharedArrayTest, ATaskReadsTheCallersElements) {
+    TypeParam pool(2);
+    mproc::SharedArray<double> values(100'000);
+    std::iota(values.begin(), values.end(), 1.0);
+    const double expected = std::accumulate(values.begin(), values.end(), 0.0);
+    EXPECT_EQ(pool.apply(sum_of, mproc::SharedArray<const double>(values)), expected);
+    EXPECT_EQ(pool.apply_async(sum_of, values).get(long_wait), expected);
+
+    std::vector<std::pair<mproc::SharedArray<const double>, int>> reads;
+    for (int i = 0; i < 1000; i += 7) {
+        reads.emplace_back(values, i);
+    }
+    const std::vector<double> got = pool.map(element_of, reads, 3);
+    ASSERT_EQ(got.size(), reads.size());
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        EXPECT_EQ(got[k], values[static_cast<std::size_t>(reads[k].second)]);
+    }
+}
+
+TYPED_TEST(SharedArrayTest, WhatTasksWriteReachesTheCallerWhereMemoryIsShared) {
+    TypeParam pool(2);
+    constexpr int n = 500;
+    mproc::SharedArray<long> squares(n);
+    std::vector<std::pair<mproc::SharedArray<long>, int>> targets;
+    for (int i = 0; i < n; ++i) {
+        targets.emplace_back(squares, i);
+    }
+    const std::vector<int> done = pool.map(square_into, targets, 16);
+    ASSERT_EQ(done.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        const long expected = tasks_share_the_callers_memory<TypeParam> ? long{i} * i : 0;
+        ASSERT_EQ(squares[static_cast<std::size_t>(i)], expected) << "element " << i;
+    }
+}
+
+TYPED_TEST(SharedArrayTest, EmptyArraysCross) {
+    TypeParam pool(1);
+    EXPECT_EQ(pool.apply(size_of, mproc::SharedArray<const int>()), 0u);
+    EXPECT_EQ(pool.apply(size_of, mproc::SharedArray<const int>(mproc::SharedArray<int>(0))), 0u);
+    EXPECT_EQ(pool.apply(size_of, mproc::SharedArray<const int>(mproc::SharedArray<int>(3))), 3u);
+}
+
+TYPED_TEST(SharedArrayTest, AnArrayReturnedByATaskHasTheElements) {
+    TypeParam pool(1);
+    mproc::SharedArray<double> values(std::vector<double>{1.5, 2.5, 4.0});
+    const mproc::SharedArray<const double> back = pool.apply(pass_back, values);
+    ASSERT_EQ(back.size(), 3u);
+    EXPECT_EQ(back[0], 1.5);
+    EXPECT_EQ(back[2], 4.0);
+}
+
+TEST(SharedArray, CopiesShareTheirElements) {
+    mproc::SharedArray<int> a(4);
+    mproc::SharedArray<int> b = a;
+    b[2] = 7;
+    EXPECT_EQ(a[2], 7);
+    EXPECT_TRUE(a.shares_memory_with(b));
+    EXPECT_FALSE(a.shares_memory_with(mproc::SharedArray<int>(4)));
+}
+
+} // namespace

@@ -1,0 +1,158 @@
+// mproc::SharedArray between a caller and its worker processes, on every start method: no copy
+// of the elements, a read-only array that a task cannot write, nothing left mapped or open
+// after the array and the pool are gone, and sizes no mapping can have. Own main: spawned
+// workers are fresh runs of this program (mproc::serve_if_worker first).
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "process_table.hpp"
+#include "start_method_name.hpp"
+
+namespace {
+
+using mproc::StartMethod;
+
+/// Lines of this process's memory map that are a SharedArray's memory.
+int shared_array_mappings() {
+    std::ifstream maps("/proc/self/maps");
+    int found = 0;
+    for (std::string line; std::getline(maps, line);) {
+        found += line.find("mproc-shared-array") != std::string::npos ? 1 : 0;
+    }
+    return found;
+}
+
+int shared_array_mappings_in_worker(int) { return shared_array_mappings(); }
+
+/// The address the worker sees the elements at, and their sum.
+std::pair<std::uintptr_t, long> address_and_sum(mproc::SharedArray<const int> values) {
+    long sum = 0;
+    for (int v : values) {
+        sum += v;
+    }
+    return {reinterpret_cast<std::uintptr_t>(values.data()), sum};
+}
+
+/// Writes through a read-only view: the page is mapped without write permission.
+int write_through_read_only(mproc::SharedArray<const int> values) {
+    const_cast<int&>(values[0]) = 99;
+    return 0;
+}
+
+/// Fills the array with `value` and returns what a second read sees.
+int fill(std::pair<mproc::SharedArray<int>, int> target) {
+    for (int& v : target.first) {
+        v = target.second;
+    }
+    return target.first[target.first.size() - 1];
+}
+
+/// Descriptors of this process that are a SharedArray's memory.
+int shared_array_fds() {
+    int found = 0;
+    for (int fd : process_table::open_fds()) {
+        char target[256] = {};
+        const std::string link = "/proc/self/fd/" + std::to_string(fd);
+        if (readlink(link.c_str(), target, sizeof(target) - 1) > 0 &&
+            std::string(target).find("mproc-shared-array") != std::string::npos) {
+            ++found;
+        }
+    }
+    return found;
+}
+
+mproc::PoolOptions on(StartMethod method, std::ptrdiff_t workers) {
+    return mproc::PoolOptions{.workers = workers, .start_method = method};
+}
+
+class SharedArrayProcess : public ::testing::TestWithParam<StartMethod> {};
+
+INSTANTIATE_TEST_SUITE_P(All, SharedArrayProcess,
+                         ::testing::Values(StartMethod::fork, StartMethod::forkserver,
+                                           StartMethod::spawn),
+                         start_method_name::of);
+
+TEST_P(SharedArrayProcess, AWorkerMapsTheCallersPagesAndWritesReachTheCaller) {
+    mproc::Pool pool(on(GetParam(), 2));
+    mproc::SharedArray<int> values(1 << 20); // 4 MiB
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        values[i] = static_cast<int>(i % 7);
+    }
+    long expected = 0;
+    for (int v : values) {
+        expected += v;
+    }
+    const auto [worker_address, sum] = pool.apply(address_and_sum, values);
+    EXPECT_EQ(sum, expected);
+    EXPECT_NE(worker_address, 0u);
+
+    EXPECT_EQ(pool.apply(fill, std::pair{values, 5}), 5);
+    EXPECT_EQ(values[0], 5);
+    EXPECT_EQ(values[values.size() - 1], 5);
+}
+
+TEST_P(SharedArrayProcess, ATaskThatWritesIntoAReadOnlyArrayCostsOnlyThatTask) {
+    mproc::Pool pool(on(GetParam(), 1));
+    mproc::SharedArray<int> values(1000);
+    values[0] = 1;
+    EXPECT_THROW(pool.apply(write_through_read_only, mproc::SharedArray<const int>(values)),
+                 mproc::WorkerLost);
+    EXPECT_EQ(values[0], 1);
+    EXPECT_EQ(pool.apply(address_and_sum, values).second, 1); // the pool goes on
+}
+
+TEST_P(SharedArrayProcess, NothingStaysMappedOrOpenAfterTheArrayAndThePoolAreGone) {
+    const int fds_before = shared_array_fds();
+    ASSERT_EQ(shared_array_mappings(), 0);
+    {
+        mproc::Pool pool(on(GetParam(), 2));
+        for (int round = 0; round < 20; ++round) {
+            mproc::SharedArray<int> values(4096);
+            values[0] = round;
+            ASSERT_EQ(pool.apply(address_and_sum, values).second, round);
+            // The worker unmapped the task's copy when the task ended.
+            ASSERT_EQ(pool.apply(shared_array_mappings_in_worker, 0), 0) << "round " << round;
+        }
+        EXPECT_EQ(shared_array_mappings(), 0);
+        EXPECT_EQ(shared_array_fds(), fds_before);
+    }
+    EXPECT_EQ(shared_array_mappings(), 0);
+    EXPECT_EQ(shared_array_fds(), fds_before);
+}
+
+TEST(SharedArraySizes, SizesNoMappingCanHaveAreRefused) {
+    EXPECT_THROW(mproc::SharedArray<double>(std::size_t{1} << 61), std::length_error);
+    EXPECT_THROW(mproc::SharedArray<char>(std::numeric_limits<std::size_t>::max()),
+                 std::length_error);
+    // Within the arithmetic but past what the kernel maps.
+    EXPECT_THROW(mproc::SharedArray<char>(
+                     static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max())),
+                 std::bad_alloc);
+    EXPECT_EQ(shared_array_mappings(), 0);
+    EXPECT_EQ(shared_array_fds(), 0);
+    const mproc::SharedArray<char> empty(0);
+    EXPECT_TRUE(empty.empty());
+    EXPECT_EQ(empty.data(), nullptr);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    mproc::serve_if_worker(argc, argv); // spawned workers and fork servers stop here
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
