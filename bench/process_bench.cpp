@@ -357,6 +357,9 @@ struct Sizes {
     int repetitions_payload = 3;
     std::size_t payload_items = 1000;
     std::size_t payload_doubles = (std::size_t{1} << 20) / sizeof(double); // 1 MiB an item
+    int repetitions_big = 5;
+    std::size_t big_bytes = std::size_t{200} << 20; // one argument or result
+    std::size_t big_calls = 20;                     // per repetition, for the no-copy contenders
 };
 
 /// A smoke run: every workload, tiny.
@@ -372,6 +375,9 @@ Sizes quick_sizes() {
     s.repetitions_payload = 2;
     s.payload_items = 20;
     s.payload_doubles = 8192;
+    s.repetitions_big = 2;
+    s.big_bytes = std::size_t{8} << 20;
+    s.big_calls = 3;
     return s;
 }
 
@@ -640,9 +646,64 @@ Contender fresh_copy_floor_contender(const std::vector<std::vector<double>>& ite
             }};
 }
 
+// ---- one big value: 200 MiB as a std::vector<char> (copied through the socket), as a
+// mproc::SharedArray (a handle to the caller's pages), against an apply of an int and memcpy
+
+/// What a task does with the big argument: looks at both ends, so that the value must be there.
+std::int64_t ends_of(const std::vector<char>& bytes) { return bytes.front() + bytes.back(); }
+std::int64_t shared_ends_of(mproc::SharedArray<const char> bytes) {
+    return bytes[0] + bytes[bytes.size() - 1];
+}
+std::vector<char> big_result(std::int64_t bytes) {
+    return std::vector<char>(static_cast<std::size_t>(bytes), 'r');
+}
+
+/// ms for each of `calls` calls of `call`, which returns what the task computed.
+template <class Call>
+Contender big_contender(std::string_view impl, std::size_t calls, Call call) {
+    return {impl, [calls, call] {
+                std::int64_t sum = 0;
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < calls; ++i) {
+                    sum += call();
+                }
+                const double elapsed = seconds_since(t0);
+                if (sum == 0) {
+                    std::abort();
+                }
+                return elapsed / static_cast<double>(calls) * 1e3;
+            }};
+}
+
+std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>& bytes,
+                                      const mproc::SharedArray<const char>& shared,
+                                      const Sizes& s) {
+    std::vector<Contender> list;
+    list.push_back(
+        big_contender("mproc_pool_vector_argument", 1, [&] { return pool.apply(ends_of, bytes); }));
+    list.push_back(big_contender("mproc_pool_vector_result", 1, [&] {
+        return static_cast<std::int64_t>(
+            pool.apply(big_result, static_cast<std::int64_t>(s.big_bytes)).size());
+    }));
+    list.push_back(big_contender("mproc_pool_shared_array", s.big_calls,
+                                 [&] { return pool.apply(shared_ends_of, shared); }));
+    list.push_back(big_contender("mproc_pool_int", s.big_calls,
+                                 [&] { return pool.apply(square_plus_one, std::int64_t{3}); }));
+    auto to = std::make_shared<std::vector<char>>(s.big_bytes, 'y');
+    list.push_back(big_contender("memcpy", 1, [&bytes, to] {
+        std::memcpy(to->data(), bytes.data(), bytes.size());
+        bench::keep(*to);
+        return std::int64_t{1};
+    }));
+    for (Contender& contender : list) {
+        contender.workers = contender.impl == "memcpy" ? 1 : 2;
+    }
+    return list;
+}
+
 constexpr const char* usage =
     "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,medium,lifecycle,"
-    "seed_chunk4,seed_auto,payload] [--impl pool|thread]";
+    "seed_chunk4,seed_auto,payload,big] [--impl pool|thread]";
 
 struct Options {
     Sizes sizes;
@@ -670,7 +731,7 @@ Options parse(int argc, char** argv) {
     }
     if (o.common.repetitions) {
         o.sizes.repetitions_fast = o.sizes.repetitions_map = o.sizes.repetitions_seed =
-            o.sizes.repetitions_payload = *o.common.repetitions;
+            o.sizes.repetitions_payload = o.sizes.repetitions_big = *o.common.repetitions;
     }
     return o;
 }
@@ -781,5 +842,14 @@ int main(int argc, char** argv) {
         list.push_back(fresh_copy_floor_contender(items));
         run_workload("payload", "GiB/s", "higher", s.payload_items, s.repetitions_payload,
                      std::move(list));
+    }
+    if (o.common.wanted("big") && o.pool) {
+        const std::vector<char> bytes(s.big_bytes, 'x');
+        mproc::SharedArray<char> shared(s.big_bytes);
+        std::memset(shared.data(), 'x', shared.size());
+        const mproc::SharedArray<const char> read_only = shared;
+        mproc::Pool pool(2);
+        run_workload("big", "ms", "lower", 1, s.repetitions_big,
+                     big_contenders(pool, bytes, read_only, s));
     }
 }

@@ -145,6 +145,15 @@ targets = [
     ("7", "payload: Pool::map throughput / one copy into fresh vectors (the floor), for the record",
      ratio(key("payload", "mproc_pool", 2), key("payload", "floor_fresh_copy", 1)),
      None, None, None),
+    ("11", "one 200 MiB std::vector<char> argument: Pool::apply's time / memcpy of the bytes",
+     ratio(key("big", "mproc_pool_vector_argument", 2), key("big", "memcpy", 1)),
+     "<=", 10, None),
+    ("11", "one 200 MiB std::vector<char> result: Pool::apply's time / memcpy of the bytes",
+     ratio(key("big", "mproc_pool_vector_result", 2), key("big", "memcpy", 1)),
+     "<=", 10, None),
+    ("11", "the same 200 MiB as a SharedArray argument: Pool::apply's time / an apply of an int",
+     ratio(key("big", "mproc_pool_shared_array", 2), key("big", "mproc_pool_int", 2)),
+     "<=", 2, None),
 ]
 for workload in ("tiny_into", "uneven", "seed"):
     targets.append(

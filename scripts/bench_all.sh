@@ -75,6 +75,7 @@ if ((!report_only)); then
                 tag "$run" >>"$results"
         done
         build/bench/bench/process_bench "${quick[@]}" --only payload | tag "$run" >>"$results"
+        build/bench/bench/process_bench "${quick[@]}" --only big | tag "$run" >>"$results"
     done
     python3 - "$machine" "$runs" "$load_before" <<'PY'
 import datetime, json, os, platform, subprocess, sys
