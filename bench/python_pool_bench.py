@@ -11,6 +11,10 @@
                     100 times slower), sequential ("python_sequential") and through
                     `with Pool(10) as pool: pool.map(burn, tasks)` ("python") (s): the speed-up,
                     not the time, is the figure to compare
+   big              one 200 MiB argument: `bytes` through the pool ("python_bytes_argument"), as a
+                    result ("python_bytes_result"), through multiprocessing.shared_memory (the
+                    task attaches by name: "python_shared_memory"), and an apply of an int
+                    ("python_int"), Pool(2) made once (ms per call)
 
 f is `x * x + 1`. One JSON object a line:
   {"workload": ..., "impl": "python", "unit": ..., "better": ..., "median": ..., "min": ...,
@@ -24,6 +28,7 @@ import json
 import multiprocessing
 import statistics
 import time
+from multiprocessing import resource_tracker, shared_memory
 
 
 def square_plus_one(x):
@@ -41,6 +46,9 @@ SIZES = {
     "repetitions_seed": 3,
     "seed_tasks": 12,
     "seed_iterations": 175_000_000 // 50,
+    "repetitions_big": 3,
+    "big_bytes": 200 << 20,
+    "big_calls": 20,
 }
 QUICK = {
     "repetitions_fast": 3,
@@ -53,6 +61,9 @@ QUICK = {
     "repetitions_seed": 2,
     "seed_tasks": 12,
     "seed_iterations": 20_000,
+    "repetitions_big": 2,
+    "big_bytes": 8 << 20,
+    "big_calls": 3,
 }
 
 
@@ -71,6 +82,26 @@ def spin_then_return(x, us):
     while time.perf_counter() < until:
         pass
     return x
+
+
+def ends_of(data):
+    return data[0] + data[-1]
+
+
+def big_result(size):
+    return bytes(size)
+
+
+def shared_ends_of(name):
+    memory = shared_memory.SharedMemory(name=name)
+    # The worker was forked before the caller's resource tracker started, so attaching
+    # registered the memory with a tracker of its own, which would unlink it when the worker
+    # ends (CPython issue 82300): only the caller owns it.
+    resource_tracker.unregister(memory._name, "shared_memory")
+    try:
+        return memory.buf[0] + memory.buf[memory.size - 1]
+    finally:
+        memory.close()
 
 
 def report(workload, unit, better, size, figures, impl="python", workers=2):
@@ -162,6 +193,34 @@ def main():
                 return elapsed / len(tasks) * 1e6
 
             report("medium", "us", "lower", s["medium_tasks"], run(medium, s["repetitions_fast"]))
+
+        if wanted("big"):
+            data = b"x" * s["big_bytes"]
+            memory = shared_memory.SharedMemory(create=True, size=s["big_bytes"])
+            memory.buf[:] = data
+
+            def per_call(call, calls):
+                def measure():
+                    t0 = time.perf_counter()
+                    for _ in range(calls):
+                        call()
+                    return (time.perf_counter() - t0) / calls * 1e3
+                return measure
+
+            try:
+                for impl, call, calls in (
+                        ("python_bytes_argument", lambda: pool.apply(ends_of, (data,)), 1),
+                        ("python_bytes_result",
+                         lambda: pool.apply(big_result, (s["big_bytes"],)), 1),
+                        ("python_shared_memory",
+                         lambda: pool.apply(shared_ends_of, (memory.name,)), s["big_calls"]),
+                        ("python_int", lambda: pool.apply(square_plus_one, (3,)),
+                         s["big_calls"])):
+                    report("big", "ms", "lower", 1,
+                           run(per_call(call, calls), s["repetitions_big"]), impl)
+            finally:
+                memory.close()
+                memory.unlink()
 
     if wanted("lifecycle"):
 

@@ -154,6 +154,12 @@ targets = [
     ("11", "the same 200 MiB as a SharedArray argument: Pool::apply's time / an apply of an int",
      ratio(key("big", "mproc_pool_shared_array", 2), key("big", "mproc_pool_int", 2)),
      "<=", 2, None),
+    ("11", "one 200 MiB argument: Python's time with bytes / Pool's with std::vector<char>",
+     ratio(key("big", "python_bytes_argument", 2), key("big", "mproc_pool_vector_argument", 2)),
+     ">=", 20, None),
+    ("11", "200 MiB in shared memory: Python's time with shared_memory / Pool's with SharedArray",
+     ratio(key("big", "python_shared_memory", 2), key("big", "mproc_pool_shared_array", 2)),
+     ">=", 1, None),
 ]
 for workload in ("tiny_into", "uneven", "seed"):
     targets.append(

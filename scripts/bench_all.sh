@@ -67,7 +67,7 @@ if ((!report_only)); then
         echo "bench_all: run $run of $runs: threads" >&2
         build/bench/bench/thread_bench "${quick[@]}" | tag "$run" >>"$results"
         echo "bench_all: run $run of $runs: processes and Python" >&2
-        for workload in apply map imap_unordered medium lifecycle seed; do
+        for workload in apply map imap_unordered medium lifecycle seed big; do
             python3 bench/python_pool_bench.py "${quick[@]}" --only "$workload" |
                 tag "$run" >>"$results"
             [ "$workload" = seed ] && workload=seed_auto
@@ -75,7 +75,6 @@ if ((!report_only)); then
                 tag "$run" >>"$results"
         done
         build/bench/bench/process_bench "${quick[@]}" --only payload | tag "$run" >>"$results"
-        build/bench/bench/process_bench "${quick[@]}" --only big | tag "$run" >>"$results"
     done
     python3 - "$machine" "$runs" "$load_before" <<'PY'
 import datetime, json, os, platform, subprocess, sys
