@@ -134,6 +134,21 @@ TEST_P(SharedArrayProcess, NothingStaysMappedOrOpenAfterTheArrayAndThePoolAreGon
     EXPECT_EQ(shared_array_fds(), fds_before);
 }
 
+/// Many short pools, each handed an array: nothing of any array outlives its pool, in the
+/// caller or anywhere else (the workers, which mapped them, are gone with their pools).
+TEST(SharedArrayLifecycles, FiveHundredPoolsLeaveNoSharedMemoryBehind) {
+    const int fds_before = shared_array_fds();
+    for (int round = 0; round < 500; ++round) {
+        mproc::Pool pool(1);
+        mproc::SharedArray<int> values(1024);
+        values[1023] = round;
+        ASSERT_EQ(pool.apply(address_and_sum, values).second, round) << "round " << round;
+    }
+    EXPECT_EQ(shared_array_mappings(), 0);
+    EXPECT_EQ(shared_array_fds(), fds_before);
+    EXPECT_TRUE(process_table::child_processes().empty());
+}
+
 TEST(SharedArraySizes, SizesNoMappingCanHaveAreRefused) {
     EXPECT_THROW(mproc::SharedArray<double>(std::size_t{1} << 61), std::length_error);
     EXPECT_THROW(mproc::SharedArray<char>(std::numeric_limits<std::size_t>::max()),
