@@ -75,10 +75,6 @@ int shared_array_fds() {
     return found;
 }
 
-mproc::PoolOptions on(StartMethod method, std::ptrdiff_t workers) {
-    return mproc::PoolOptions{.workers = workers, .start_method = method};
-}
-
 class SharedArrayProcess : public ::testing::TestWithParam<StartMethod> {};
 
 INSTANTIATE_TEST_SUITE_P(All, SharedArrayProcess,
@@ -87,7 +83,7 @@ INSTANTIATE_TEST_SUITE_P(All, SharedArrayProcess,
                          start_method_name::of);
 
 TEST_P(SharedArrayProcess, AWorkerMapsTheCallersPagesAndWritesReachTheCaller) {
-    mproc::Pool pool(on(GetParam(), 2));
+    mproc::Pool pool({.workers = 2, .start_method = GetParam()});
     mproc::SharedArray<int> values(1 << 20); // 4 MiB
     for (std::size_t i = 0; i < values.size(); ++i) {
         values[i] = static_cast<int>(i % 7);
@@ -106,7 +102,7 @@ TEST_P(SharedArrayProcess, AWorkerMapsTheCallersPagesAndWritesReachTheCaller) {
 }
 
 TEST_P(SharedArrayProcess, ATaskThatWritesIntoAReadOnlyArrayCostsOnlyThatTask) {
-    mproc::Pool pool(on(GetParam(), 1));
+    mproc::Pool pool({.workers = 1, .start_method = GetParam()});
     mproc::SharedArray<int> values(1000);
     values[0] = 1;
     EXPECT_THROW(pool.apply(write_through_read_only, mproc::SharedArray<const int>(values)),
@@ -119,7 +115,7 @@ TEST_P(SharedArrayProcess, NothingStaysMappedOrOpenAfterTheArrayAndThePoolAreGon
     const int fds_before = shared_array_fds();
     ASSERT_EQ(shared_array_mappings(), 0);
     {
-        mproc::Pool pool(on(GetParam(), 2));
+        mproc::Pool pool({.workers = 2, .start_method = GetParam()});
         for (int round = 0; round < 20; ++round) {
             mproc::SharedArray<int> values(4096);
             values[0] = round;
