@@ -113,7 +113,9 @@ class BasicPool : private detail::ChunkSink {
 
     /// Runs `f(args...)` on a worker and returns its result (`std::monostate` for void).
     /// Throws what `f` threw, or `mproc::PoolNotRunning` after `close()`/`terminate()`.
-    /// The arguments are moved into the call.
+    /// The arguments are moved into the call; a process or MPI pool, which sends them to the
+    /// worker, encodes them from where the caller holds them instead (it waits for the result,
+    /// so they outlive the call): a large argument is not copied first.
     template <class F, class... Args>
     requires detail::not_callbacks<F>
     auto apply(F&& f, Args&&... args) {
@@ -123,8 +125,8 @@ class BasicPool : private detail::ChunkSink {
     /// As above, with callbacks (see callbacks.hpp), which have run when `apply` returns.
     template <class S, class E, class F, class... Args>
     auto apply(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
-        return wait_for(
-            submit_apply(std::move(callbacks), std::forward<F>(f), std::forward<Args>(args)...));
+        return wait_for(submit_apply<true>(std::move(callbacks), std::forward<F>(f),
+                                           std::forward<Args>(args)...));
     }
 
     /// Starts `f(args...)` on a worker and returns at once.
@@ -137,8 +139,8 @@ class BasicPool : private detail::ChunkSink {
     /// As above, with callbacks.
     template <class S, class E, class F, class... Args>
     auto apply_async(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
-        return AsyncResult(
-            submit_apply(std::move(callbacks), std::forward<F>(f), std::forward<Args>(args)...));
+        return AsyncResult(submit_apply<false>(std::move(callbacks), std::forward<F>(f),
+                                               std::forward<Args>(args)...));
     }
 
     // ---- map / starmap ------------------------------------------------------------------------
@@ -414,7 +416,9 @@ class BasicPool : private detail::ChunkSink {
         }
     }
 
-    template <class S, class E, class F, class... Args>
+    /// `borrow`: the caller waits for the result (see apply), so a job that only encodes its
+    /// arguments may take them by reference.
+    template <bool borrow, class S, class E, class F, class... Args>
     auto submit_apply(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
         static_assert(detail::apply_callable<F, Args...>,
                       "mproc: apply(f, args...) needs f to be callable as a const object with "
@@ -424,8 +428,16 @@ class BasicPool : private detail::ChunkSink {
         throw_unless_running();
         const auto time_limit = checked_time_limit(f);
         require_sendable<Job>();
-        auto job = detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
-                                         std::forward<Args>(args)...);
+        auto job = [&] {
+            if constexpr (borrow && requires { Job::can_borrow_arguments; }) {
+                return detail::make_job<Job>(detail::BorrowArguments{},
+                                             detail::unwrap_callable(std::forward<F>(f)),
+                                             std::as_const(args)...);
+            } else {
+                return detail::make_job<Job>(detail::unwrap_callable(std::forward<F>(f)),
+                                             std::forward<Args>(args)...);
+            }
+        }();
         job->set_task_timeout(time_limit);
         install_callbacks<Result>(*job, std::move(callbacks));
         submit_or_throw({job->chunk(), 1});

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <list>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,7 @@ class Counted {
     explicit Counted(int value) : value_(value), holds_(true) { ++live; }
     Counted(const Counted& other) : value_(other.value_), holds_(other.holds_) {
         if (holds_) ++live;
+        ++copies;
     }
     Counted(Counted&& other) noexcept
         : value_(other.value_), holds_(std::exchange(other.holds_, false)) {}
@@ -54,6 +56,7 @@ class Counted {
     }
 
     static inline std::atomic<int> live{0};
+    static inline std::atomic<int> copies{0}; // copy constructions, ever
 
   private:
     int value_;
@@ -104,6 +107,28 @@ TYPED_TEST(NoCopiesKeptTest, Apply) {
         EXPECT_EQ(this->live(), 3);
     }
     EXPECT_EQ(this->live(), 0);
+}
+
+// A blocking apply waits for its result, so a pool that sends the arguments to a worker encodes
+// them from the caller's own objects: a large argument is not copied before it is sent. The
+// thread pool moves them into the call (one copy of an lvalue), as apply_async does everywhere:
+// its arguments may end before the call.
+TYPED_TEST(NoCopiesKeptTest, BlockingApplyCopiesNoArgumentItSends) {
+    constexpr bool copies_arguments = std::is_base_of_v<mproc::ThreadPool, TypeParam>;
+    TypeParam pool(2);
+    const Counted arg(3);
+    const Counted other(4);
+    const int before = Counted::copies;
+    EXPECT_EQ(pool.apply(value_of, arg), 3);
+    EXPECT_EQ(Counted::copies - before, copies_arguments ? 1 : 0);
+    EXPECT_EQ(pool.apply(add_counted, other, 1).value(), 5);
+    EXPECT_EQ(Counted::copies - before, copies_arguments ? 2 : 0);
+
+    const int before_async = Counted::copies;
+    auto result = pool.apply_async(value_of, arg);
+    EXPECT_EQ(Counted::copies - before_async, 1) << "apply_async must keep its own copy";
+    ASSERT_TRUE(result.wait(long_wait));
+    EXPECT_EQ(result.get(), 3);
 }
 
 TYPED_TEST(NoCopiesKeptTest, ApplyAsync) {

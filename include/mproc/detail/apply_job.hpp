@@ -14,6 +14,9 @@ namespace mproc::detail {
 template <class F, class... Args>
 using apply_result_t = call_result_t<F, Args&&...>;
 
+/// Builds a job whose arguments the caller keeps (WireApplyJob).
+struct BorrowArguments {};
+
 template <class F, class... Args>
 class ApplyJob : public ResultState<apply_result_t<F, Args...>> {
   public:
@@ -43,6 +46,11 @@ class ApplyJob : public ResultState<apply_result_t<F, Args...>> {
     }
 
   protected:
+    /// Without arguments of its own, which then must never run here: a derived job holds them
+    /// (WireApplyJob borrows them). Protected, so that no pool builds a job it could run.
+    template <class G>
+    ApplyJob(BorrowArguments, G&& f) : f_(std::forward<G>(f)) {}
+
     /// Ends the call with its value or error; the pool keeps no copy of the arguments.
     void settle(std::optional<Result> value, std::exception_ptr error) noexcept {
         args_.reset();

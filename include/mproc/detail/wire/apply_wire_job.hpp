@@ -3,6 +3,7 @@
 // comes back.
 
 #include <exception>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -21,6 +22,15 @@ class WireApplyJob final : public ApplyJob<F, Args...>, public WireJob {
     using Base::Base;
     using typename Base::Result;
 
+    /// For a blocking apply: the arguments stay the caller's, who keeps them alive and
+    /// unchanged until the job is settled, and are encoded from there; a large one is then
+    /// never copied in the caller, only into the request. Such a job is only encoded, never
+    /// run here (process and MPI pools run chunks in workers only).
+    static constexpr bool can_borrow_arguments = true;
+    template <class G>
+    WireApplyJob(BorrowArguments, G&& f, const Args&... args)
+        : Base(BorrowArguments{}, std::forward<G>(f)), borrowed_(std::addressof(args)...) {}
+
     WireJob* wire() noexcept override { return this; }
 
     static auto require_sendable() {
@@ -32,11 +42,14 @@ class WireApplyJob final : public ApplyJob<F, Args...>, public WireJob {
     void encode_chunk(const Chunk&, WireWriter& request) override {
         write_entry<&apply_entry<F, Args...>, F, Args..., Result>(request);
         encode_callable(request, this->f_);
-        std::apply(
-            [&](const Args&... args) {
-                (encode_value(request, args, ValueLifetime::outlives_send), ...);
-            },
-            *this->args_);
+        auto encode = [&](const Args&... args) {
+            (encode_value(request, args, ValueLifetime::outlives_send), ...);
+        };
+        if (this->args_) {
+            std::apply(encode, *this->args_);
+        } else {
+            std::apply([&](const Args*... args) { encode(*args...); }, borrowed_);
+        }
     }
 
     bool complete_chunk(const Chunk&, WireReader& response, long worker_pid,
@@ -61,6 +74,9 @@ class WireApplyJob final : public ApplyJob<F, Args...>, public WireJob {
         this->settle(std::move(value), std::move(error));
         return decoded;
     }
+
+  private:
+    std::tuple<const Args*...> borrowed_{}; // the caller's arguments, where args_ is empty
 };
 
 template <class F, class... Args>

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/huge_pages.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -57,7 +58,8 @@ inline void resize_bytes(WireBytes& bytes, std::size_t size) {
     if (size > bytes.capacity()) {
         WireBytes larger;
         larger.reserve(std::max(size, 2 * bytes.capacity()));
-        larger.resize(size); // nothing is copied: it was empty
+        advise_huge_pages(larger.data(), larger.capacity()); // before anything touches it
+        larger.resize(size);                                 // nothing is copied: it was empty
         if (!bytes.empty()) {
             std::memcpy(larger.data(), bytes.data(), bytes.size());
         }
