@@ -15,6 +15,8 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -59,6 +61,23 @@ int fill(std::pair<mproc::SharedArray<int>, int> target) {
         v = target.second;
     }
     return target.first[target.first.size() - 1];
+}
+
+constexpr std::size_t tile_elements = 1 << 18; // 1 MiB of ints
+constexpr int dying_tile = 3;
+
+/// Writes `tile` + 1 into its tile of the array; the task of `dying_tile` is killed half-way
+/// through (SIGKILL: no handler runs, nothing is flushed).
+int write_tile(std::pair<mproc::SharedArray<int>, int> job) {
+    auto& [array, tile] = job;
+    int* first = array.data() + static_cast<std::size_t>(tile) * tile_elements;
+    for (std::size_t i = 0; i < tile_elements; ++i) {
+        if (tile == dying_tile && i == tile_elements / 2) {
+            ::raise(SIGKILL);
+        }
+        first[i] = tile + 1;
+    }
+    return tile;
 }
 
 /// Descriptors of this process that are a SharedArray's memory.
@@ -128,6 +147,69 @@ TEST_P(SharedArrayProcess, NothingStaysMappedOrOpenAfterTheArrayAndThePoolAreGon
     }
     EXPECT_EQ(shared_array_mappings(), 0);
     EXPECT_EQ(shared_array_fds(), fds_before);
+}
+
+// A worker killed in the middle of writing into an array costs its own task only: the other
+// tasks' tiles are whole, and the array, the pool and the tiles after the dead one go on. What
+// the dead task wrote before it died stays written (shared memory has no undo).
+TEST_P(SharedArrayProcess, AWorkerKilledWhileWritingCostsOnlyItsOwnTile) {
+    constexpr int tiles = 8;
+    mproc::Pool pool({.workers = 2, .start_method = GetParam()});
+    mproc::SharedArray<int> array(tiles * tile_elements);
+    std::vector<std::pair<mproc::SharedArray<int>, int>> jobs;
+    for (int tile = 0; tile < tiles; ++tile) {
+        jobs.emplace_back(array, tile);
+    }
+    const auto outcomes = pool.map_outcomes(write_tile, jobs, 1);
+    ASSERT_EQ(outcomes.size(), static_cast<std::size_t>(tiles));
+    for (int tile = 0; tile < tiles; ++tile) {
+        const int* first = array.data() + static_cast<std::size_t>(tile) * tile_elements;
+        if (tile == dying_tile) {
+            EXPECT_FALSE(outcomes[tile].has_value());
+            EXPECT_THROW(std::rethrow_exception(outcomes[tile].error()), mproc::WorkerLost);
+            EXPECT_EQ(first[tile_elements / 2 - 1], tile + 1);
+            EXPECT_EQ(first[tile_elements / 2], 0) << "written after the task died";
+            continue;
+        }
+        ASSERT_TRUE(outcomes[tile].has_value()) << "tile " << tile;
+        EXPECT_EQ(outcomes[tile].value(), tile);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < tile_elements; ++i) {
+            wrong += first[i] != tile + 1 ? 1 : 0;
+        }
+        EXPECT_EQ(wrong, 0u) << "tile " << tile;
+    }
+    EXPECT_EQ(pool.apply(fill, std::pair{array, 7}), 7); // the pool and the array go on
+}
+
+// Threads of the caller, each with arrays of its own, share one pool at once: every task sees
+// its own thread's array, and every write reaches the right one.
+TEST(SharedArrayThreads, ThreadsWithArraysOfTheirOwnShareOnePool) {
+    mproc::Pool pool(2);
+    constexpr int threads = 6;
+    constexpr int rounds = 15;
+    std::vector<int> failures(threads, 0);
+    std::vector<std::thread> callers;
+    for (int t = 0; t < threads; ++t) {
+        callers.emplace_back([&pool, &failures, t] {
+            for (int round = 0; round < rounds; ++round) {
+                mproc::SharedArray<int> values(1000 + static_cast<std::size_t>(t) * 100);
+                values[0] = t;
+                const int mark = t * 1000 + round;
+                const bool read = pool.apply(address_and_sum, values).second == t;
+                const bool written =
+                    pool.apply(fill, std::pair{values, mark}) == mark && values[0] == mark;
+                failures[t] += read && written ? 0 : 1;
+            }
+        });
+    }
+    for (std::thread& caller : callers) {
+        caller.join();
+    }
+    for (int t = 0; t < threads; ++t) {
+        EXPECT_EQ(failures[t], 0) << "thread " << t;
+    }
+    EXPECT_EQ(shared_array_mappings(), 0);
 }
 
 /// Many short pools, each handed an array: nothing of any array outlives its pool, in the
