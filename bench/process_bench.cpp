@@ -35,6 +35,13 @@
 //                    "memcpy", one thread copying 1 GiB between buffers already touched (the
 //                    bandwidth the target is a fraction of), and "floor_fresh_copy", the items
 //                    copied once into freshly allocated vectors, page faults included
+//   big              one 200 MiB std::vector<char> as an argument and as a result, the same
+//                    bytes as a read-only mproc::SharedArray, an apply of an int, memcpy of the
+//                    200 MiB between touched buffers, and a map over 300 items of 1 MiB (its
+//                    time for 200 MiB moved, in and out together), on a Pool of 2 (ms)
+//   huge_shared      a 1 GiB read-only SharedArray passed to each of 1,000 applies, against an
+//                    apply of an int (ms a call); and "huge_shared_rss": a worker's resident
+//                    memory after those calls less before them (MiB)
 //
 // f is `x * x + 1` on int64: the cost measured is the pool's own. Output: JSON lines (harness.hpp);
 // the contenders of a workload take turns (A B C, C B A, ...). Run through scripts/bench_all.sh.
@@ -55,6 +62,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -360,6 +368,10 @@ struct Sizes {
     int repetitions_big = 5;
     std::size_t big_bytes = std::size_t{200} << 20; // one argument or result
     std::size_t big_calls = 20;                     // per repetition, for the no-copy contenders
+    std::size_t big_map_items = 300;                // of 1 MiB each, through map
+    std::size_t big_map_item_bytes = std::size_t{1} << 20;
+    std::size_t huge_shared_bytes = std::size_t{1} << 30; // one read-only SharedArray...
+    std::size_t huge_shared_calls = 1000;                 // ...passed to this many applies
 };
 
 /// A smoke run: every workload, tiny.
@@ -378,6 +390,9 @@ Sizes quick_sizes() {
     s.repetitions_big = 2;
     s.big_bytes = std::size_t{8} << 20;
     s.big_calls = 3;
+    s.big_map_items = 8;
+    s.huge_shared_bytes = std::size_t{16} << 20;
+    s.huge_shared_calls = 20;
     return s;
 }
 
@@ -657,6 +672,23 @@ std::int64_t shared_ends_of(mproc::SharedArray<const char> bytes) {
 std::vector<char> big_result(std::int64_t bytes) {
     return std::vector<char>(static_cast<std::size_t>(bytes), 'r');
 }
+/// The map item's task: a copy of the item, changed in one place.
+std::vector<char> changed_copy(const std::vector<char>& item) {
+    std::vector<char> copy = item;
+    copy[0] = 'c';
+    return copy;
+}
+/// This process's resident memory (anonymous and shared pages), in MiB.
+double resident_mib(int) {
+    std::ifstream status("/proc/self/status");
+    double kib = 0;
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("RssAnon:", 0) == 0 || line.rfind("RssShmem:", 0) == 0) {
+            kib += std::stod(line.substr(line.find(':') + 1));
+        }
+    }
+    return kib / 1024;
+}
 
 /// ms for each of `calls` calls of `call`, which returns what the task computed.
 template <class Call>
@@ -689,6 +721,21 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
                                  [&] { return pool.apply(shared_ends_of, shared); }));
     list.push_back(big_contender("mproc_pool_int", s.big_calls,
                                  [&] { return pool.apply(square_plus_one, std::int64_t{3}); }));
+    // map over items of a megabyte: the figure is its time for big_bytes moved (in and out
+    // together), to compare with memcpy of big_bytes.
+    auto items = std::make_shared<std::vector<std::vector<char>>>(
+        s.big_map_items, std::vector<char>(s.big_map_item_bytes, 'm'));
+    const double moved = 2.0 * static_cast<double>(s.big_map_items * s.big_map_item_bytes);
+    const double per_big = static_cast<double>(s.big_bytes) / moved;
+    list.push_back({"mproc_pool_map_vectors", [&pool, items, per_big] {
+                        const auto t0 = Clock::now();
+                        const auto results = pool.map(changed_copy, *items);
+                        const double elapsed = seconds_since(t0);
+                        if (results.size() != items->size() || results.back()[0] != 'c') {
+                            std::abort();
+                        }
+                        return elapsed * 1e3 * per_big;
+                    }});
     auto to = std::make_shared<std::vector<char>>(s.big_bytes, 'y');
     list.push_back(big_contender("memcpy", 1, [&bytes, to] {
         std::memcpy(to->data(), bytes.data(), bytes.size());
@@ -703,7 +750,7 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
 
 constexpr const char* usage =
     "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,medium,lifecycle,"
-    "seed_chunk4,seed_auto,payload,big] [--impl pool|thread]";
+    "seed_chunk4,seed_auto,payload,big,huge_shared] [--impl pool|thread]";
 
 struct Options {
     Sizes sizes;
@@ -851,5 +898,34 @@ int main(int argc, char** argv) {
         mproc::Pool pool(2);
         run_workload("big", "ms", "lower", 1, s.repetitions_big,
                      big_contenders(pool, bytes, read_only, s));
+    }
+    if (o.common.wanted("huge_shared") && o.pool) {
+        // One large read-only array passed to many applies: each call must cost about what an
+        // apply of an int does, and no worker may keep (or copy) the array between calls.
+        mproc::SharedArray<char> shared(s.huge_shared_bytes);
+        std::memset(shared.data(), 'x', shared.size());
+        const mproc::SharedArray<const char> read_only = shared;
+        mproc::Pool pool(2);
+        std::vector<Contender> list;
+        list.push_back(big_contender("mproc_pool_shared_array", s.huge_shared_calls,
+                                     [&] { return pool.apply(shared_ends_of, read_only); }));
+        list.push_back(big_contender("mproc_pool_int", s.huge_shared_calls,
+                                     [&] { return pool.apply(square_plus_one, std::int64_t{3}); }));
+        for (Contender& contender : list) {
+            contender.workers = 2;
+        }
+        run_workload("huge_shared", "ms", "lower", 1, s.repetitions_big, std::move(list));
+        // Resident memory of a worker (of a pool of one, so that it is the one that ran them)
+        // after the calls, less before them.
+        mproc::Pool single(1);
+        std::vector<Contender> growth;
+        growth.push_back({"mproc_pool_worker_growth", [&, calls = s.huge_shared_calls] {
+                              const double before = single.apply(resident_mib, 0);
+                              for (std::size_t i = 0; i < calls; ++i) {
+                                  single.apply(shared_ends_of, read_only);
+                              }
+                              return single.apply(resident_mib, 0) - before;
+                          }});
+        run_workload("huge_shared_rss", "MiB", "lower", 1, s.repetitions_big, std::move(growth));
     }
 }

@@ -160,6 +160,15 @@ targets = [
     ("11", "200 MiB in shared memory: Python's time with shared_memory / Pool's with SharedArray",
      ratio(key("big", "python_shared_memory", 2), key("big", "mproc_pool_shared_array", 2)),
      ">=", 1, None),
+    ("11", "map over 300 × 1 MiB std::vector<char>: Pool's bandwidth (bytes in + out) / memcpy's",
+     ratio(key("big", "memcpy", 1), key("big", "mproc_pool_map_vectors", 2)),
+     ">=", 0.25, None),
+    ("11", "a 1 GiB read-only SharedArray passed to 1,000 applies: Pool::apply's time / an apply of an int",
+     ratio(key("huge_shared", "mproc_pool_shared_array", 2), key("huge_shared", "mproc_pool_int", 2)),
+     "<=", 2, None),
+    ("11", "the same 1,000 calls: a worker's resident memory after them less before (MiB)",
+     list(figures.get(key("huge_shared_rss", "mproc_pool_worker_growth", 1), {}).values()),
+     "<=", 16, None),
 ]
 for workload in ("tiny_into", "uneven", "seed"):
     targets.append(

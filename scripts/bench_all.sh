@@ -74,7 +74,8 @@ if ((!report_only)); then
             build/bench/bench/process_bench "${quick[@]}" --only "$workload" |
                 tag "$run" >>"$results"
         done
-        build/bench/bench/process_bench "${quick[@]}" --only payload | tag "$run" >>"$results"
+        build/bench/bench/process_bench "${quick[@]}" --only payload,huge_shared |
+            tag "$run" >>"$results"
     done
     python3 - "$machine" "$runs" "$load_before" <<'PY'
 import datetime, json, os, platform, subprocess, sys
