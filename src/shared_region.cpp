@@ -7,11 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -25,6 +30,17 @@ namespace mproc::detail {
 namespace {
 
 thread_local bool this_host_requests = false;
+
+/// The regions this process created and still holds, by their first byte: where a map's input
+/// or output may lie. Guarded by regions_mutex; live_regions counts them, so that a process with
+/// none (most) never takes the lock.
+struct OwnRegion {
+    std::uintptr_t end;
+    int fd;
+};
+std::mutex regions_mutex;
+std::map<std::uintptr_t, OwnRegion> own_regions;
+std::atomic<std::size_t> live_regions{0};
 
 std::byte* map_region(int fd, std::size_t bytes, int protection) {
     void* mapped = mmap(nullptr, bytes, protection, MAP_SHARED, fd, 0);
@@ -58,10 +74,36 @@ SharedRegion::SharedRegion(std::size_t bytes) : size_(bytes) {
         close(fd_);
         throw std::bad_alloc();
     }
+    const auto begin = reinterpret_cast<std::uintptr_t>(data_);
+    try {
+        const std::lock_guard lock(regions_mutex);
+        own_regions.emplace(begin, OwnRegion{begin + bytes, fd_});
+    } catch (...) {
+        munmap(data_, bytes);
+        close(fd_);
+        throw;
+    }
+    live_regions.fetch_add(1, std::memory_order_relaxed);
 }
 
 SharedRegion::SharedRegion(long pid, int fd, std::size_t bytes, bool writable) : size_(bytes) {
-    if (bytes == 0) {
+    // The whole region, lazily: a task may touch a few elements of a large array.
+    map_from(pid, fd, bytes, writable, 0, false);
+}
+
+SharedRegion::SharedRegion(long pid, int fd, std::size_t bytes, bool writable, std::size_t offset,
+                           std::size_t window)
+    : size_(window) {
+    if (offset > bytes || window > bytes - offset) {
+        throw Error("mproc: a window outside a SharedArray's memory");
+    }
+    // Populated at once: a map chunk reads or writes all of it.
+    map_from(pid, fd, bytes, writable, offset, true);
+}
+
+void SharedRegion::map_from(long pid, int fd, std::size_t bytes, bool writable, std::size_t offset,
+                            bool populate) {
+    if (size_ == 0) {
         return;
     }
     const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
@@ -77,22 +119,52 @@ SharedRegion::SharedRegion(long pid, int fd, std::size_t bytes, bool writable) :
         close(opened);
         throw Error("mproc: a SharedArray's memory (" + path + ") is smaller than announced");
     }
-    data_ = map_region(opened, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ);
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    mapped_before_ = offset % page;
+    const int flags = populate ? MAP_SHARED | MAP_POPULATE : MAP_SHARED;
+    void* mapped =
+        mmap(nullptr, mapped_before_ + size_, writable ? PROT_READ | PROT_WRITE : PROT_READ, flags,
+             opened, static_cast<off_t>(offset - mapped_before_));
     const int map_error = errno;
     close(opened); // the mapping keeps the memory
-    if (data_ == nullptr) {
+    if (mapped == MAP_FAILED) {
         throw Error(std::string("mproc: a SharedArray cannot be mapped in the worker process: ") +
                     std::strerror(map_error));
     }
+    data_ = static_cast<std::byte*>(mapped) + mapped_before_;
 }
 
 SharedRegion::~SharedRegion() {
+    if (fd_ >= 0) {
+        const std::lock_guard lock(regions_mutex);
+        own_regions.erase(reinterpret_cast<std::uintptr_t>(data_));
+        live_regions.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (data_ != nullptr) {
-        munmap(data_, size_);
+        munmap(data_ - mapped_before_, mapped_before_ + size_);
     }
     if (fd_ >= 0) {
         close(fd_);
     }
+}
+
+std::optional<SharedSpan> find_shared_span(const void* data, std::size_t bytes) noexcept {
+    if (live_regions.load(std::memory_order_relaxed) == 0 || bytes == 0) {
+        return std::nullopt;
+    }
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    const std::lock_guard lock(regions_mutex);
+    auto after = own_regions.upper_bound(begin);
+    if (after == own_regions.begin()) {
+        return std::nullopt;
+    }
+    const auto& [region_begin, region] = *std::prev(after);
+    if (begin >= region.end || bytes > region.end - begin) {
+        return std::nullopt;
+    }
+    return SharedSpan{static_cast<std::int64_t>(getpid()), region.fd,
+                      static_cast<std::uint64_t>(region.end - region_begin),
+                      static_cast<std::uint64_t>(begin - region_begin)};
 }
 
 bool encoding_for_this_host() noexcept { return this_host_requests; }

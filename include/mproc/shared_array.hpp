@@ -26,6 +26,11 @@ class SharedRegion {
     /// process on the caller's host), read-only unless `writable`. Throws mproc::Error when it
     /// cannot be opened or is smaller than `bytes`.
     SharedRegion(long pid, int fd, std::size_t bytes, bool writable);
+    /// Bytes [offset, offset + window) of such a region of `bytes`, mapped at once (a map
+    /// chunk's items or results: the pages are filled in one call, not faulted in one by one).
+    /// data() is the byte at `offset`.
+    SharedRegion(long pid, int fd, std::size_t bytes, bool writable, std::size_t offset,
+                 std::size_t window);
     SharedRegion(const SharedRegion&) = delete;
     SharedRegion& operator=(const SharedRegion&) = delete;
     ~SharedRegion();
@@ -37,9 +42,15 @@ class SharedRegion {
     int fd() const noexcept { return fd_; }
 
   private:
+    /// Opens process `pid`'s descriptor `fd` of a region of `bytes` and maps size_ bytes of it
+    /// from `offset`.
+    void map_from(long pid, int fd, std::size_t bytes, bool writable, std::size_t offset,
+                  bool populate);
+
     std::byte* data_ = nullptr;
     std::size_t size_ = 0;
     int fd_ = -1;
+    std::size_t mapped_before_ = 0; // of data_, for a window that starts inside a page
 };
 
 /// Throws std::length_error unless `count` elements of `size` bytes fit in one mapping.

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <numeric>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,8 @@ double element_of(std::pair<mproc::SharedArray<const double>, int> source) {
 mproc::SharedArray<const double> pass_back(mproc::SharedArray<const double> values) {
     return values;
 }
+
+long tripled(int x) { return 3L * x; }
 
 template <class Pool>
 class SharedArrayTest : public PoolTest {};
@@ -71,6 +74,43 @@ TYPED_TEST(SharedArrayTest, WhatTasksWriteReachesTheCallerWhereMemoryIsShared) {
         const long expected = tasks_share_the_callers_memory<TypeParam> ? long{i} * i : 0;
         ASSERT_EQ(squares[static_cast<std::size_t>(i)], expected) << "element " << i;
     }
+}
+
+// map and map_into over a SharedArray's elements, into a SharedArray's elements (where a
+// process pool's workers read and write the caller's memory in place), also from and into parts
+// of an array that start and end inside pages, and from plain memory into an array and back.
+TYPED_TEST(SharedArrayTest, MapIntoASharedArrayFromASharedArray) {
+    TypeParam pool(2);
+    constexpr std::size_t n = 300'001; // chunks of the auto chunksize end inside pages
+    mproc::SharedArray<int> in(n);
+    std::iota(in.begin(), in.end(), -1000);
+    mproc::SharedArray<long> out(n + 10);
+    const mproc::SharedArray<const int> items = in;
+    pool.map_into(tripled, items, std::span<long>(out.data() + 3, n));
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        wrong += out[i + 3] != tripled(in[i]) ? 1 : 0;
+    }
+    EXPECT_EQ(wrong, 0u);
+    EXPECT_EQ(out[2], 0);
+    EXPECT_EQ(out[n + 3], 0) << "written past the span";
+
+    // A part of the input, chunks of a chosen size, into plain memory.
+    std::vector<long> plain(1000);
+    pool.map_into(tripled, std::span<const int>(in.data() + 17, plain.size()), plain, 7);
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+        ASSERT_EQ(plain[i], tripled(in[i + 17])) << "element " << i;
+    }
+    // Plain memory into the array.
+    const std::vector<int> small{1, 2, 3, 4, 5};
+    pool.map_into(tripled, small, std::span<long>(out.data(), small.size()), 2);
+    EXPECT_EQ(out[0], 3);
+    EXPECT_EQ(out[4], 15);
+    // map's own results from a SharedArray's elements.
+    const std::vector<long> mapped = pool.map(tripled, items);
+    ASSERT_EQ(mapped.size(), n);
+    EXPECT_EQ(mapped[0], tripled(in[0]));
+    EXPECT_EQ(mapped[n - 1], tripled(in[n - 1]));
 }
 
 TYPED_TEST(SharedArrayTest, EmptyArraysCross) {

@@ -80,6 +80,14 @@ int write_tile(std::pair<mproc::SharedArray<int>, int> job) {
     return tile;
 }
 
+/// Item `i` of a map: `i` + 1, and the worker dies (SIGKILL) at item 600.
+int one_more_or_die(int i) {
+    if (i == 600) {
+        ::raise(SIGKILL);
+    }
+    return i + 1;
+}
+
 /// Descriptors of this process that are a SharedArray's memory.
 int shared_array_fds() {
     int found = 0;
@@ -180,6 +188,27 @@ TEST_P(SharedArrayProcess, AWorkerKilledWhileWritingCostsOnlyItsOwnTile) {
         EXPECT_EQ(wrong, 0u) << "tile " << tile;
     }
     EXPECT_EQ(pool.apply(fill, std::pair{array, 7}), 7); // the pool and the array go on
+}
+
+// map_into a SharedArray: the workers write the results into the caller's memory themselves,
+// as they compute them, so a chunk whose worker dies leaves the results it had computed there
+// (through the frame, a chunk's results arrive only with its answer). The other chunks'
+// results are whole.
+TEST_P(SharedArrayProcess, MapIntoASharedArrayIsWrittenInPlaceByTheWorkers) {
+    mproc::Pool pool({.workers = 2, .start_method = GetParam()});
+    constexpr int n = 4000;
+    mproc::SharedArray<int> in(n);
+    for (int i = 0; i < n; ++i) {
+        in[static_cast<std::size_t>(i)] = i;
+    }
+    mproc::SharedArray<int> out(n);
+    EXPECT_THROW(pool.map_into(one_more_or_die, mproc::SharedArray<const int>(in), out.span(),
+                               1000),
+                 mproc::WorkerLost);
+    for (int i = 0; i < n; ++i) {
+        const bool computed = i < 600 || i >= 1000; // the dying chunk is items 0-999
+        ASSERT_EQ(out[static_cast<std::size_t>(i)], computed ? i + 1 : 0) << "item " << i;
+    }
 }
 
 // Threads of the caller, each with arrays of its own, share one pool at once: every task sees

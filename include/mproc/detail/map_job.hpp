@@ -127,6 +127,9 @@ class SpanSlots {
     }
     std::monostate take() noexcept { return {}; }
     void clear() noexcept {}
+    /// Where item i's result goes: workers that can write there themselves do (a SharedArray's
+    /// memory, map_wire_job.hpp).
+    T* slot(std::size_t i) const noexcept { return out_.data() + i; }
 
   private:
     std::span<T> out_;

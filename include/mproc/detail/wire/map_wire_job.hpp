@@ -3,6 +3,7 @@
 // as a block of bytes where items and results cross as bytes (block_items_entry), else one
 // encoded value per item (items_entry).
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "mproc/detail/map_job.hpp"
+#include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/detail/wire/wire_job.hpp"
 #include "mproc/detail/wire/worker_entry.hpp"
 
@@ -24,6 +26,10 @@ class WireMapJob final : public MapJob<F, Input, unpack, Slots>, public WireJob 
     using typename Base::Value;
     /// Items and results cross as bytes: chunks travel as blocks (block_items_entry).
     static constexpr bool block = block_transport_v<Item> && block_transport_v<Value>;
+    /// The results go to the caller's storage of Values (map_into into a span of them), which
+    /// a worker on this host can write itself where it is a SharedArray's memory.
+    static constexpr bool results_in_place =
+        std::is_same_v<Slots, SpanSlots<Value>> && std::is_trivially_copyable_v<Value>;
 
   public:
     using Base::Base;
@@ -68,10 +74,43 @@ class WireMapJob final : public MapJob<F, Input, unpack, Slots>, public WireJob 
     }
 
   private:
+    /// Writes where a chunk's block of `bytes` at `data` is (block_items_entry): in the frame,
+    /// or, where the worker runs on this host and the bytes are a SharedArray's, in shared
+    /// memory (then the worker reads or writes them there: nothing is copied). True for the
+    /// second.
+    static bool write_block_place(WireWriter& request, const void* data, std::size_t bytes) {
+        const std::optional<SharedSpan> span =
+            encoding_for_this_host() ? find_shared_span(data, bytes) : std::nullopt;
+        request.write(span ? BlockPlace::shared_memory : BlockPlace::in_frame);
+        if (span) {
+            request.write(*span);
+        }
+        return span.has_value();
+    }
+
     void encode_block(const Chunk& chunk, WireWriter& request) {
         write_entry<&block_items_entry<F, Item, unpack>, F, Item, Value>(request);
         encode_callable(request, this->f_);
         request.write<std::uint64_t>(chunk.count);
+        bool items_shared = false;
+        if constexpr (Input::contiguous) {
+            items_shared = write_block_place(request, std::addressof(this->input_[chunk.first]),
+                                             chunk.count * sizeof(Item));
+        } else {
+            request.write(BlockPlace::in_frame);
+        }
+        if constexpr (results_in_place) {
+            // The same answer for every chunk of the job (the backend and the caller's
+            // storage do not change while it runs); complete_block reads it back.
+            results_shared_.store(write_block_place(request, this->results_.slot(chunk.first),
+                                                    chunk.count * sizeof(Value)),
+                                  std::memory_order_relaxed);
+        } else {
+            request.write(BlockPlace::in_frame);
+        }
+        if (items_shared) {
+            return;
+        }
         if constexpr (Input::contiguous) {
             // By reference where the writer allows it (a worker's outbox, sent before the job,
             // which holds the input, can end).
@@ -99,8 +138,11 @@ class WireMapJob final : public MapJob<F, Input, unpack, Slots>, public WireJob 
             if (done > chunk.count) {
                 throw WireError("mproc: worker sent more results than items");
             }
-            const std::byte* values = response.take(done * sizeof(Value));
-            this->results_.template put_block<Value>(chunk.first, values, done);
+            if (!results_shared_.load(std::memory_order_relaxed)) {
+                const std::byte* values = response.take(done * sizeof(Value));
+                this->results_.template put_block<Value>(chunk.first, values, done);
+            } // else the worker wrote them in place
+
             if (done < chunk.count) {
                 this->record_failure(decode_exception(response, worker_pid, chunk.first + done));
             }
@@ -144,6 +186,8 @@ class WireMapJob final : public MapJob<F, Input, unpack, Slots>, public WireJob 
         lost = nullptr; // before settling: the caller must hold the last reference
         return decoded;
     }
+
+    std::atomic<bool> results_shared_{false}; // the workers write the results in place
 };
 
 template <class F, class Input, Unpack unpack, class Slots>

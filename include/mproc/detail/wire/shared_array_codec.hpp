@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "mproc/detail/wire/value_codec.hpp"
@@ -36,6 +37,27 @@ class ThisHostRequests {
 
 /// The process that encoded, for a worker to open its descriptor through /proc.
 long this_process_id() noexcept;
+
+/// Where a run of bytes lies in a SharedArray's memory, for a worker process on this host to
+/// map: the process and its descriptor of the memory, the memory's size, and the offset of
+/// the run's first byte in it.
+struct SharedSpan {
+    std::int64_t pid;
+    std::int64_t fd; // as wide as the rest: the struct crosses as its bytes, with no padding
+    std::uint64_t region_bytes;
+    std::uint64_t offset;
+};
+
+/// Where a map chunk's items come from, or its results go (a byte in its request).
+enum class BlockPlace : std::uint8_t {
+    in_frame = 0,      // the bytes are in the request or the response
+    shared_memory = 1, // a SharedSpan follows: the worker maps it and reads or writes there
+};
+
+/// The SharedSpan of [data, data + bytes) when those bytes lie in the memory of a live
+/// SharedArray this process created (a map's contiguous input, or map_into's output); empty
+/// otherwise (then they cross as bytes).
+std::optional<SharedSpan> find_shared_span(const void* data, std::size_t bytes) noexcept;
 
 /// The first byte of an encoded SharedArray: how its elements cross.
 inline constexpr std::uint8_t shared_array_handle = 1;

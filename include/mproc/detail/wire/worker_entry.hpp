@@ -14,6 +14,7 @@
 // bytes uses a block format instead (block_items_entry).
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -27,6 +28,7 @@
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/wire/callable_codec.hpp"
 #include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/detail/wire/value_codec.hpp"
 #include "mproc/detail/wire/wire.hpp"
 
@@ -144,8 +146,31 @@ template <class T>
 inline constexpr bool
     block_transport_v = transport_of<T>() == Transport::bytes&& std::is_default_constructible_v<T>;
 
-/// map over items and results that both cross as bytes. Request = callable, item count, the
-/// items as one block. Response = the number of results, the results as one block, and, when
+/// Reads where a block of `count` elements of `size` bytes lies (BlockPlace, and a SharedSpan
+/// when in shared memory, which it maps into `mapping` for the chunk); returns its first byte
+/// there, or null when the block is in the frame.
+inline std::byte* map_shared_block(WireReader& in, std::uint64_t count, std::size_t size,
+                                   bool writable, std::optional<SharedRegion>& mapping) {
+    const auto place = in.read<BlockPlace>();
+    if (place == BlockPlace::in_frame) {
+        return nullptr;
+    }
+    const auto span = in.read<SharedSpan>();
+    constexpr auto max_mapping = static_cast<std::uint64_t>(PTRDIFF_MAX);
+    if (place != BlockPlace::shared_memory || span.region_bytes > max_mapping ||
+        span.offset > span.region_bytes || count > (span.region_bytes - span.offset) / size) {
+        throw WireError("mproc: a block of map items or results lies outside its shared memory");
+    }
+    mapping.emplace(static_cast<long>(span.pid), static_cast<int>(span.fd),
+                    static_cast<std::size_t>(span.region_bytes), writable,
+                    static_cast<std::size_t>(span.offset), static_cast<std::size_t>(count * size));
+    return mapping->data();
+}
+
+/// map over items and results that both cross as bytes. Request = callable, item count, where
+/// the items are and where the results go (map_shared_block: in the frame, or in a SharedArray's
+/// memory the worker maps), then the items as one block if they are in the frame. Response =
+/// the number of results, the results as one block unless they went to shared memory, and, when
 /// that number is short of the count, the exception that stopped the chunk (as Python's mapstar
 /// does). No per-item status, so that at about 1 ns an item, encoding is not what a chunk costs.
 template <class F, class Item, Unpack unpack>
@@ -154,13 +179,20 @@ void block_items_entry(WireReader& in, WireWriter& out) {
     check_types<F, Item, Value>(in);
     const F f = decode_callable<F>(in);
     const auto count = in.read<std::uint64_t>();
-    if (count > in.remaining() / sizeof(Item)) {
-        throw WireError("mproc: truncated block of map items");
+    std::optional<SharedRegion> shared_items;
+    std::optional<SharedRegion> shared_results;
+    const std::byte* items = map_shared_block(in, count, sizeof(Item), false, shared_items);
+    std::byte* const results_there =
+        map_shared_block(in, count, sizeof(Value), true, shared_results);
+    if (items == nullptr) {
+        if (count > in.remaining() / sizeof(Item)) {
+            throw WireError("mproc: truncated block of map items");
+        }
+        items = in.take(count * sizeof(Item));
     }
-    const std::byte* items = in.take(count * sizeof(Item));
     const std::size_t header = out.size();
     out.write<std::uint64_t>(count);
-    std::byte* results = out.grow(count * sizeof(Value));
+    std::byte* results = results_there != nullptr ? results_there : out.grow(count * sizeof(Value));
     // A crash report names the item running, but sends no outcomes: a block has no per-item
     // ones, and the call fails with the crash anyway.
     running_item.outcomes = nullptr;
@@ -175,7 +207,8 @@ void block_items_entry(WireReader& in, WireWriter& out) {
             std::memcpy(results + i * sizeof(Value), std::addressof(value), sizeof(Value));
         } catch (...) {
             running_item.index = RunningItem::none;
-            out.truncate(header + sizeof(std::uint64_t) + i * sizeof(Value));
+            out.truncate(header + sizeof(std::uint64_t) +
+                         (results_there != nullptr ? 0 : i * sizeof(Value)));
             out.patch(header, i);
             encode_exception(out, std::current_exception());
             return;
