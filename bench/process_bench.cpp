@@ -38,7 +38,9 @@
 //   big              one 200 MiB std::vector<char> as an argument and as a result, the same
 //                    bytes as a read-only mproc::SharedArray, an apply of an int, memcpy of the
 //                    200 MiB between touched buffers, and a map over 300 items of 1 MiB (its
-//                    time for 200 MiB moved, in and out together), on a Pool of 2 (ms)
+//                    time for 200 MiB moved, in and out together); the same 300 MiB as floats
+//                    through map_into from a SharedArray into a SharedArray and from a vector
+//                    into a vector (the same measure), on a Pool of 2 (ms)
 //   huge_shared      a 1 GiB read-only SharedArray passed to each of 1,000 applies, against an
 //                    apply of an int (ms a call); and "huge_shared_rss": a worker's resident
 //                    memory after those calls less before them (MiB)
@@ -678,6 +680,9 @@ std::vector<char> changed_copy(const std::vector<char>& item) {
     copy[0] = 'c';
     return copy;
 }
+/// The map_into workload's task.
+float doubled_float(float x) { return 2 * x; }
+
 /// This process's resident memory (anonymous and shared pages), in MiB.
 double resident_mib(int) {
     std::ifstream status("/proc/self/status");
@@ -732,6 +737,33 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
                         const auto results = pool.map(changed_copy, *items);
                         const double elapsed = seconds_since(t0);
                         if (results.size() != items->size() || results.back()[0] != 'c') {
+                            std::abort();
+                        }
+                        return elapsed * 1e3 * per_big;
+                    }});
+    // The same bytes as floats, map_into from one SharedArray into another (the workers read
+    // and write the caller's memory), and from one vector into another (through the sockets).
+    const std::size_t floats = s.big_map_items * s.big_map_item_bytes / sizeof(float);
+    auto shared_in = std::make_shared<mproc::SharedArray<float>>(floats);
+    auto shared_out = std::make_shared<mproc::SharedArray<float>>(floats);
+    std::fill(shared_in->begin(), shared_in->end(), 1.5f);
+    auto vector_in = std::make_shared<std::vector<float>>(floats, 1.5f);
+    auto vector_out = std::make_shared<std::vector<float>>(floats);
+    list.push_back({"mproc_pool_map_into_shared", [&pool, shared_in, shared_out, per_big] {
+                        const mproc::SharedArray<const float> in = *shared_in;
+                        const auto t0 = Clock::now();
+                        pool.map_into(doubled_float, in, shared_out->span());
+                        const double elapsed = seconds_since(t0);
+                        if ((*shared_out)[shared_out->size() - 1] != 3.0f) {
+                            std::abort();
+                        }
+                        return elapsed * 1e3 * per_big;
+                    }});
+    list.push_back({"mproc_pool_map_into_vector", [&pool, vector_in, vector_out, per_big] {
+                        const auto t0 = Clock::now();
+                        pool.map_into(doubled_float, *vector_in, *vector_out);
+                        const double elapsed = seconds_since(t0);
+                        if (vector_out->back() != 3.0f) {
                             std::abort();
                         }
                         return elapsed * 1e3 * per_big;
