@@ -1,6 +1,7 @@
 // Big data without copies: an image in a mproc::SharedArray, processed by tiles in worker
 // processes that map the caller's pages. Each task reads its tile of the input and writes its
-// tile of the output; only the tile numbers cross the socket.
+// tile of the output; only the tile numbers cross the socket. Then the same image pixel by
+// pixel with map_into, which the workers also read and write in place.
 //
 //   big_data [megapixels]     (default 128: a 512 MiB image of floats, and as much output)
 
@@ -41,6 +42,9 @@ float brighten(const Tile& tile) {
     return largest;
 }
 
+/// One pixel's gamma correction, for map_into over the whole image.
+float gamma_corrected(float pixel) { return pixel * pixel; }
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -66,4 +70,10 @@ int main(int argc, char** argv) {
     std::printf("%zu tiles of a %zu MiB image; largest pixel %.3f; pixel 999 brightened: %.4f\n",
                 jobs.size(), image.size() * sizeof(float) >> 20, overall,
                 static_cast<double>(brightened[999]));
+
+    // Pixel by pixel, from the image into a second array: each chunk's pixels are read, and
+    // its results written, in the caller's memory by the worker that runs it.
+    mproc::SharedArray<float> corrected(image.size());
+    pool.map_into(gamma_corrected, mproc::SharedArray<const float>(image), corrected.span());
+    std::printf("pixel 999 gamma-corrected: %.4f\n", static_cast<double>(corrected[999]));
 }
