@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -14,12 +15,14 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/errors.hpp"
@@ -165,6 +168,63 @@ std::optional<SharedSpan> find_shared_span(const void* data, std::size_t bytes) 
     return SharedSpan{static_cast<std::int64_t>(getpid()), region.fd,
                       static_cast<std::uint64_t>(region.end - region_begin),
                       static_cast<std::uint64_t>(begin - region_begin)};
+}
+
+namespace {
+
+/// A mapping map_callers_region keeps, and what it maps: the caller's descriptor and the
+/// memory it named (device and inode), so that a descriptor the caller has since given to
+/// other memory is never taken for it.
+struct KeptMapping {
+    long pid;
+    int fd;
+    std::size_t bytes;
+    bool writable;
+    dev_t device;
+    ino_t inode;
+    std::shared_ptr<SharedRegion> region;
+};
+
+// A worker maps regions on its one task thread; the lock is for tasks that start threads.
+std::mutex kept_mutex;
+std::vector<KeptMapping> kept_mappings; // the most recently used last
+constexpr std::size_t max_kept_mappings = 8;
+
+} // namespace
+
+std::shared_ptr<SharedRegion> map_callers_region(long pid, int fd, std::size_t bytes,
+                                                 bool writable) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    struct stat target {};
+    if (bytes == 0 || stat(path.c_str(), &target) != 0) {
+        // Nothing to keep; the constructor reports a descriptor it cannot open.
+        return std::make_shared<SharedRegion>(pid, fd, bytes, writable);
+    }
+    const std::lock_guard lock(kept_mutex);
+    for (auto kept = kept_mappings.begin(); kept != kept_mappings.end(); ++kept) {
+        if (kept->pid == pid && kept->fd == fd && kept->bytes == bytes &&
+            kept->writable == writable && kept->device == target.st_dev &&
+            kept->inode == target.st_ino) {
+            std::rotate(kept, kept + 1, kept_mappings.end()); // now the most recent
+            return kept_mappings.back().region;
+        }
+    }
+    // The caller keeps the descriptor for as long as the request is out, so it names the same
+    // memory from the stat above to the open in the constructor.
+    auto region = std::make_shared<SharedRegion>(pid, fd, bytes, writable);
+    if (kept_mappings.size() == max_kept_mappings) {
+        kept_mappings.erase(kept_mappings.begin());
+    }
+    kept_mappings.push_back({pid, fd, bytes, writable, target.st_dev, target.st_ino, region});
+    return region;
+}
+
+void forget_callers_regions() noexcept {
+    std::vector<KeptMapping> dropped;
+    {
+        const std::lock_guard lock(kept_mutex);
+        dropped.swap(kept_mappings);
+    } // unmapped here, outside the lock
 }
 
 bool encoding_for_this_host() noexcept { return this_host_requests; }

@@ -16,6 +16,7 @@
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/detail/wire/remote_exception.hpp"
+#include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/detail/wire/worker_entry.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/pool_options.hpp"
@@ -63,13 +64,15 @@ FrameKind serve_run(std::span<const std::byte> request, WireWriter& response,
 // and looking made a stream of trivial tasks 20% slower.
 constexpr std::chrono::microseconds idle_look = std::chrono::microseconds(50);
 
-/// Returns once `fd` is readable or `idle_look` has passed, whichever is first.
-void look_for_request(int fd) noexcept {
+/// Returns once `fd` is readable (true) or `idle_look` has passed (false), whichever is first.
+bool look_for_request(int fd) noexcept {
     const auto until = std::chrono::steady_clock::now() + idle_look;
     pollfd readable{fd, POLLIN, 0};
-    while (::poll(&readable, 1, 0) == 0 && std::chrono::steady_clock::now() < until) {
+    int ready = 0;
+    while ((ready = ::poll(&readable, 1, 0)) == 0 && std::chrono::steady_clock::now() < until) {
         sched_yield();
     }
+    return ready > 0;
 }
 
 // Answers are held (see run_worker_process) only for chunks shorter than this, which the
@@ -113,8 +116,11 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
         for (;;) {
             FrameKind kind{};
             std::span<const std::byte> request;
-            if (looks_for_requests && !requests.has_buffered_bytes()) {
-                look_for_request(channel_fd);
+            if (!requests.has_buffered_bytes() &&
+                !(looks_for_requests && look_for_request(channel_fd))) {
+                // About to wait: the caller's arrays that recent tasks mapped are let go, so
+                // that an idle worker never holds memory the caller has freed.
+                forget_callers_regions();
             }
             if (!requests.next(channel_fd, kind, request) || kind == FrameKind::stop) {
                 held.send(channel_fd);

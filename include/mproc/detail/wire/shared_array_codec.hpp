@@ -38,6 +38,17 @@ class ThisHostRequests {
 /// The process that encoded, for a worker to open its descriptor through /proc.
 long this_process_id() noexcept;
 
+/// Process `pid`'s region `fd` of `bytes`, mapped in this process (a worker on the caller's
+/// host), read-only unless `writable`. A worker that runs task after task keeps the last few
+/// mappings, and a task handed a region it has mapped gets that mapping again (when the
+/// caller's descriptor still names the same memory): no map, unmap and page faults per call.
+std::shared_ptr<SharedRegion> map_callers_region(long pid, int fd, std::size_t bytes,
+                                                 bool writable);
+
+/// Drops the mappings map_callers_region keeps: a worker calls it before it waits for its next
+/// request, so that memory the caller has freed is never held by an idle worker.
+void forget_callers_regions() noexcept;
+
 /// Where a run of bytes lies in a SharedArray's memory, for a worker process on this host to
 /// map: the process and its descriptor of the memory, the memory's size, and the offset of
 /// the run's first byte in it.
@@ -99,9 +110,9 @@ struct SharedArrayCodec {
             std::int64_t pid = 0;
             std::int32_t fd = -1;
             archive(pid, fd);
-            array = SharedArray<T>(std::make_shared<SharedRegion>(static_cast<long>(pid), fd, bytes,
-                                                                  !std::is_const_v<T>),
-                                   static_cast<std::size_t>(count));
+            array = SharedArray<T>(
+                map_callers_region(static_cast<long>(pid), fd, bytes, !std::is_const_v<T>),
+                static_cast<std::size_t>(count));
         } else if (form == shared_array_bytes) {
             SharedArray<Element> local(static_cast<std::size_t>(count));
             archive(cereal::binary_data(local.data(), bytes));
