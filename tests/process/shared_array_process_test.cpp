@@ -209,9 +209,9 @@ TEST_P(SharedArrayProcess, MapIntoASharedArrayIsWrittenInPlaceByTheWorkers) {
         in[static_cast<std::size_t>(i)] = i;
     }
     mproc::SharedArray<int> out(n);
-    EXPECT_THROW(pool.map_into(one_more_or_die, mproc::SharedArray<const int>(in), out.span(),
-                               1000),
-                 mproc::WorkerLost);
+    EXPECT_THROW(
+        pool.map_into(one_more_or_die, mproc::SharedArray<const int>(in), out.span(), 1000),
+        mproc::WorkerLost);
     for (int i = 0; i < n; ++i) {
         const bool computed = i < 600 || i >= 1000; // the dying chunk is items 0-999
         ASSERT_EQ(out[static_cast<std::size_t>(i)], computed ? i + 1 : 0) << "item " << i;
