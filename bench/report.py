@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes docs/benchmarks.md and its PNG plots from the JSON lines scripts/bench_all.sh collected.
 
 Usage: report.py RESULTS.jsonl MACHINE.json PAGE.md
@@ -164,6 +165,12 @@ targets = [
     ("11", "200 MiB in shared memory: Python's time with shared_memory / Pool's with SharedArray",
      ratio(key("big", "python_shared_memory", 2), key("big", "mproc_pool_shared_array", 2)),
      ">=", 1, None),
+    ("11", "apply round trip: Pool's time / a round trip through shared memory and a futex between two processes (the floor)",
+     ratio(key("apply", "mproc_pool", 2), key("apply", "floor_futex_shm", 1)),
+     "<=", 1.5, None),
+    ("11", "imap_unordered chunksize 1: Pool, µs an item",
+     list(figures.get(key("imap_unordered", "mproc_pool", 2), {}).values()),
+     "<=", 1.5, None),
     ("11", "map over 300 × 1 MiB std::vector<char>: Pool's bandwidth (bytes in + out) / memcpy's",
      ratio(key("big", "memcpy", 1), key("big", "mproc_pool_map_vectors", 2)),
      ">=", 0.25, None),
