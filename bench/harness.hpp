@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The measuring harness shared by the bench programs: contenders measured in turns, one JSON
 // object a line per contender, read by scripts/bench_all.sh.

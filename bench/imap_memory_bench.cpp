@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Memory of a stream: 1 KiB items from a lazy generator through imap/imap_unordered, and how much
 // the caller's resident memory grows over its baseline while they stream. One measurement per
 // run of the program (a fresh process, so nothing of an earlier measurement is in the baseline);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::MpiPool on the MPI backend's benchmark workloads; scripts/bench_mpi.sh runs it beside
 // bench/mpi_farm.cpp (the floor) and prints the ratios.
 //

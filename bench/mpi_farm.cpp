@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The floor for mproc::MpiPool: a hand-written MPI master-worker farm, as one writes it without
 // any library: plain MPI_Send/MPI_Recv, one task per message (chunksize 1); rank 0 hands the
 // next task to whichever worker rank answers (dynamic balancing, as MpiPool does). Nothing but

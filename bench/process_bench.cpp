@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::Pool (worker processes) on the workloads of the process pool's performance targets, with
 // mproc::ThreadPool for reference; bench/python_pool_bench.py runs the same workloads on Python's
 // multiprocessing.Pool and prints the same format. scripts/bench_process.sh runs both and prints

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's multiprocessing.Pool.imap on the input of bench/imap_memory_bench.cpp: 1 KiB items
 from a lazy generator, each returned reversed, the consumer checking every result (and, with
 --consumer-sleep-us, sleeping that long per result). Prints one JSON line with the growth of

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's multiprocessing.Pool on the workloads of bench/process_bench.cpp, same output format.
 
    apply            pool.apply(f, (7,)) round trip, one at a time, Pool(2) made once (us/call)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::ThreadPool against the peers a C++ programmer would otherwise pick: a sequential loop,
 // OpenMP (schedule(static) and schedule(dynamic, chunk)), oneTBB parallel_for and
 // std::execution::par (libstdc++'s parallel algorithms, on TBB). The workloads of issue 7:
@@ -333,9 +334,31 @@ int main(int argc, char** argv) {
         const Peers peers{workers, &arena, &pool};
         const bool first = workers == 1; // the sequential contender runs once, with 1 worker
         if (o.common.wanted("tiny_into")) {
-            run_workload(
-                "tiny_into", "ms", "lower", s.tiny_items, s.repetitions,
-                map_contenders(peers, tiny, tiny_in, tiny_out, false, omp_chunk_tiny, first));
+            auto list =
+                map_contenders(peers, tiny, tiny_in, tiny_out, false, omp_chunk_tiny, first);
+            // The same task passed as a plain function (a pointer: an indirect call an item)
+            // and as mproc::fn of it (a call the compiler sees), against the lambda above.
+            auto timed_into = [&](auto call) {
+                return [&, call] {
+                    std::fill(tiny_out.begin(), tiny_out.end(), std::int64_t{0});
+                    const auto t0 = Clock::now();
+                    call();
+                    keep(tiny_out);
+                    const double elapsed = ms_since(t0);
+                    if (tiny_out.back() != square_plus_one(tiny_in.back())) {
+                        std::abort();
+                    }
+                    return elapsed;
+                };
+            };
+            list.push_back({"mproc_thread_function_pointer",
+                            timed_into([&] { pool.map_into(square_plus_one, tiny_in, tiny_out); }),
+                            workers});
+            list.push_back({"mproc_thread_fn", timed_into([&] {
+                                pool.map_into(mproc::fn<square_plus_one>, tiny_in, tiny_out);
+                            }),
+                            workers});
+            run_workload("tiny_into", "ms", "lower", s.tiny_items, s.repetitions, std::move(list));
         }
         if (o.common.wanted("tiny_fresh")) {
             run_workload(

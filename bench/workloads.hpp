@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Work functions shared by the bench programs, the same for mproc and every peer.
 

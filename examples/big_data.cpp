@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Big data without copies: an image in a mproc::SharedArray, processed by tiles in worker
 // processes that map the caller's pages. Each task reads its tile of the input and writes its
 // tile of the output; only the tile numbers cross the socket. Then the same image pixel by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::Pool: the same calls as mproc::ThreadPool (see quickstart.cpp), on worker processes.
 // Replacing `mproc::ThreadPool` by `mproc::Pool` moves a program to processes; what it buys is
 // isolation, shown here:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Quick start: a tour of the whole mproc API on mproc::ThreadPool. Every pool class takes the
 // same calls; only the class name changes. Replacing `mproc::ThreadPool` by `mproc::Pool` below
 // moves this very code to worker processes (every task here is a plain function or a lambda

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed demo: the experiment of the article mproc started from ("Multiprocessing in Python",
 // a quick look at multiprocessing.Pool), replayed in C++.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for everything the caller decodes from a worker process: frame headers, crash
 // reports, outcomes (values of every transport: bytes, blocks, cereal) and exceptions, through
 // the same code the process backend runs, including a map job's complete_chunk. A worker is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The benchmark runner (issue 7): sets up, builds bench/ in Release (build/bench), runs every
 # workload against every peer several times, and writes docs/benchmarks.md (medians, ratios,
 # targets, the machine) and the PNG plots next to it (docs/benchmarks-*.png).

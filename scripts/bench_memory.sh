@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Memory of imap streams (issue 6): builds bench/imap_memory_bench (Release, build/bench) and
 # measures how much the caller's resident memory grows over its baseline while 1 KiB items from a
 # lazy generator stream through imap/imap_unordered, then does the same for Python's

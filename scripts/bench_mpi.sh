@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sets up, builds bench/mpi_bench and bench/mpi_farm (Release, build/bench) and runs, under
 # mpirun on this machine, mproc::MpiPool against its floor: a hand-written MPI master-worker
 # farm (plain MPI_Send/MPI_Recv, one task per message, 2 ranks), with mproc::Pool beside both;

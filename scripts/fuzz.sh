@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fuzzes the wire decoder (fuzz/wire_decoder_fuzzer.cpp: everything the caller decodes from a
 # worker process) with libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer, for a bounded
 # time: scripts/fuzz.sh [seconds, default 60]. Builds with clang in build/fuzz. The corpus grows

@@ -1,20 +1,42 @@
 #!/usr/bin/env bash
-# Installs, from Debian packages, whatever the build, the tests, the demo and the benchmarks need
-# and a fresh machine lacks. Idempotent, and silent when everything is already there.
+# SPDX-License-Identifier: MIT
+# Installs, from Debian packages, what a task needs and a fresh machine lacks. Idempotent, and
+# silent when everything is already there.
+#
+#   scripts/setup.sh [demo|test|bench|all]     (default: all)
+#
+# demo: the toolchain and what the seed demo links (scripts/demo.sh); test: also what the tests
+# alone need; bench: also the peers of the benchmarks. scripts/test.sh installs all: its normal
+# build runs the benchmarks once each, as smoke tests.
 set -euo pipefail
 
-packages=(
+demo=(
     cmake g++ make          # toolchain
-    libgtest-dev            # tests
-    libtbb-dev              # bench/: the oneTBB and std::execution::par peers
-    gnuplot-nox             # bench/: the plots of docs/benchmarks.md
     libcli11-dev            # command-line parsing of the demo
     libcereal-dev           # serialisation of values crossing a process boundary
+)
+test=(
+    libgtest-dev            # tests
     openmpi-bin libopenmpi-dev  # mproc::MpiPool (Open MPI: mpirun, headers, libraries)
     clang-format            # style check in the test command
-    python3                 # the Python Pool peer in bench/
+    pkg-config              # the install test's pkg-config consumer
     clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh
 )
+bench=(
+    libtbb-dev              # bench/: the oneTBB and std::execution::par peers
+    gnuplot-nox             # bench/: the plots of docs/benchmarks.md
+    python3                 # the Python Pool peer in bench/
+)
+case "${1:-all}" in
+demo) packages=("${demo[@]}") ;;
+test) packages=("${demo[@]}" "${test[@]}") ;;
+bench) packages=("${demo[@]}" "${bench[@]}") ;;
+all) packages=("${demo[@]}" "${test[@]}" "${bench[@]}") ;;
+*)
+    echo "usage: scripts/setup.sh [demo|test|bench|all]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do

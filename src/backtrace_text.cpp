@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "backtrace_text.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Turning a worker's backtrace (module + offset per frame) into text a person can act on.
 

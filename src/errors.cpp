@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/errors.hpp"
 
 #include "backtrace_text.hpp"

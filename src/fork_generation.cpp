@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/fork_generation.hpp"
 
 #include <pthread.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/huge_pages.hpp"
 
 #include <sys/mman.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/job.hpp"
 
 #include "mproc/errors.hpp"

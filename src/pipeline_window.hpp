@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The pipelined window: how many chunks a worker process has in flight (sent and not answered),
 // for the process backend (one window per worker process) and the MPI hub (one per worker

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/pool_options.hpp"
 
 #include <sched.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "portable_initializer.hpp"
 
 #include <cstring>

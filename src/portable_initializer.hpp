@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // An initializer in its portable form (Initializer::portable()): the bytes a re-executed worker
 // (spawn, forkserver) or an MPI rank gets, and the check that there are some.

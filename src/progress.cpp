@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The progress bar: formatting (pure) and drawing (rate-limited, thread-safe).
 
 #include "mproc/progress.hpp"

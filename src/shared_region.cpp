@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared memory for mproc::SharedArray: memfd regions, and mapping another process's region
 // through /proc/<pid>/fd/<fd>, which needs no change to how requests travel and works for
 // every start method (the worker may be a child of a fork server or a fresh program).

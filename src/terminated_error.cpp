@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "terminated_error.hpp"
 
 #include "mproc/errors.hpp"

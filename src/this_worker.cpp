@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/this_worker.hpp"
 
 #include <atomic>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/trace.hpp"
 
 #include <sys/syscall.h>

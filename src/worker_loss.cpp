@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/wire/worker_loss.hpp"
 
 #include <csignal>

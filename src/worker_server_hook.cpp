@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "worker_server_hook.hpp"
 
 #include <atomic>

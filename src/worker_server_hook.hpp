@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // How serve_if_worker also serves workers of an optional component (the MPI ranks of
 // mproc::MpiPool) without the core library depending on it: the component registers its server

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The pipelined window's policy (src/pipeline_window.hpp) on synthetic times: how deep a worker's
 // window grows from the times its chunks take, and when it is refilled, for the process
 // backend's policy (times its workers measure) and the MPI hub's (round trips it measures).

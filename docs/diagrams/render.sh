@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerates every docs/diagrams/*.dot as docs/diagrams/*.svg (the SVGs are committed; run this
 # after editing a .dot). Needs Graphviz's `dot` (Debian: apt-get install graphviz).
 set -euo pipefail

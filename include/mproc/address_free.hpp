@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file address_free.hpp
 /// `mproc::address_free<T>`: a user's word that a type's bytes are its whole value.

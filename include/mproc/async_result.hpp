@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file async_result.hpp
 /// `mproc::AsyncResult<T>`: Python's `AsyncResult`, returned by `apply_async`, `map_async` and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file basic_pool.hpp
 /// The front end shared by every pool class: Python's `multiprocessing.Pool` API and semantics,
@@ -31,6 +32,7 @@
 #include "mproc/detail/size_math.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/fn.hpp"
 #include "mproc/outcome.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/result_stream.hpp"

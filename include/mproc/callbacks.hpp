@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file callbacks.hpp
 /// Python's `callback=` and `error_callback=` for `apply`, `apply_async`, `map_async` and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file errors.hpp
 /// The exceptions mproc itself throws. Exceptions thrown by tasks are not wrapped: on the thread

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file initializer.hpp
 /// `mproc::Initializer`: what `PoolOptions::initializer` holds (Python's `initializer` and

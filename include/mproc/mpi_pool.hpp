@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file mpi_pool.hpp
 /// `mproc::MpiPool`: the Pool API on the ranks of an MPI job, on one machine or many. Link

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file mproc.hpp
 /// Everything mproc offers, in one include.
@@ -7,6 +8,7 @@
 #include "mproc/basic_pool.hpp"
 #include "mproc/callbacks.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/fn.hpp"
 #include "mproc/outcome.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/portable_initializer.hpp"
@@ -18,3 +20,4 @@
 #include "mproc/task_timeout.hpp"
 #include "mproc/this_worker.hpp"
 #include "mproc/thread_pool.hpp"
+#include "mproc/version.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file outcome.hpp
 /// `mproc::Outcome<T>`: one item's result as a value, either what the task returned or the error

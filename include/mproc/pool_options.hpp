@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file pool_options.hpp
 /// How a pool is built: Python's `Pool(processes, initializer, initargs, maxtasksperchild)`.

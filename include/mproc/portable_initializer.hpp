@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file portable_initializer.hpp
 /// `mproc::portable_initializer`: an initializer with state that the `spawn` and `forkserver`

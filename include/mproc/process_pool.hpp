@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file process_pool.hpp
 /// `mproc::Pool`: the Pool API on worker processes (Python's `multiprocessing.Pool`).

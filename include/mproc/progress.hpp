@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file progress.hpp
 /// `mproc::progress`: a tqdm-like progress bar for `imap`/`imap_unordered` streams, and

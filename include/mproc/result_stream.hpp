@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file result_stream.hpp
 /// `mproc::ResultStream<T>`: what `imap` and `imap_unordered` return (Python's IMapIterator).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file serve_if_worker.hpp
 /// The one line the `spawn` and `forkserver` start methods need at the top of `main`.

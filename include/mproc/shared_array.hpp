@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file shared_array.hpp
 /// `mproc::SharedArray<T>`: an array in memory that the caller shares with its worker

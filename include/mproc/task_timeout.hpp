@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file task_timeout.hpp
 /// `mproc::with_timeout(f, limit)`: a hard time limit for the tasks of one call (process pools),

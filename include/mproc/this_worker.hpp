@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file this_worker.hpp
 /// What a task can ask about the worker running it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// @file thread_pool.hpp
 /// `mproc::ThreadPool`: the Pool API on threads of this process (Python's

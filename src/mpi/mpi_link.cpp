@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mpi_link.hpp"
 
 #include <mpi.h>

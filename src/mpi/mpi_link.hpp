@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The MPI side of mproc::MpiPool, for one process: MPI's start and end, and the messages between
 // rank 0 (the caller) and the worker ranks.

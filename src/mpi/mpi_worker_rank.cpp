@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mpi_worker_rank.hpp"
 #include <algorithm>
 #include <atomic>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What a worker rank (rank > 0) of mproc::MpiPool does.
 

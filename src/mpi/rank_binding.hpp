@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Open MPI's default binding, undone where it would starve a rank's worker processes.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Frames between the caller and a worker process over a stream socket: a fixed header (kind,
 // payload size) and the payload. Both sides treat the other as untrusted: sizes are checked and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/code_address.hpp"
 
 #include <elf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A worker's last words: on a fatal signal it can catch, the worker sends a crash report
 // (crash_report.hpp) on its channel, then dies of the same signal, so the caller sees both the

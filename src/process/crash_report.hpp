@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The `crashed` frame a worker's fatal-signal handler sends before the worker dies: which signal,
 // which item of its chunk was running, the native backtrace (module + offset per frame, so the

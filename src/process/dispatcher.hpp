@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Which queued chunk goes to which worker process, written into the worker's outbox.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The fork server: a single-threaded process, made when a process pool starts, from which every
 // worker of that pool is forked. Forking workers from the caller later, once it runs other

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "held_answers.hpp"
 
 #include <sys/mman.h>

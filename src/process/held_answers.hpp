@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Answers a worker process holds back, in memory it shares with the caller.
 //

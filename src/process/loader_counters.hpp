@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The dynamic loader's counters of modules loaded and unloaded (dl_phdr_info's dlpi_adds and
 // dlpi_subs): a snapshot of the loaded modules taken with them is current exactly while they

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Starting a process pool (process_backend.cpp): its launcher, the first events and hellos of
 // its first workers, and the limits a worker gets before its first task.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/process_backend.hpp"
 
 #include <poll.h>

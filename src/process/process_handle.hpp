@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Signalling and awaiting a process through a pidfd: a handle that names one process for as long
 // as it is open, where a bare pid may name a stranger once the process has been reaped. It lets

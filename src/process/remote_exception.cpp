@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/wire/remote_exception.hpp"
 
 #include <cxxabi.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "process/rerun.hpp"
 
 #include <signal.h>

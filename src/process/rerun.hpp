@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Starting a fresh run of this program as a worker or fork server (spawn / forkserver), and the
 // environment protocol between the two: the other end is mproc::serve_if_worker (rerun.cpp).

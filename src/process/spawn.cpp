@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "process/spawn.hpp"
 
 #include <signal.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The `spawn` start method's launcher: every worker a fresh run of the program (rerun.hpp).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A daemon may run with its standard streams closed. The descriptors a process pool then opens
 // (its control socket, worker channels, eventfds) would take the lowest free numbers, 0 to 2,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "submission_queue.hpp"
 
 #include <sys/eventfd.h>

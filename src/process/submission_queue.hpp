@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The queue between the threads that submit chunks to a process pool and its I/O thread, and
 // the wake-up call that goes with it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "worker_failures.hpp"
 
 #include <sys/wait.h>

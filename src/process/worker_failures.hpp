@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What the chunks of a lost worker process end with (process_backend.cpp): the answers it held
 // back settle theirs, the running one ends with the worker's death (a WorkerLost made of what is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What a process pool asks of whoever starts its workers: the fork server (fork_server.hpp) or
 // the spawn launcher (spawn.hpp). The I/O thread talks to it through events it polls.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "worker_process.hpp"
 
 #include <poll.h>

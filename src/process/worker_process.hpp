@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The loop a worker process runs: the same for every start method, and for the worker processes
 // of an MpiPool's ranks (each rank runs a process pool of its own).

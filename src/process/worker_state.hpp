@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // One worker process as the process backend's I/O thread sees it (process_backend.cpp): its
 // channel, the chunks sent to it and not yet answered (its pipelined window), and what it said

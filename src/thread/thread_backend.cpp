@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mproc/detail/thread_backend.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // apply and apply_async: one call of f(args...) on a worker.
 
 #include <memory>

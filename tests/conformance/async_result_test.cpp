@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AsyncResult: get, get(timeout), wait, wait(timeout), ready, successful.
 
 #include <chrono>

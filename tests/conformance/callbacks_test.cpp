@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Callbacks: run once per call, in the caller's process, one at a time, finished before
 // wait()/get() return; a throwing callback ends the result with its exception.
 

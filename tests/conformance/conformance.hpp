@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What every conformance test shares: the fixture (with a watchdog), the task functions, and a
 // few assertion helpers.

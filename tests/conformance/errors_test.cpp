@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Errors: task exceptions reach the caller with their type and message; map waits for every
 // chunk and reports the first failure; invalid arguments throw std::invalid_argument.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every public call with extreme and hostile arguments: sizes at 0, 1, 2^31, 2^61, PTRDIFF_MAX
 // and negative; empty, one-item and endless inputs; timeouts at zero, negative and at the
 // largest durations (which overflow when added to now()). Each call must either give the right

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // imap's input side: any input range, read only as workers need it, never further ahead of the
 // consumer than `buffersize` chunks (backpressure).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // imap and imap_unordered: lazily read input, results streamed in input or completion order.
 
 #include <algorithm>

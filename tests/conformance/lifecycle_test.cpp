@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lifecycle: close, terminate, join and the destructor, and what each does to pending work.
 
 #include <algorithm>

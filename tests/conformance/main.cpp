@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The suite's own main: spawned workers of SpawnPool are fresh runs of this program and must
 // serve the pool instead of running the tests again; so must the worker ranks of MpiPool (in
 // conformance_mpi_tests), which serve until rank 0 has run the tests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // map_into: map whose results go into storage the caller provides.
 
 #include <array>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // map and map_async: every item's result, in input order, chunked as Python chunks.
 
 #include <algorithm>
@@ -69,6 +70,26 @@ TYPED_TEST(MapTest, ResultsComeInInputOrder) {
     const std::vector<int> input = range_vector(-50, 150);
     EXPECT_EQ(pool.map(square, input), expected_map(square, input));
     EXPECT_EQ(pool.map(negate, input, 7), expected_map(negate, input));
+}
+
+// mproc::fn<f>: a plain function as a function object, wherever a pool takes a callable, with
+// the same results as the function itself (a process pool sends it as nothing).
+TYPED_TEST(MapTest, AFunctionPassedAsFnGivesTheFunctionsResults) {
+    TypeParam pool(2);
+    const std::vector<int> input = range_vector(-20, 200);
+    EXPECT_EQ(pool.map(mproc::fn<square>, input), pool.map(square, input));
+    EXPECT_EQ(pool.apply(mproc::fn<square>, 12), 144);
+    std::vector<int> out(input.size());
+    pool.map_into(mproc::fn<square>, input, out, 7);
+    EXPECT_EQ(out, pool.map(square, input));
+    std::vector<bool> evens;
+    for (bool even : pool.imap(mproc::fn<is_even>, input, 5)) {
+        evens.push_back(even);
+    }
+    EXPECT_EQ(evens, pool.map(is_even, input));
+    EXPECT_EQ(pool.map(mproc::fn<length>, std::vector<std::string>{"ab", "", "xyz"}),
+              (std::vector<std::size_t>{2, 0, 3}));
+    static_assert(std::is_empty_v<mproc::Fn<square>>);
 }
 
 TYPED_TEST(MapTest, InputOrderEvenWhenLaterItemsFinishFirst) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The pool keeps no copy of arguments or results once a call has returned them.
 //
 // `Counted` counts, in this process, the instances that hold a value: a copy adds one, a move

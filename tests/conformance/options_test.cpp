@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Construction: number of workers, initializer, max_tasks_per_child, and their validation.
 
 #include <map>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // map_outcomes, imap_outcomes, imap_unordered_outcomes: every item's value or error, so one bad
 // item costs one error instead of the whole call. The same on every pool class.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The pool classes the conformance suite runs against. A new backend proves itself by being
 // added here and passing every typed test unchanged; so does a new start method.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::SharedArray: tasks read the caller's elements on every pool, and write into them
 // where the pool's tasks share the caller's memory (ThreadPool, Pool; not MpiPool's ranks).
 

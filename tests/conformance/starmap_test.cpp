@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // starmap and starmap_async: map whose items are tuples or pairs unpacked into the arguments.
 
 #include <list>

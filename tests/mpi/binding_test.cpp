@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Open MPI's default binding (each of 2 ranks on one core) must not squeeze a worker rank's
 // worker processes onto one core, and a binding the user chose must be kept. Run under
 // `mpirun -n 2` twice by ctest: as is (argument `widened`) and with `--bind-to core` (`kept`).

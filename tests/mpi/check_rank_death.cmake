@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs rank_death_main under mpirun and checks that the job ends (within TIMEOUT seconds), with a
 # non-zero exit status and a message naming the lost rank.
 # -DMPIEXEC=... -DPROGRAM=... -DFLAGS=... (a ;-list)

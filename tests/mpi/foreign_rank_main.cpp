@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built twice, as two different programs (MPROC_FOREIGN_VARIANT differs, so do the build ids),
 // and started as one MPI job: rank 0 runs one, rank 1 the other. Rank 1 must refuse to serve
 // with a clear error, which rank 0's MpiPool constructor throws; then both end cleanly.

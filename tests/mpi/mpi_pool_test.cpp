@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What only mproc::MpiPool does, run under mpirun with 3 ranks (rank 0 runs the tests, ranks 1
 // and 2 serve): tasks run on the worker ranks, in worker processes of theirs; a crashing task
 // costs one WorkerLost and its rank goes on; errors name the rank and host; a free rank takes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How the MPI polling loops pace their polls (PollBackoff): back to back after progress, then
 // longer and longer sleeps; and, given when the next message is due, asleep until shortly
 // before it and back to back around it. Pure arithmetic on the clock: no MPI.

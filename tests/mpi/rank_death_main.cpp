@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A whole worker rank dies (killed, not a task crash the rank survives): the MPI job must end
 // within bounded time with a non-zero exit status and a message, never hang. Run under mpirun
 // by check_rank_death.cmake, which checks exactly that.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // When the program using a process pool dies (SIGKILL, or SIGINT with its default action, as
 // Ctrl-C in a terminal), no worker or fork server outlives it by more than a second. The caller
 // is a real separate program (pool_caller), started here.

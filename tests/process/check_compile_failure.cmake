@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs a compiler command and checks its outcome:
 #   cmake -DEXPECTED_MESSAGE=<text> [-DEXPECTED_ALSO=<text;text...>] -P check_compile_failure.cmake
 #       -- <compiler> <arguments...>

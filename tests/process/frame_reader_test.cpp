@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // FrameReader: the buffered side of the channel. One recv may bring several frames, or part of
 // one; either way each frame comes out whole, in order, with the same checks as receive_frame.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // HeldAnswers / HeldAnswersView: the answers a worker holds back, in memory the caller reads
 // when the worker dies. What the caller gets must be exactly the answers it has not read on the
 // socket, whatever the worker sent at once, held, or sent from its held ones before it died.

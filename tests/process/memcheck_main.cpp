@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every path a value takes between the caller and its worker processes, run under Valgrind's
 // memcheck (tests/process/CMakeLists.txt: the caller and, with --trace-children, every worker):
 // no byte that crosses a socket is uninitialised (wire buffers grow without zeroing, see

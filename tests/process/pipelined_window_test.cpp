@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process backend queues several short chunks at a worker ahead of time (its pipelined
 // window). None of the pool's promises may change with it: a crash loses exactly the item that
 // was running and nothing queued behind it, max_tasks_per_child still retires a worker after

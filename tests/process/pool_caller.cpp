@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A program that uses a process pool and then gets killed: the caller in the caller-death tests
 // (caller_death_test.cpp starts it). It prints the pids of its fork server, the server's standby
 // and its workers, then "mapping", then blocks in a long map until a signal ends it.

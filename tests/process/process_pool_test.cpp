@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What only the process pool does: isolation, fd hygiene, reaping, caller death, retirement,
 // exceptions across processes, and the worker's refusal of code it does not have.
 

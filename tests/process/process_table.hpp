@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What a test needs to know about processes and descriptors: children, descendants, whether a
 // pid still runs, which descriptors are open. Read from /proc, so it sees zombies too.

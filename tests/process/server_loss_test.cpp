@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A pool outlives its fork server: signals sent to the whole process group (Ctrl-C in a program
 // that handles it), a server killed outright (SIGKILL, the OOM killer), a server stopped
 // (SIGSTOP). Own main: the forkserver and spawn start methods re-run this program.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::SharedArray between a caller and its worker processes, on every start method: no copy
 // of the elements, a read-only array that a task cannot write, nothing left mapped or open
 // after the array and the pool are gone, and sizes no mapping can have. Own main: spawned

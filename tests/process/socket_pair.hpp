@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A connected pair of unix stream sockets for channel tests: fd[0] writes, fd[1] reads (either
 // way works; the tests use them so).

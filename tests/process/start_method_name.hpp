@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The name a test parameterised over the start methods shows for each: "All/Suite.Test/fork".
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The three start methods: fork (copies of the caller), forkserver and spawn (fresh runs of this
 // program, which is why this test has its own main with mproc::serve_if_worker first).
 

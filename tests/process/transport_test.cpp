@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The transport layer of the process pool: values, callables, code addresses and exceptions
 // through WireWriter -> WireReader, as a worker and its caller exchange them.
 

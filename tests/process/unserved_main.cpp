@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A program that forgets mproc::serve_if_worker: a spawn pool must fail with a message that says
 // what to add, not re-run the program in every worker without end.
 #include <cstdio>

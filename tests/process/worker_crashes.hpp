@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Tasks that make their worker process die in every way one can (a fault, abort(), SIGKILL,
 // _exit(3), std::terminate), what the caller's mproc::WorkerLost must then say, and a check of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What mproc::Pool does when workers die, hang, eat memory or talk garbage: every affected task
 // ends with an error that says what happened, every other task completes, the pool goes on, and
 // nothing hangs. All with real workers that really crash.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mproc::progress and mproc::ProgressBar: what they print, when, and that wrapping a stream
 // changes nothing of what the consumer gets.
 

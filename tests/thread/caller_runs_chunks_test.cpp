@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PoolOptions::caller_runs_chunks: a blocking call's own thread runs the chunks of its call that
 // no worker has started. To make that deterministic, the tests occupy the pool's only worker with
 // a task that waits on a gate: every chunk of the next blocking call is then still queued, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // apply/apply_async: one call of f(args...), as a job of one chunk of one item.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Chunk sizes: Python's rule and the argument check.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Names for code that mean the same thing in every process running the same binary.
 //

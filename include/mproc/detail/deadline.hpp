@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Timeouts arrive as any std::chrono duration; waits need a steady-clock deadline that does not
 // overflow for huge durations (duration::max() means "wait for ever").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A process forked from a pool's owner (fork() without exec) holds a copy of the pool object, but
 // none of its threads, and shares its sockets with the owner: were the copy's destructor to run

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A copyable, type-erased callable for the few places the headers store one (an initializer, a
 // result's callbacks). std::function would do, but <functional> is among the heaviest standard

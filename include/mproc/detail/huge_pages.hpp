@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Large result buffers cost more in page faults than in the work that fills them (a fresh 80 MB
 // vector: about 20,000 faults of 4 KiB). Asking for transparent huge pages cuts that 512-fold

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The typed half of imap/imap_unordered: the function, the input, and the argument slots.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The items of a map call, read by index from any worker: either borrowed from the caller's
 // random-access range (blocking map: the caller waits until every chunk has settled, so the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // map/map_async/starmap/starmap_async: every item's result, in input order, as one vector.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The MPI backend (rank 0's side of mproc::MpiPool): chunks run on the worker ranks, each of
 // which runs them in supervised worker processes of its own. Submitting threads only queue

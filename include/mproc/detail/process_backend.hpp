@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The process backend: chunks run in worker processes (forked from a fork server, or spawned).
 // On the caller's side, submitting threads only queue chunks and wake one I/O thread, which

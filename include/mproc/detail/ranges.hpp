@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The range vocabulary the front end needs, defined as the standard defines it, from the range
 // access of <iterator>: <ranges> (views, adaptors) would add more to every translation unit

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The state behind an AsyncResult: one value or one error, the callbacks, and the wait.
 

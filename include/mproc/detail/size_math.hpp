@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The smaller and the larger of two sizes. std::min and std::max live in <algorithm>, which
 // would add about a tenth to what every translation unit that includes a pool compiles.

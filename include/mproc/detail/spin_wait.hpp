@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Waiting without the kernel when the wait is short. Putting a thread to sleep and waking it
 // costs two system calls and a context switch (5-20 us on a loaded machine), far more than a

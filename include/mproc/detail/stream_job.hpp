@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // imap/imap_unordered: results streamed to one consumer while the input is read lazily.
 //

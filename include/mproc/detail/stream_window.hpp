@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // How many chunks an imap stream keeps in flight or waiting for its consumer (its window).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The thread backend: worker threads of this process take chunks from one shared queue and run
 // them in place, so arguments and results are never copied or serialised. An idle worker polls

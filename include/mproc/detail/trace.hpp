@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Debug trace of pool and worker lifecycles: set MPROC_TRACE=1 to have every step (start,
 // retire, close, terminate, join) logged on stderr. Hangs are the hardest bugs in this field;

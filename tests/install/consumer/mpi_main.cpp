@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Links mproc::mpi as a user's project does. Started without mpirun, as the install test runs
 // it, MpiPool must refuse with its message (which proves the component links and runs).
 #include <mproc/mpi_pool.hpp>

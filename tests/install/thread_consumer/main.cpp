@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include <mproc/thread_pool.hpp>
 
 #include <iostream>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused: a lambda with captures (its state would have to cross as raw bytes, and a captured
 // reference is an address).
 #include "mproc/detail/wire/callable_codec.hpp"

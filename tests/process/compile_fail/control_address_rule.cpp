@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Control for the address rule: what the refused files above do, done the ways their messages
 // suggest, compiles.
 #include <mproc/mproc.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Control: the same command compiles a correct Pool program, so a refusal above is the
 // static_assert's doing, not a broken command.
 #include <chrono>

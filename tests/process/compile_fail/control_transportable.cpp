@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Control for the compile checks: the same command on a transportable type compiles, so a
 // refusal below is the type's fault, not the command's.
 #include <map>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at compile time: a hard task timeout on MpiPool, which cannot kill a running task
 // (yet). (mproc::Pool takes the same call: see control_pool.cpp.)
 #include <chrono>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at the Pool API: a lambda with captures cannot be sent to a worker process. The
 // message says how to pass the state instead.
 #include <mproc/mproc.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at the Pool API, at this file's line: a function object whose state holds an
 // address (its table lives in the caller's memory, not the worker's).
 #include <mproc/mproc.hpp>

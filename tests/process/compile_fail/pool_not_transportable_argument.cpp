@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at the Pool API: an argument type that can neither be copied as bytes nor serialised.
 #include <mproc/mproc.hpp>
 

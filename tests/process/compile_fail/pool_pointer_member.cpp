@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at the Pool API, at this file's line: a struct whose bytes hold an address. Sent as
 // its bytes, the pointer would mean nothing in the worker, and the sum would be silently wrong.
 #include <mproc/mproc.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at the Pool API, at this file's line: a trivially copyable class with private members
 // might hold an address, and mproc cannot see inside it. The message says how to give its word.
 #include <mproc/mproc.hpp>

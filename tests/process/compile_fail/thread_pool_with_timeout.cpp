@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused at compile time: a hard task timeout on ThreadPool, whose running tasks cannot be
 // killed. (mproc::Pool takes the same call: see control_pool.cpp.)
 #include <chrono>

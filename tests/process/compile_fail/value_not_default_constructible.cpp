@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused: cereal can write this type but not load it (it loads into a default-constructed
 // object, and a non-member serialize gives cereal::access no way in).
 // (A type with a serialize *member* may instead open a private default constructor to

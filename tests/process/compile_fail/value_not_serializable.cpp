@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused: a type that is neither trivially copyable nor serializable by cereal.
 #include <string>
 

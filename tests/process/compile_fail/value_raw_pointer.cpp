@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused: a raw pointer, which means nothing in another process.
 #include "mproc/detail/wire/value_codec.hpp"
 

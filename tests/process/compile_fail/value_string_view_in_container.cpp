@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Refused: an address hidden inside a container (std::string_view holds a pointer).
 #include <string_view>
 #include <vector>

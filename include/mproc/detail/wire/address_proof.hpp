@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Whether a type's bytes can hold an address, proven from the type alone: the rule by which a
 // trivially copyable value crosses a process boundary as its bytes (value_codec.hpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The wire half of apply: the callable and the arguments go to a worker process, one outcome
 // comes back.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Callables that cross a process boundary: what a worker process needs to call the same
 // function the caller passed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // cereal's binary input archive with one more check, for bytes that come from another process:
 // a container's announced size must not exceed the bytes left to read. cereal sizes a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The wire half of imap and its variants: a slot's items go to a worker process, one outcome
 // per item comes back (items_entry), each item with its own.

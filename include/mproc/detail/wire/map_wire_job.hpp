@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The wire half of map: a chunk's items go to a worker process and its outcomes come back,
 // as a block of bytes where items and results cross as bytes (block_items_entry), else one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Exceptions that cross a process boundary: a task's exception, thrown in a worker process, is
 // re-thrown in the caller.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // How a mproc::SharedArray crosses a process boundary. To a worker process on the caller's
 // host (mproc::Pool's requests) it crosses as a handle: the caller's pid and its descriptor

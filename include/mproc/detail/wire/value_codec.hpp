@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Values that cross a process boundary (arguments, items, results).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Bytes that cross a process boundary: a growable writer and a bounds-checked reader. The reader
 // trusts nothing: every read checks the remaining length and throws WireError, so a truncated or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The wire half of a job: what a backend that runs chunks in other processes (the process and
 // MPI backends) needs beyond the core Job (job.hpp). Each call kind's wire half is a class that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Every call kind's wire half: what a backend that crosses processes includes, so that
 // wire_job_t names the wire job of any core job the front end builds.

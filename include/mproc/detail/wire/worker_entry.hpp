@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What a worker process runs for a chunk, and how outcomes cross back.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A worker process that died while it ran a chunk, as facts in the chunk's own terms, and the one
 // place they become the caller's mproc::WorkerLost. The process backend learns the facts where
