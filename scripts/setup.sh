@@ -21,6 +21,7 @@ test=(
     clang-format            # style check in the test command
     pkg-config              # the install test's pkg-config consumer
     clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh
+    clang-16                # the test suite's second compiler
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers

@@ -95,8 +95,9 @@ class BasicPool : private detail::ChunkSink {
     /// `terminate()` then `join()`: queued work is dropped (its results end with
     /// `mproc::PoolTerminated`) and every worker is gone when the destructor returns. In a
     /// process forked from the pool's owner (without exec), it does nothing: the workers are the
-    /// owner's (see fork_generation.hpp).
-    ~BasicPool() {
+    /// owner's (see fork_generation.hpp). Virtual: the pool classes may be derived from (a
+    /// pool with options of its own), and deleted through a pointer to their base.
+    virtual ~BasicPool() {
         if (in_forked_child()) {
             // No thread of the pool runs here, its locks may have been held when the process
             // was forked, and its sockets are the owner's: touch none of it (this leaks the

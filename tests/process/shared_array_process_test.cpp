@@ -276,11 +276,11 @@ TEST(SharedArrayLifecycles, FiveHundredPoolsLeaveNoSharedMemoryBehind) {
 }
 
 TEST(SharedArraySizes, SizesNoMappingCanHaveAreRefused) {
-    EXPECT_THROW(mproc::SharedArray<double>(std::size_t{1} << 61), std::length_error);
-    EXPECT_THROW(mproc::SharedArray<char>(std::numeric_limits<std::size_t>::max()),
+    EXPECT_THROW((void)mproc::SharedArray<double>(std::size_t{1} << 61), std::length_error);
+    EXPECT_THROW((void)mproc::SharedArray<char>(std::numeric_limits<std::size_t>::max()),
                  std::length_error);
     // Within the arithmetic but past what the kernel maps.
-    EXPECT_THROW(mproc::SharedArray<char>(
+    EXPECT_THROW((void)mproc::SharedArray<char>(
                      static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max())),
                  std::bad_alloc);
     EXPECT_EQ(shared_array_mappings(), 0);

@@ -330,8 +330,13 @@ constexpr bool address_space_is_reserved_by_a_sanitizer = true;
 constexpr bool address_space_is_reserved_by_a_sanitizer = false;
 #endif
 
+/// Where allocate_and_touch's block goes, so that no compiler may leave it out (Clang drops an
+/// allocation whose memory nobody reads).
+char* volatile escaped_block = nullptr;
+
 std::size_t allocate_and_touch(std::size_t bytes) {
     std::vector<char> block(bytes, 1);
+    escaped_block = block.data();
     return block.size();
 }
 
