@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include <sys/ioctl.h>
@@ -65,16 +67,30 @@ std::size_t terminal_columns(std::FILE* out) {
     return 80;
 }
 
-bool is_terminal(const ProgressOptions& options) {
-    switch (options.style) {
-    case ProgressOptions::Style::terminal:
-        return true;
-    case ProgressOptions::Style::lines:
-        return false;
-    case ProgressOptions::Style::automatic:
-        break;
+/// Columns a UTF-8 string takes, counting one for each code point (wide characters are rare
+/// in a label, and the figures are ASCII).
+std::size_t display_columns(const std::string& text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
+/// `text` cut to at most `columns` code points, never inside one.
+std::string cut_to_columns(const std::string& text, std::size_t columns) {
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const bool starts_code_point = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+        if (starts_code_point && seen++ == columns) {
+            return text.substr(0, i);
+        }
     }
-    return ::isatty(::fileno(options.out)) == 1;
+    return text;
+}
+
+bool on_a_terminal(std::FILE* out) {
+    const char* term = std::getenv("TERM");
+    const bool dumb = term != nullptr && std::strcmp(term, "dumb") == 0;
+    return ::isatty(::fileno(out)) == 1 && !dumb;
 }
 
 } // namespace
@@ -108,17 +124,50 @@ std::string format_progress(const std::string& label, const ProgressSnapshot& sn
            eta_text(snapshot) + ", " + rate_text(snapshot) + "]";
 }
 
+std::string terminal_progress_line(const std::string& label, const ProgressSnapshot& snapshot,
+                                   std::size_t columns) {
+    const std::size_t room = std::max<std::size_t>(columns, 2) - 1;
+    if (snapshot.total) {
+        // The figures around a bar of one cell, less that cell.
+        const std::size_t figures = display_columns(format_progress(label, snapshot, 1)) - 1;
+        if (room >= figures + 10) {
+            return format_progress(label, snapshot, std::min<std::size_t>(room - figures, 40));
+        }
+    }
+    return cut_to_columns(format_progress(label, snapshot, 0), room);
+}
+
 } // namespace detail
 
+ProgressBar::Drawing ProgressBar::drawing_for(const ProgressOptions& options) {
+    using Style = ProgressOptions::Style;
+    switch (options.style) {
+    case Style::terminal:
+        return Drawing::terminal;
+    case Style::lines:
+        return Drawing::lines;
+    case Style::only_on_terminal:
+        return on_a_terminal(options.out) ? Drawing::terminal : Drawing::nothing;
+    case Style::off:
+        return Drawing::nothing;
+    case Style::automatic:
+        break;
+    }
+    return on_a_terminal(options.out) ? Drawing::terminal : Drawing::lines;
+}
+
 ProgressBar::ProgressBar(ProgressOptions options)
-    : options_(std::move(options)), terminal_(is_terminal(options_)),
-      interval_(options_.interval ? Clock::duration(*options_.interval)
-                : terminal_       ? Clock::duration(std::chrono::milliseconds(100))
-                                  : Clock::duration(std::chrono::seconds(1))),
+    : options_(std::move(options)), drawing_(drawing_for(options_)),
+      interval_(options_.interval               ? Clock::duration(*options_.interval)
+                : drawing_ == Drawing::terminal ? Clock::duration(std::chrono::milliseconds(100))
+                                                : Clock::duration(std::chrono::seconds(1))),
       start_(Clock::now()), last_draw_(start_) {
-    std::lock_guard lock(mutex_);
-    if (terminal_) {
-        draw_locked(false); // show the empty bar at once
+    if (drawing_ == Drawing::terminal) {
+        {
+            std::lock_guard lock(mutex_);
+            draw_locked(false); // show the empty bar at once
+        }
+        redrawer_ = std::thread([this] { redraw_while_waiting(); });
     }
 }
 
@@ -132,15 +181,37 @@ void ProgressBar::update(std::size_t n) {
     }
 }
 
-void ProgressBar::finish() {
+void ProgressBar::println(std::string_view text) {
     std::lock_guard lock(mutex_);
-    if (finished_) {
-        return;
+    const bool bar_shown = drawing_ == Drawing::terminal && !finished_;
+    // Clear the bar's line, print the text in its place, and draw the bar again under it.
+    std::fprintf(options_.out, "%s%.*s\n", bar_shown ? "\r\x1b[K" : "",
+                 static_cast<int>(text.size()), text.data());
+    if (bar_shown) {
+        draw_locked(false);
+    } else {
+        std::fflush(options_.out);
     }
-    finished_ = true;
-    // The terminal line always needs its end; a plain line is not repeated.
-    if (terminal_ || drawn_count_ != count_) {
-        draw_locked(true);
+}
+
+void ProgressBar::finish() {
+    std::thread redrawer;
+    {
+        std::lock_guard lock(mutex_);
+        if (finished_) {
+            return;
+        }
+        finished_ = true;
+        // The terminal line always needs its end; a plain line is not repeated.
+        if (drawing_ == Drawing::terminal ||
+            (drawing_ == Drawing::lines && drawn_count_ != count_)) {
+            draw_locked(true);
+        }
+        redrawer = std::move(redrawer_);
+    }
+    finished_changed_.notify_all();
+    if (redrawer.joinable()) {
+        redrawer.join();
     }
 }
 
@@ -149,18 +220,31 @@ std::size_t ProgressBar::count() const {
     return count_;
 }
 
+void ProgressBar::redraw_while_waiting() {
+    // The line shows the elapsed time and an ETA that grow while a long task runs; without
+    // this a bar waiting for its next item would look frozen.
+    const Clock::duration period =
+        interval_ > Clock::duration::zero() ? interval_ : std::chrono::milliseconds(100);
+    std::unique_lock lock(mutex_);
+    while (!finished_) {
+        if (Clock::now() - last_draw_ >= period) {
+            draw_locked(false);
+        }
+        finished_changed_.wait_until(lock, last_draw_ + period);
+    }
+}
+
 void ProgressBar::draw_locked(bool final) {
     const auto now = Clock::now();
     last_draw_ = now;
     drawn_count_ = count_;
     const detail::ProgressSnapshot snapshot{count_, options_.total, now - start_};
-    if (terminal_) {
-        // Leave room for the figures around the bar; no bar at all on a very narrow terminal.
-        const std::size_t columns = terminal_columns(options_.out);
-        const std::size_t figures = detail::format_progress(options_.label, snapshot, 1).size();
-        const std::size_t bar =
-            columns > figures + 10 ? std::min<std::size_t>(columns - figures - 1, 40) : 1;
-        const std::string line = detail::format_progress(options_.label, snapshot, bar);
+    if (drawing_ == Drawing::nothing) {
+        return;
+    }
+    if (drawing_ == Drawing::terminal) {
+        const std::string line = detail::terminal_progress_line(options_.label, snapshot,
+                                                                terminal_columns(options_.out));
         std::fprintf(options_.out, "\r%s\x1b[K%s", line.c_str(), final ? "\n" : "");
     } else {
         const std::string line = detail::format_progress(options_.label, snapshot, 0);

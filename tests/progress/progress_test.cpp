@@ -4,13 +4,19 @@
 
 #include <gtest/gtest.h>
 
+#include <pty.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <ranges>
 #include <regex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mproc/process_pool.hpp"
@@ -64,6 +70,119 @@ class Capture {
 
   private:
     std::FILE* file_;
+};
+
+/// A pseudo-terminal `columns` wide: the bar draws into its terminal side, a thread reads what
+/// a terminal would receive from the other side.
+class PseudoTerminal {
+  public:
+    explicit PseudoTerminal(unsigned short columns) {
+        winsize size{};
+        size.ws_row = 24;
+        size.ws_col = columns;
+        int terminal = -1;
+        if (::openpty(&controller_, &terminal, nullptr, nullptr, &size) != 0) {
+            throw std::runtime_error("openpty failed");
+        }
+        out_ = ::fdopen(terminal, "w");
+        reader_ = std::thread([this] {
+            char buffer[4096];
+            // Ends with EIO once the terminal side is closed and everything was read.
+            for (ssize_t n; (n = ::read(controller_, buffer, sizeof buffer)) > 0;) {
+                std::lock_guard lock(mutex_);
+                received_.append(buffer, static_cast<std::size_t>(n));
+            }
+        });
+    }
+    ~PseudoTerminal() {
+        close_terminal();
+        ::close(controller_);
+    }
+    PseudoTerminal(const PseudoTerminal&) = delete;
+    PseudoTerminal& operator=(const PseudoTerminal&) = delete;
+
+    std::FILE* out() const { return out_; }
+    /// What was received so far.
+    std::string received() const {
+        std::lock_guard lock(mutex_);
+        return received_;
+    }
+    /// Closes the terminal side and returns everything it received.
+    std::string close_terminal() {
+        if (out_ != nullptr) {
+            std::fclose(out_);
+            out_ = nullptr;
+            reader_.join();
+        }
+        return received();
+    }
+
+  private:
+    int controller_ = -1;
+    std::FILE* out_ = nullptr;
+    std::thread reader_;
+    mutable std::mutex mutex_;
+    std::string received_;
+};
+
+/// Replays terminal output the way a terminal `width` columns wide shows it: carriage return,
+/// newline, clear to end of line (the only control sequence the bar sends), and wrapping when a
+/// character lands past the last column.
+struct Screen {
+    explicit Screen(std::size_t width, const std::string& bytes) : width(width) {
+        for (std::size_t i = 0; i < bytes.size(); ++i) {
+            const char c = bytes[i];
+            if (c == '\r') {
+                column = 0;
+            } else if (c == '\n') {
+                rows.emplace_back();
+                column = 0;
+            } else if (c == '\x1b') {
+                EXPECT_EQ(bytes.compare(i, 3, "\x1b[K"), 0) << "unexpected control sequence";
+                rows.back().resize(std::min(rows.back().size(), column));
+                i += 2;
+            } else {
+                if (column == width) {
+                    wrapped = true;
+                    rows.emplace_back();
+                    column = 0;
+                }
+                std::string& row = rows.back();
+                if (row.size() <= column) {
+                    row.resize(column + 1, ' ');
+                }
+                row[column++] = c;
+            }
+        }
+    }
+    std::size_t width;
+    std::vector<std::string> rows{std::string()};
+    std::size_t column = 0;
+    bool wrapped = false;
+};
+
+/// Sets an environment variable for one test.
+class ScopedEnvironment {
+  public:
+    ScopedEnvironment(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) {
+            old_ = old;
+        }
+        ::setenv(name, value, 1);
+    }
+    ~ScopedEnvironment() {
+        if (old_) {
+            ::setenv(name_, old_->c_str(), 1);
+        } else {
+            ::unsetenv(name_);
+        }
+    }
+    ScopedEnvironment(const ScopedEnvironment&) = delete;
+    ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+
+  private:
+    const char* name_;
+    std::optional<std::string> old_;
 };
 
 ProgressOptions every_update_as_lines(const Capture& capture, std::optional<std::size_t> total) {
@@ -196,6 +315,154 @@ TEST(ProgressBar, TerminalStyleRedrawsOneLineInPlaceAndEndsIt) {
     EXPECT_EQ(text.find('\n'), text.size() - 1);
 }
 
+TEST(ProgressFormat, TerminalLineFitsTheWidthLeavingTheLastColumnFree) {
+    const ProgressSnapshot snapshot{450, 1000, duration<double>(3.0)};
+    const std::string wide = mproc::detail::terminal_progress_line("tasks", snapshot, 200);
+    EXPECT_EQ(wide, format_progress("tasks", snapshot, 40)) << "the bar is at most 40 cells";
+    for (std::size_t columns : {0u, 1u, 2u, 10u, 30u, 50u, 51u, 52u, 60u, 80u}) {
+        const std::string line = mproc::detail::terminal_progress_line("tasks", snapshot, columns);
+        EXPECT_LE(line.size(), std::max<std::size_t>(columns, 2) - 1) << columns;
+        EXPECT_TRUE(line.starts_with(columns > 2 ? "ta" : "t")) << line;
+    }
+    // A bar only where at least ten cells fit; else the plain form, cut.
+    EXPECT_NE(mproc::detail::terminal_progress_line("tasks", snapshot, 80).find("|#"),
+              std::string::npos);
+    EXPECT_EQ(mproc::detail::terminal_progress_line("tasks", snapshot, 30),
+              format_progress("tasks", snapshot, 0).substr(0, 29));
+    // A cut never splits a character of the label.
+    EXPECT_EQ(mproc::detail::terminal_progress_line("\u00e4\u00e4\u00e4\u00e4", snapshot, 3),
+              "\u00e4\u00e4");
+}
+
+TEST(ProgressTerminal, NeverWrapsAndPrintsLinesAboveTheBar) {
+    for (unsigned short width : {20, 40, 60, 100}) {
+        SCOPED_TRACE(width);
+        PseudoTerminal terminal(width);
+        {
+            mproc::ProgressBar bar({.total = 1000,
+                                    .label = "downloading files",
+                                    .out = terminal.out(),
+                                    .interval = std::chrono::milliseconds(0)});
+            for (int i = 0; i < 1000; ++i) {
+                bar.update();
+                if (i == 499) {
+                    bar.println("halfway there");
+                }
+            }
+        }
+        const Screen screen(width, terminal.close_terminal());
+        EXPECT_FALSE(screen.wrapped);
+        // The printed line above, the finished bar under it, the cursor on a fresh line.
+        ASSERT_EQ(screen.rows.size(), 3u);
+        EXPECT_EQ(screen.rows[0], "halfway there");
+        EXPECT_TRUE(screen.rows[1].starts_with("downloading")) << screen.rows[1];
+        EXPECT_LT(screen.rows[1].size(), width);
+        if (width == 100) {
+            EXPECT_NE(screen.rows[1].find("100%|####"), std::string::npos) << screen.rows[1];
+            EXPECT_NE(screen.rows[1].find("1000/1000"), std::string::npos) << screen.rows[1];
+        }
+        EXPECT_EQ(screen.rows[2], "");
+    }
+}
+
+int square_after_a_long_first(int x) {
+    if (x == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    }
+    return x * x;
+}
+
+TEST(ProgressTerminal, RedrawsWhileWaitingForALongTask) {
+    PseudoTerminal terminal(80);
+    mproc::ThreadPool pool(1);
+    std::vector<int> out;
+    for (int r : mproc::progress(pool.imap(square_after_a_long_first, std::views::iota(0, 2)),
+                                 {.total = 2, .out = terminal.out()})) {
+        out.push_back(r);
+    }
+    EXPECT_EQ(out, (std::vector<int>{0, 1}));
+    const std::string received = terminal.close_terminal();
+    // Every draw starts with a carriage return. While the first task ran (1.5 s) the bar was
+    // redrawn every 100 ms; five is a generous floor for a loaded machine.
+    std::vector<std::string> waiting;
+    for (std::size_t at = received.find('\r'); at != std::string::npos;) {
+        const std::size_t next = received.find('\r', at + 1);
+        const std::string draw = received.substr(at + 1, next - at - 1);
+        if (draw.find(" 0/2 [") != std::string::npos) {
+            waiting.push_back(draw);
+        }
+        at = next;
+    }
+    ASSERT_GE(waiting.size(), 5u) << received;
+    EXPECT_NE(waiting.front().find("[00:00<?, ? it/s]"), std::string::npos) << waiting.front();
+    EXPECT_NE(waiting.back().find("[00:01<?, ? it/s]"), std::string::npos)
+        << "the elapsed time moved on while waiting: " << waiting.back();
+    const Screen screen(80, received);
+    EXPECT_TRUE(screen.rows[0].starts_with("100%|")) << screen.rows[0];
+}
+
+TEST(ProgressTerminal, StylesThatDrawNothing) {
+    PseudoTerminal terminal(80);
+    Capture capture;
+    {
+        mproc::ProgressBar off({.total = 3,
+                                .out = terminal.out(),
+                                .style = ProgressOptions::Style::off,
+                                .interval = std::chrono::milliseconds(0)});
+        mproc::ProgressBar not_on_a_file({.total = 3,
+                                          .out = capture.file(),
+                                          .style = ProgressOptions::Style::only_on_terminal,
+                                          .interval = std::chrono::milliseconds(0)});
+        for (int i = 0; i < 3; ++i) {
+            off.update();
+            not_on_a_file.update();
+        }
+        off.println("a line still prints");
+        EXPECT_EQ(off.count(), 3u);
+        EXPECT_EQ(not_on_a_file.count(), 3u);
+    }
+    EXPECT_EQ(capture.text(), "");
+    {
+        mproc::ProgressBar on_the_terminal({.total = 3,
+                                            .label = "t",
+                                            .out = terminal.out(),
+                                            .style = ProgressOptions::Style::only_on_terminal});
+        on_the_terminal.update(3);
+    }
+    const Screen screen(80, terminal.close_terminal());
+    ASSERT_EQ(screen.rows.size(), 3u);
+    EXPECT_EQ(screen.rows[0], "a line still prints");
+    EXPECT_TRUE(screen.rows[1].starts_with("t: 100%|###")) << screen.rows[1];
+}
+
+TEST(ProgressTerminal, ADumbTerminalGetsPlainLines) {
+    const ScopedEnvironment dumb("TERM", "dumb");
+    PseudoTerminal terminal(80);
+    {
+        mproc::ProgressBar bar({.total = 2, .out = terminal.out()});
+        bar.update(2);
+        bar.println("done");
+    }
+    const std::string received = terminal.close_terminal();
+    EXPECT_EQ(received.find('\x1b'), std::string::npos) << received;
+    // The terminal turns each newline into carriage return + newline.
+    EXPECT_TRUE(received.starts_with("done\r\n2/2 (100%) ")) << received;
+}
+
+TEST(ProgressBar, PrintlnInLinesStyleIsAPlainLine) {
+    Capture capture;
+    {
+        mproc::ProgressBar bar(every_update_as_lines(capture, 2));
+        bar.update();
+        bar.println("between");
+        bar.update();
+    }
+    const std::vector<std::string> lines = capture.lines();
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(lines[1], "between");
+    EXPECT_TRUE(lines[2].starts_with("work: 2/2")) << lines[2];
+}
+
 template <class Pool>
 void stream_with_progress() {
     Pool pool(2);
@@ -238,8 +505,8 @@ TEST(ProgressStream, LeavingEarlyShowsHowFarItGot) {
     }
     const std::vector<std::string> lines = capture.lines();
     ASSERT_FALSE(lines.empty());
-    // Nine items were passed by ++; the tenth was being looked at when the loop was left.
-    EXPECT_TRUE(lines.back().starts_with("work: 9 it [")) << lines.back();
+    // The loop saw ten items, the tenth when it left.
+    EXPECT_TRUE(lines.back().starts_with("work: 10 it [")) << lines.back();
     EXPECT_EQ(pool.apply(square, 3), 9);
 }
 
