@@ -22,6 +22,7 @@ test=(
     pkg-config              # the install test's pkg-config consumer
     clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh
     clang-16                # the test suite's second compiler
+    doxygen                 # the API reference (target docs), built by the test command
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers

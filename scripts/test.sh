@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Sets up, then builds and runs the whole test suite four times: a normal build with GCC
 # (warnings are errors), the same with Clang, AddressSanitizer+UndefinedBehaviorSanitizer, and
-# ThreadSanitizer. Also checks the formatting. Exits non-zero on the first failure.
+# ThreadSanitizer. Also checks the formatting and builds the API reference. Exits non-zero on
+# the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh # all of it: the normal build also builds the benchmarks (smoke runs)
@@ -29,6 +30,8 @@ run_suite() { # name, extra cmake arguments...
 
 CTEST_ARGS=()
 run_suite normal -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_BUILD_BENCHMARKS=ON # benchmarks: smoke runs
+echo "== API reference (an undocumented public member fails it)"
+cmake --build build/normal --target docs >/dev/null
 # The second compiler: Clang (Debian's clang-16; clang 14 cannot compile libstdc++ 12's
 # <ranges>, which the API takes), on libstdc++, warnings as errors; DWARF 4, which the
 # memcheck test's Valgrind 3.19 reads (not Clang 16's default, 5). The install test and the

@@ -51,6 +51,7 @@ class AsyncResult {
         throw_if_not_ready_in(timeout);
         return state_->value();
     }
+    /// As `get(timeout)`, moving the value out of the handle.
     template <class Rep, class Period>
     T get(std::chrono::duration<Rep, Period> timeout) && {
         throw_if_not_ready_in(timeout);
@@ -85,6 +86,9 @@ class AsyncResult {
     explicit AsyncResult(detail::JobRef<detail::ResultState<T>> state) noexcept
         : state_(std::move(state)) {}
 
+    /// Moves the handle; assigning over a handle first discards what it held (as destroying
+    /// it does).
+    ///@{
     AsyncResult(AsyncResult&&) noexcept = default;
     AsyncResult& operator=(AsyncResult&& other) noexcept {
         if (this != &other) {
@@ -93,6 +97,7 @@ class AsyncResult {
         }
         return *this;
     }
+    ///@}
     AsyncResult(const AsyncResult&) = delete;
     AsyncResult& operator=(const AsyncResult&) = delete;
     /// Destroys the value (or error) here and now if the call has ended: the pool keeps nothing

@@ -23,17 +23,23 @@ class Batched {
     using Range = std::remove_reference_t<Input>;
 
   public:
+    /// An item of the input.
     using Item = std::remove_cvref_t<detail::range_reference_t<Range>>;
+    /// A batch of items.
     using Batch = std::vector<Item>;
 
     /// An input iterator over the batches; `*it` is valid until `++it`.
     using iterator = detail::PullIterator<Batched, Batch>;
 
+    /// Batches of `n` items of `input` (see `mproc::batched`).
     Batched(Input&& input, std::size_t n) : input_(std::forward<Input>(input)), n_(n) {}
 
-    // The iterators point at the view: it stays where it was made once they exist.
+    /// Movable before iteration starts; the iterators point at the view, so it stays where it
+    /// was made once they exist.
+    ///@{
     Batched(Batched&&) = default;
     Batched& operator=(Batched&&) = default;
+    ///@}
 
     /// Reads the first batch (once: a single pass).
     iterator begin() {
@@ -44,6 +50,7 @@ class Batched {
         }
         return iterator(this);
     }
+    /// The end of the batches.
     std::default_sentinel_t end() const noexcept { return {}; }
 
   private:

@@ -29,12 +29,13 @@ namespace mproc {
 /// with the `std::exception_ptr` of the failure.
 template <class OnSuccess, class OnError>
 struct Callbacks {
-    OnSuccess on_success;
-    OnError on_error;
+    OnSuccess on_success; ///< called with the result
+    OnError on_error;     ///< called with the failure's `std::exception_ptr`
 };
 
 /// The callback that does nothing, for the half of a pair that is not wanted.
 struct NoCallback {
+    /// Does nothing with anything.
     template <class... Args>
     void operator()(Args&&...) const noexcept {}
 };

@@ -67,6 +67,7 @@ class ResultNotReady : public Error {
 /// the worker knew about it.
 class RemoteError : public Error {
   public:
+    /// What the worker reported; `origin` is where it was thrown, when known.
     RemoteError(std::string type_name, std::string message, long worker_pid,
                 unsigned long long task_index, std::string origin = {});
 
@@ -95,8 +96,8 @@ class RemoteError : public Error {
 /// takes. An empty module means the address was outside every module the worker knew of; the
 /// offset is then the raw address.
 struct StackFrame {
-    std::string module;
-    std::uintptr_t offset = 0;
+    std::string module;        ///< the module's path, or empty when unknown
+    std::uintptr_t offset = 0; ///< the offset in the module, or the raw address
 };
 
 /// The worker process running a task died (a signal, or an exit) before reporting its result.
@@ -107,16 +108,17 @@ class WorkerLost : public Error {
   public:
     /// What is known about the death; fields stay at their defaults when unknown.
     struct Details {
-        long worker_pid = 0;
-        unsigned long long task_index = 0; // the item (within its call) that was running
-        int signal = 0;                    // the signal that killed the worker, or 0
-        int exit_status = -1;              // its exit status when it exited, or -1
-        unsigned retries = 0;              // how often the task had been re-run before
-        std::vector<StackFrame> backtrace; // innermost first; empty when none was sent
+        long worker_pid = 0;               ///< the worker process, or 0
+        unsigned long long task_index = 0; ///< the item (within its call) that was running
+        int signal = 0;                    ///< the signal that killed the worker, or 0
+        int exit_status = -1;              ///< its exit status when it exited, or -1
+        unsigned retries = 0;              ///< how often the task had been re-run before
+        std::vector<StackFrame> backtrace; ///< innermost first; empty when none was sent
     };
 
     /// A loss with nothing more known than `message` (e.g. no worker could be started).
     explicit WorkerLost(const std::string& message);
+    /// A loss and what is known about it.
     WorkerLost(const std::string& message, Details details);
 
     /// The worker process that died (0 when unknown).
@@ -148,6 +150,7 @@ class WorkerLost : public Error {
 /// `TimeoutError` from `get(timeout)`, which only stops waiting, the task itself is gone.
 class TaskTimeout : public Error {
   public:
+    /// The task `task_index` ran past its limit on `worker_pid`.
     TaskTimeout(const std::string& message, long worker_pid, unsigned long long task_index);
 
     /// The worker process that was killed.

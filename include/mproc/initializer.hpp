@@ -65,8 +65,14 @@ struct PortableInitializerTag {};
 /// @endcode
 class Initializer {
   public:
+    /// No initializer.
+    ///@{
     Initializer() = default;
     Initializer(std::nullptr_t) {}
+    ///@}
+
+    /// Any callable taking no argument. A function or a stateless function object can also
+    /// run in a re-executed worker (`spawn`); one with state needs `mproc::portable_initializer`.
 
     template <class F>
     requires std::invocable < const std::decay_t<F>
@@ -98,7 +104,9 @@ class Initializer {
         set_portable(entry, state);
     }
 
+    /// Whether there is an initializer.
     explicit operator bool() const noexcept { return static_cast<bool>(run_); }
+    /// Runs it (in this process).
     void operator()() const { run_(); }
 
     /// The initializer as bytes a re-executed copy of this program can run: the CodeAddress

@@ -20,11 +20,15 @@ class Lines {
     /// An input iterator over the lines; `*it` is valid until `++it`.
     using iterator = detail::PullIterator<Lines, std::string>;
 
+    /// The lines of `in`, which must outlive the view.
     explicit Lines(std::istream& in) noexcept : in_(&in) {}
 
-    // The iterators point at the view: it stays where it was made once they exist.
+    /// Movable before iteration starts; the iterators point at the view, so it stays where it
+    /// was made once they exist.
+    ///@{
     Lines(Lines&&) = default;
     Lines& operator=(Lines&&) = default;
+    ///@}
 
     /// Reads the first line (once: a single pass).
     iterator begin() {
@@ -34,6 +38,7 @@ class Lines {
         }
         return iterator(this);
     }
+    /// The end of the lines.
     std::default_sentinel_t end() const noexcept { return {}; }
 
   private:

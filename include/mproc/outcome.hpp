@@ -37,9 +37,11 @@ class Outcome {
 
     /// True when the task returned a value.
     bool has_value() const noexcept { return value_.has_value(); }
+    /// `has_value()`.
     explicit operator bool() const noexcept { return has_value(); }
 
     /// The value; throws the error when there is none.
+    ///@{
     T& value() & {
         throw_if_error();
         return *value_;
@@ -52,12 +54,15 @@ class Outcome {
         throw_if_error();
         return std::move(*value_);
     }
+    ///@}
 
     /// The value without a check (undefined when there is none), as std::optional.
+    ///@{
     T& operator*() & noexcept { return *value_; }
     const T& operator*() const& noexcept { return *value_; }
     T* operator->() noexcept { return &*value_; }
     const T* operator->() const noexcept { return &*value_; }
+    ///@}
 
     /// The error, or null when there is a value.
     const std::exception_ptr& error() const noexcept { return error_; }

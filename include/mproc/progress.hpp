@@ -38,6 +38,7 @@
 
 namespace mproc {
 
+/// How a progress bar draws; every field has a default.
 struct ProgressOptions {
     /// How many items to expect; without it the bar shows count and rate only.
     std::optional<std::size_t> total{};
@@ -131,8 +132,11 @@ class ProgressBar {
 template <class T>
 class ProgressStream {
   public:
+    /// Input iterator over the stream, counting each item it reaches.
     class iterator {
       public:
+        /// What `std::input_iterator` asks of an iterator.
+        ///@{
         using value_type = T;
         using difference_type = std::ptrdiff_t;
         using iterator_concept = std::input_iterator_tag;
@@ -149,6 +153,7 @@ class ProgressStream {
         friend bool operator==(const iterator& it, std::default_sentinel_t) {
             return it.inner_ == std::default_sentinel;
         }
+        ///@}
 
       private:
         friend class ProgressStream;

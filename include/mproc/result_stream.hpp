@@ -43,6 +43,8 @@ class ResultStream {
     /// Input iterator over the stream; `*it` returns the current result or throws its error.
     class iterator {
       public:
+        /// What `std::input_iterator` asks of an iterator.
+        ///@{
         using value_type = T;
         using difference_type = std::ptrdiff_t;
         using iterator_concept = std::input_iterator_tag;
@@ -64,6 +66,7 @@ class ResultStream {
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
             return it.finished();
         }
+        ///@}
 
       private:
         friend class ResultStream;
@@ -78,6 +81,7 @@ class ResultStream {
         advance();
         return iterator(this);
     }
+    /// The end of the stream.
     std::default_sentinel_t end() const noexcept { return {}; }
 
     /// The next result, or an empty optional at the end. Throws the item's exception when its
@@ -94,6 +98,9 @@ class ResultStream {
     /// For the pool front end, which creates streams.
     explicit ResultStream(detail::JobRef<Job> job) noexcept : job_(std::move(job)) {}
 
+    /// Moves the stream; assigning over a stream abandons its call first (as destroying it
+    /// does).
+    ///@{
     ResultStream(ResultStream&& other) noexcept = default;
     ResultStream& operator=(ResultStream&& other) noexcept {
         if (this != &other) {
@@ -105,6 +112,7 @@ class ResultStream {
         }
         return *this;
     }
+    ///@}
     ResultStream(const ResultStream&) = delete;
     ResultStream& operator=(const ResultStream&) = delete;
     ~ResultStream() { abandon(); }

@@ -94,9 +94,13 @@ class SharedArray {
                   "addresses (numbers, enums, aggregates of them)");
 
   public:
+    /// The element without `const`, as in `std::span`.
     using value_type = Element;
+    /// The element as declared (`const` for a read-only array).
     using element_type = T;
+    /// An element count.
     using size_type = std::size_t;
+    /// A pointer into the array.
     using iterator = T*;
 
     /// An empty array.
@@ -121,12 +125,20 @@ class SharedArray {
         return SharedArray<const Element>(region_, count_);
     }
 
+    /// The first element (null for an empty array).
     T* data() const noexcept { return region_ ? reinterpret_cast<T*>(region_->data()) : nullptr; }
+    /// The number of elements.
     std::size_t size() const noexcept { return count_; }
+    /// Whether there are no elements.
     bool empty() const noexcept { return count_ == 0; }
+    /// The elements' range, as a container's.
+    ///@{
     T* begin() const noexcept { return data(); }
     T* end() const noexcept { return data() + count_; }
+    ///@}
+    /// Element `i`, unchecked.
     T& operator[](std::size_t i) const noexcept { return data()[i]; }
+    /// The elements as a span.
     std::span<T> span() const noexcept { return {data(), count_}; }
 
     /// Whether both refer to the same memory.
@@ -136,6 +148,7 @@ class SharedArray {
 
     /// cereal's entry points; what they do is in wire/shared_array_codec.hpp, which the
     /// process and MPI pools include.
+    ///@{
     template <class Archive>
     void save(Archive& archive) const {
         detail::SharedArrayCodec<T>::save(archive, *this);
@@ -144,6 +157,7 @@ class SharedArray {
     void load(Archive& archive) {
         detail::SharedArrayCodec<T>::load(archive, *this);
     }
+    ///@}
 
   private:
     template <class>

@@ -24,8 +24,8 @@ namespace mproc {
 /// A callable with the hard time limit of its tasks; made by `with_timeout`.
 template <class F>
 struct TimeLimited {
-    F function;
-    std::chrono::nanoseconds limit;
+    F function;                     ///< what each task calls
+    std::chrono::nanoseconds limit; ///< the hard limit of each task
 };
 
 /// `f` with a hard time limit for each of its tasks. Throws std::invalid_argument unless
