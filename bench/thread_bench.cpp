@@ -13,6 +13,11 @@
 //   imap        ThreadPool::imap_unordered with chunksize 1, every result consumed (us an item)
 //   uneven      10^5 items whose cost is 1 to 1000 units at random (a unit: a dependent
 //               multiply-add, about 2 ns); mproc: ThreadPool::map with the default chunksize (ms)
+//   futures     10^4 apply_async of a trivial task, then every result taken: by get() in
+//               submission order, or as mproc::as_completed gives them (us a result)
+//   nested      recursive Fibonacci(25), one task a call above n = 15 that waits for its
+//               subtask: ThreadPool::apply_async + get (a waiting worker helps) against oneTBB's
+//               task_group run + wait (ms)
 //   seed        the seed demo's 12 tasks of 175,000,000 steps; mproc: ThreadPool::map with the
 //               default chunksize on a pool made inside the timed region, as the article's
 //               `with Pool(...)` (s). At `workers` 10, the article's pool of 10.
@@ -30,6 +35,7 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_group.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -47,6 +53,7 @@
 
 #include "harness.hpp"
 #include "mproc/thread_pool.hpp"
+#include "mproc/wait.hpp"
 #include "workloads.hpp"
 
 namespace {
@@ -271,8 +278,8 @@ std::vector<Contender> seed_contenders(const Sizes& s, std::size_t workers, tbb:
 // ---- options
 
 constexpr const char* usage =
-    "thread_bench [--quick] [--repetitions N] [--only tiny_into,tiny_fresh,forkjoin,imap,uneven,"
-    "seed] [--max-workers N]";
+    "thread_bench [--quick] [--repetitions N] [--only tiny_into,tiny_fresh,forkjoin,imap,futures,"
+    "nested,uneven,seed] [--max-workers N]";
 
 struct Options {
     Sizes sizes;
@@ -300,6 +307,34 @@ Options parse(int argc, char** argv) {
         o.sizes.repetitions = o.sizes.repetitions_seed = *o.common.repetitions;
     }
     return o;
+}
+
+/// Fibonacci(n) with a subtask for n - 1 above the cutoff, waited for by the task that made it.
+constexpr int fibonacci_cutoff = 15;
+
+long fibonacci_serial(int n) {
+    return n < 2 ? n : fibonacci_serial(n - 1) + fibonacci_serial(n - 2);
+}
+
+long fibonacci_mproc(mproc::ThreadPool& pool, int n) {
+    if (n < fibonacci_cutoff) {
+        return fibonacci_serial(n);
+    }
+    auto left = pool.apply_async([&pool, n] { return fibonacci_mproc(pool, n - 1); });
+    const long right = fibonacci_mproc(pool, n - 2);
+    return left.get() + right;
+}
+
+long fibonacci_tbb(int n) {
+    if (n < fibonacci_cutoff) {
+        return fibonacci_serial(n);
+    }
+    long left = 0;
+    tbb::task_group group;
+    group.run([&left, n] { left = fibonacci_tbb(n - 1); });
+    const long right = fibonacci_tbb(n - 2);
+    group.wait();
+    return left + right;
 }
 
 /// 1, 2, 4, ... up to `cores`, and `cores` itself.
@@ -420,6 +455,58 @@ int main(int argc, char** argv) {
                                 rounds([&] { keep(helped_fewer->map(tiny, in)); }), workers});
             }
             run_workload("forkjoin", "us", "lower", workers, s.repetitions, std::move(list));
+        }
+        if (o.common.wanted("futures")) {
+            const std::size_t results = o.common.quick ? 1000 : 10000;
+            auto taken = [&](bool as_completed) {
+                return [&, as_completed] {
+                    const auto t0 = Clock::now();
+                    std::vector<mproc::AsyncResult<std::int64_t>> pending;
+                    pending.reserve(results);
+                    for (std::size_t i = 0; i < results; ++i) {
+                        pending.push_back(pool.apply_async(tiny, static_cast<std::int64_t>(i)));
+                    }
+                    std::int64_t sum = 0;
+                    if (as_completed) {
+                        for (auto& result : mproc::as_completed(pending)) {
+                            sum += result.get();
+                        }
+                    } else {
+                        for (auto& result : pending) {
+                            sum += result.get();
+                        }
+                    }
+                    keep(sum);
+                    return seconds_since(t0) / static_cast<double>(results) * 1e6;
+                };
+            };
+            std::vector<Contender> list;
+            list.push_back({"mproc_thread_get_in_order", taken(false), workers});
+            list.push_back({"mproc_thread_as_completed", taken(true), workers});
+            run_workload("futures", "us", "lower", results, s.repetitions, std::move(list));
+        }
+        if (o.common.wanted("nested")) {
+            constexpr int n = 25;
+            auto timed = [](auto fibonacci) {
+                return [fibonacci] {
+                    const auto t0 = Clock::now();
+                    const long value = fibonacci();
+                    if (value != fibonacci_serial(n)) {
+                        std::abort();
+                    }
+                    return seconds_since(t0) * 1e3;
+                };
+            };
+            std::vector<Contender> list;
+            list.push_back({"sequential", timed([] { return fibonacci_serial(n); }), 1});
+            list.push_back(
+                {"tbb", timed([&arena] { return arena.execute([] { return fibonacci_tbb(n); }); }),
+                 workers});
+            list.push_back({"mproc_thread", timed([&pool] {
+                                return pool.apply([&pool] { return fibonacci_mproc(pool, n); });
+                            }),
+                            workers});
+            run_workload("nested", "ms", "lower", 1, s.repetitions, std::move(list));
         }
         if (o.common.wanted("imap")) {
             std::vector<Contender> list;

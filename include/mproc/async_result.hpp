@@ -5,6 +5,11 @@
 /// `starmap_async`.
 
 #include <chrono>
+#include <concepts>
+#include <coroutine>
+#include <cstdio>
+#include <exception>
+#include <type_traits>
 #include <utility>
 
 #include "mproc/detail/deadline.hpp"
@@ -59,16 +64,20 @@ class AsyncResult {
     }
 
     /// Waits until the outcome is ready (callbacks included).
-    void wait() const { state_->wait_until(detail::Clock::time_point::max()); }
+    void wait() const {
+        if (!outcome_stored_) {
+            state_->wait_until(detail::Clock::time_point::max());
+        }
+    }
 
     /// Waits at most `timeout`; returns whether the outcome is ready.
     template <class Rep, class Period>
     bool wait(std::chrono::duration<Rep, Period> timeout) const {
-        return state_->wait_until(detail::deadline_after(timeout));
+        return outcome_stored_ || state_->wait_until(detail::deadline_after(timeout));
     }
 
     /// Whether the call has ended (with a value or an error). Never blocks.
-    bool ready() const { return state_->ready(); }
+    bool ready() const { return outcome_stored_ || state_->ready(); }
 
     /// Whether the call ended with a value; throws `mproc::ResultNotReady` if it has not ended
     /// yet (Python raises ValueError).
@@ -78,6 +87,44 @@ class AsyncResult {
         }
         return state_->successful();
     }
+
+    /// Calls `callback(result)` once the call has ended, with a handle to this result on which
+    /// `get()`, `ready()` and `successful()` answer at once (Python's
+    /// `Future.add_done_callback`). At once, on this thread, when the call has ended already;
+    /// else on the thread that ends it (a worker thread of a `ThreadPool`, the thread of a
+    /// `Pool` that receives results), before `get()` and `wait()` return anywhere. Callbacks
+    /// run in the order they were added, after the call's own `callbacks`. A callback must not
+    /// block on another result of the same pool; an exception it throws is reported on
+    /// standard error and otherwise ignored, as Python does.
+    template <class F>
+    requires std::invocable<F&, const AsyncResult&>
+    void add_done_callback(F callback) {
+        detail::ResultState<T>* state = state_.get();
+        state->before_ready([state, callback = std::move(callback)]() mutable noexcept {
+            state->acquire();
+            const AsyncResult view(detail::JobRef<detail::ResultState<T>>(state), OutcomeStored{});
+            try {
+                callback(view);
+            } catch (const std::exception& error) {
+                std::fprintf(stderr, "mproc: a done callback threw: %s\n", error.what());
+            } catch (...) {
+                std::fprintf(stderr, "mproc: a done callback threw\n");
+            }
+        });
+    }
+
+    /// `co_await result` in a coroutine: suspends it until the call has ended (no thread waits),
+    /// then gives the value or throws the call's error, as `get()`. The coroutine resumes on
+    /// the thread that ended the call (as a done callback runs), or goes on at once when the
+    /// call has ended already. On an rvalue (`co_await pool.apply_async(...)`) the value is
+    /// moved out.
+    ///@{
+    auto operator co_await() const& noexcept { return Awaiter<const T&>{state_.get()}; }
+    auto operator co_await() && noexcept { return Awaiter<T>{state_.get()}; }
+    ///@}
+
+    /// For `mproc::wait` and `mproc::as_completed`: the result's completion, whatever `T` is.
+    detail::CompletionSource& completion() const noexcept { return *state_; }
 
     /// False for a default-constructed or moved-from handle.
     bool valid() const noexcept { return static_cast<bool>(state_); }
@@ -94,6 +141,7 @@ class AsyncResult {
         if (this != &other) {
             discard();
             state_ = std::move(other.state_);
+            outcome_stored_ = other.outcome_stored_;
         }
         return *this;
     }
@@ -105,22 +153,45 @@ class AsyncResult {
     ~AsyncResult() { discard(); }
 
   private:
+    struct OutcomeStored {};
+    /// A handle given to a done callback: the outcome is stored (the call is being published as
+    /// ended), so nothing waits; and it is not the owner, so it discards nothing.
+    AsyncResult(detail::JobRef<detail::ResultState<T>> state, OutcomeStored) noexcept
+        : state_(std::move(state)), outcome_stored_(true) {}
+
+    template <class Value>
+    struct Awaiter {
+        detail::ResultState<T>* state;
+        bool await_ready() const { return state->ready(); }
+        bool await_suspend(std::coroutine_handle<> coroutine) {
+            return state->observe_if_pending([coroutine] { coroutine.resume(); }) != 0;
+        }
+        Value await_resume() const {
+            if constexpr (std::is_reference_v<Value>) {
+                return state->value();
+            } else {
+                return std::move(state->value());
+            }
+        }
+    };
+
     // The worker that ended the call may still hold a reference to the state for a moment after
     // waking us, and would otherwise destroy the value later, on its own thread.
     void discard() noexcept {
-        if (state_) {
+        if (state_ && !outcome_stored_) {
             state_->discard_if_ready();
         }
     }
 
     template <class Rep, class Period>
     void throw_if_not_ready_in(std::chrono::duration<Rep, Period> timeout) const {
-        if (!state_->wait_until(detail::deadline_after(timeout))) {
+        if (!outcome_stored_ && !state_->wait_until(detail::deadline_after(timeout))) {
             throw TimeoutError("mproc: result not ready within the timeout");
         }
     }
 
     detail::JobRef<detail::ResultState<T>> state_;
+    bool outcome_stored_ = false;
 };
 
 } // namespace mproc

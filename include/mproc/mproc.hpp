@@ -23,3 +23,4 @@
 #include "mproc/this_worker.hpp"
 #include "mproc/thread_pool.hpp"
 #include "mproc/version.hpp"
+#include "mproc/wait.hpp"

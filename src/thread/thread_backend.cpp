@@ -6,10 +6,52 @@
 
 #include "mproc/detail/spin_wait.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wait_helper.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/this_worker.hpp"
 
 namespace mproc::detail {
+
+namespace {
+
+/// Runs a chunk as a worker does: cancelled when the worker's initializer failed or nobody wants
+/// its results any more.
+void run_or_cancel(Chunk& chunk, const std::exception_ptr& initializer_error) {
+    if (initializer_error) {
+        chunk.job->cancel_chunk(chunk, initializer_error);
+    } else if (!chunk.job->wanted()) {
+        chunk.job->cancel_chunk(chunk, unwanted_chunk_reason());
+    } else {
+        chunk.job->run_chunk(chunk);
+    }
+}
+
+} // namespace
+
+/// A worker's help while it waits on a result (wait_helper.hpp): the chunks queued in its pool.
+class ThreadBackend::Helper final : public WaitHelper {
+  public:
+    Helper(ThreadBackend& backend, const std::exception_ptr& initializer_error)
+        : backend_(backend), initializer_error_(initializer_error) {
+        set_current_wait_helper(this);
+    }
+    ~Helper() { set_current_wait_helper(nullptr); }
+    Helper(const Helper&) = delete;
+    Helper& operator=(const Helper&) = delete;
+
+    bool run_one_queued_chunk() override {
+        Chunk* chunk = backend_.take_any_queued_chunk();
+        if (chunk == nullptr) {
+            return false;
+        }
+        run_or_cancel(*chunk, initializer_error_);
+        return true;
+    }
+
+  private:
+    ThreadBackend& backend_;
+    const std::exception_ptr& initializer_error_;
+};
 
 ThreadBackend::ThreadBackend(ValidatedOptions options)
     : worker_count_(options.workers), initializer_(std::move(options.initializer)),
@@ -64,14 +106,9 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
         }
     }
     std::size_t tasks_done = 0;
+    const Helper helper(*this, initializer_error);
     while (Chunk* chunk = next_chunk()) {
-        if (initializer_error) {
-            chunk->job->cancel_chunk(*chunk, initializer_error);
-        } else if (!chunk->job->wanted()) {
-            chunk->job->cancel_chunk(*chunk, unwanted_chunk_reason());
-        } else {
-            chunk->job->run_chunk(*chunk);
-        }
+        run_or_cancel(*chunk, initializer_error);
         if (max_tasks_per_child_ != 0 && ++tasks_done == max_tasks_per_child_ && retire(slot)) {
             MPROC_TRACE_EVENT("thread worker %llu retired after %zu tasks",
                               static_cast<unsigned long long>(id), tasks_done);
@@ -123,6 +160,20 @@ Chunk* ThreadBackend::take_queued_chunk(const Job& job) {
     }
     Chunk* chunk = *found;
     queue_.erase(found);
+    work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
+    return chunk;
+}
+
+Chunk* ThreadBackend::take_any_queued_chunk() {
+    if (!work_queued_.load(std::memory_order_relaxed)) {
+        return nullptr; // a stale read only delays the help: the helper looks again
+    }
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) {
+        return nullptr;
+    }
+    Chunk* chunk = queue_.front();
+    queue_.pop_front();
     work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
     return chunk;
 }

@@ -420,6 +420,35 @@ TYPED_TEST(ForkedChild, ItsCopyOfThePoolRefusesCallsAndLeavesTheOwnersWorkersAlo
 // A daemon may run with its standard streams closed. The pool's first descriptors would then
 // take numbers 0-2, and a worker's print to stdout went into the fork server's control socket:
 // the caller took the garbage for a dead server and learnt no worker's exit status from then on.
+long square_long(long x) { return x * x; }
+
+/// A task that needs parallelism of its own makes its own pools in its worker process: threads,
+/// and worker processes of its own.
+long sum_of_squares_on_inner_pools(int n) {
+    std::vector<long> xs(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        xs[static_cast<std::size_t>(i)] = i;
+    }
+    auto square = [](long x) { return x * x; };
+    mproc::ThreadPool threads(2);
+    long sum = 0;
+    for (long r : threads.map(square, xs)) {
+        sum += r;
+    }
+    mproc::Pool processes(2);
+    for (long r : processes.map(mproc::fn<square_long>, xs)) {
+        sum += r;
+    }
+    return sum;
+}
+
+TEST(ProcessPool, ATaskMakesItsOwnPoolsForNestedParallelism) {
+    mproc::Pool pool(2);
+    const std::vector<int> sizes{10, 100};
+    const std::vector<long> sums = pool.map(sum_of_squares_on_inner_pools, sizes, 1);
+    EXPECT_EQ(sums, (std::vector<long>{2 * 285, 2 * 328350}));
+}
+
 TEST(ProcessPool, WithTheStandardStreamsClosedNoPoolDescriptorTakesTheirPlace) {
     std::fflush(nullptr);
     const pid_t child = fork();

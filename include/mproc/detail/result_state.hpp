@@ -7,16 +7,20 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <utility>
+#include <vector>
 
+#include "mproc/detail/completion.hpp"
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/function.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/spin_wait.hpp"
+#include "mproc/detail/wait_helper.hpp"
 
 namespace mproc::detail {
 
 template <class R>
-class ResultState : public Job {
+class ResultState : public Job, public CompletionSource {
   public:
     /// Installs the callbacks; `serial` is the pool's mutex that keeps callbacks one at a time.
     /// Must happen before the first chunk is submitted.
@@ -27,14 +31,23 @@ class ResultState : public Job {
         callback_mutex_ = serial;
     }
 
-    bool ready() const {
+    bool ready() const override {
         std::lock_guard lock(mutex_);
         return ready_;
     }
 
     /// Waits until ready or `deadline`; returns ready(). Polls first for a short while: most
-    /// fork-joins end sooner than a sleep and a wake-up would.
+    /// fork-joins end sooner than a sleep and a wake-up would. On a ThreadPool's worker thread,
+    /// runs queued chunks of its pool meanwhile (wait_helper.hpp).
     bool wait_until(Clock::time_point deadline) const {
+        if (WaitHelper* helper = current_wait_helper()) {
+            return help_until(
+                *helper, deadline, [this] { return published_.load(std::memory_order_acquire); },
+                [this](Clock::time_point until) {
+                    std::unique_lock lock(mutex_);
+                    ready_changed_.wait_until(lock, until, [&] { return ready_; });
+                });
+        }
         if (deadline - Clock::now() > waiter_spin_budget &&
             spin_until([this] { return published_.load(std::memory_order_acquire); },
                        waiter_spin_budget)) {
@@ -49,9 +62,44 @@ class ResultState : public Job {
     }
 
     /// Only once ready: false when the call ended with an error.
-    bool successful() const {
+    bool successful() const override {
         std::lock_guard lock(mutex_);
         return error_ == nullptr;
+    }
+
+    /// Runs `callback` (which reads the outcome) before the call is published as ready, as the
+    /// call's own callbacks are, so the only handle cannot discard the outcome under it; at once
+    /// when the call is already ready. A registration that meets the call between the two
+    /// waits until it is ready, then runs the callback itself.
+    void before_ready(Function<void()> callback) {
+        {
+            std::unique_lock lock(mutex_);
+            if (!callbacks_taken_) {
+                done_callbacks_.push_back(std::move(callback));
+                return;
+            }
+            ready_changed_.wait(lock, [&] { return ready_; });
+        }
+        callback();
+    }
+
+    ObserverId observe_if_pending(Function<void()> observer) override {
+        std::lock_guard lock(mutex_);
+        if (ready_) {
+            return 0;
+        }
+        observers_.emplace_back(++last_observer_, std::move(observer));
+        return last_observer_;
+    }
+
+    void forget(ObserverId id) noexcept override {
+        std::lock_guard lock(mutex_);
+        for (auto it = observers_.begin(); it != observers_.end(); ++it) {
+            if (it->first == id) {
+                observers_.erase(it);
+                return;
+            }
+        }
     }
 
     /// Called by the only handle as it goes away: once ready, destroys the outcome now, on the
@@ -77,20 +125,36 @@ class ResultState : public Job {
     }
 
   protected:
-    /// Ends the call: stores the outcome, runs the callbacks (which finish before any waiter
-    /// wakes), then wakes the waiters. Called exactly once, by whichever thread settles the last
-    /// chunk.
+    /// Ends the call: stores the outcome, runs the callbacks and the done callbacks (which finish
+    /// before any waiter wakes), wakes the waiters, then runs the observers. Called exactly once,
+    /// by whichever thread settles the last chunk, while it holds that chunk's reference.
     void finish(std::optional<R>&& value, std::exception_ptr error) noexcept {
         // Written before ready_ is published and never again, so readers need no lock.
         value_ = std::move(value);
         error_ = std::move(error);
         run_callbacks();
+        std::vector<Function<void()>> done_callbacks;
+        {
+            std::lock_guard lock(mutex_);
+            callbacks_taken_ = true;
+            done_callbacks.swap(done_callbacks_);
+        }
+        for (auto& callback : done_callbacks) {
+            callback();
+        }
+        std::vector<std::pair<ObserverId, Function<void()>>> observers;
         {
             std::lock_guard lock(mutex_);
             ready_ = true;
+            observers.swap(observers_);
         }
         published_.store(true, std::memory_order_release);
         ready_changed_.notify_all(); // no system call when nobody sleeps on it
+        // An observer may resume a coroutine that drops the handle; the reference of the chunk
+        // whose settling called finish() keeps the state alive until they are done.
+        for (auto& [id, observer] : observers) {
+            observer();
+        }
     }
 
   private:
@@ -121,6 +185,10 @@ class ResultState : public Job {
     std::atomic<bool> published_{false}; // ready_, for waiters polling without the lock
     std::optional<R> value_;
     std::exception_ptr error_;
+    bool callbacks_taken_ = false; // finish() has taken done_callbacks_
+    std::vector<Function<void()>> done_callbacks_;
+    ObserverId last_observer_ = 0;
+    std::vector<std::pair<ObserverId, Function<void()>>> observers_;
     Function<void(const R&)> on_success_;
     Function<void(std::exception_ptr)> on_error_;
     std::recursive_mutex* callback_mutex_ = nullptr;

@@ -29,6 +29,7 @@
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/spin_wait.hpp"
 #include "mproc/detail/stream_window.hpp"
+#include "mproc/detail/wait_helper.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/outcome.hpp"
 
@@ -109,7 +110,20 @@ class StreamJob : public Job, public Feeder {
                 }
                 return !completed_.empty();
             };
-            if (!next_ready() && !idle() && deadline - Clock::now() > waiter_spin_budget) {
+            if (WaitHelper* helper = current_wait_helper(); helper && !next_ready() && !idle()) {
+                lock.unlock();
+                help_until(
+                    *helper, deadline,
+                    [&] {
+                        std::lock_guard relock(mutex_);
+                        return next_ready() || idle();
+                    },
+                    [&](Clock::time_point until) {
+                        std::unique_lock relock(mutex_);
+                        changed_.wait_until(relock, until, [&] { return next_ready() || idle(); });
+                    });
+                lock.lock();
+            } else if (!next_ready() && !idle() && deadline - Clock::now() > waiter_spin_budget) {
                 // Poll briefly before sleeping: a chunk in flight often settles sooner than a
                 // sleep and a wake-up would take.
                 lock.unlock();

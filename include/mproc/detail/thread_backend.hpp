@@ -49,6 +49,10 @@ class ThreadBackend {
     Chunk* take_queued_chunk(const Job& job);
 
   private:
+    class Helper;
+    /// The chunk at the front of the queue, removed, or nullptr when none is queued: for a
+    /// worker that waits on a result and helps meanwhile.
+    Chunk* take_any_queued_chunk();
     void start_worker(std::size_t slot, std::thread predecessor);
     void run_worker(std::size_t slot, std::thread predecessor);
     /// Next chunk to run, or nullptr when the worker should exit.
