@@ -11,4 +11,10 @@ std::exception_ptr unwanted_chunk_reason() {
     return reason;
 }
 
+std::exception_ptr cancelled_call_error() {
+    static const std::exception_ptr error =
+        std::make_exception_ptr(Cancelled("mproc: the call was cancelled"));
+    return error;
+}
+
 } // namespace mproc::detail

@@ -88,6 +88,22 @@ class AsyncResult {
         return state_->successful();
     }
 
+    /// Cancels the call (Python's `Future.cancel`): true when it will end with
+    /// `mproc::Cancelled` instead of its value; false when it has ended already, or cannot be
+    /// stopped. What it stops depends on the pool class:
+    ///  - a task not started yet is dropped, on every pool class;
+    ///  - a task running on a `Pool` or an `MpiPool` is killed with its worker process, which is
+    ///    replaced (as for a time limit); the other tasks of the pool run on;
+    ///  - a task running on a `ThreadPool` cannot be stopped: `false`, and it runs to its end.
+    /// A `map_async` call is cancelled as a whole: its tasks not started are dropped and, on
+    /// a process or MPI pool, its running ones are killed (on a `ThreadPool`, only while none
+    /// has started). Once it returns true, `cancelled()` is true and the call ends soon: its
+    /// callbacks, done callbacks and waiters see `mproc::Cancelled`.
+    bool cancel() { return state_->cancel(); }
+
+    /// Whether `cancel()` succeeded (Python's `Future.cancelled`). Never blocks.
+    bool cancelled() const noexcept { return state_->cancelled(); }
+
     /// Calls `callback(result)` once the call has ended, with a handle to this result on which
     /// `get()`, `ready()` and `successful()` answer at once (Python's
     /// `Future.add_done_callback`). At once, on this thread, when the call has ended already;

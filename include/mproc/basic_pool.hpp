@@ -22,6 +22,7 @@
 #include "mproc/callbacks.hpp"
 #include "mproc/detail/apply_job.hpp"
 #include "mproc/detail/call.hpp"
+#include "mproc/detail/cancel_route.hpp"
 #include "mproc/detail/chunking.hpp"
 #include "mproc/detail/fork_generation.hpp"
 #include "mproc/detail/imap_job.hpp"
@@ -74,7 +75,7 @@ inline constexpr bool item_callable = ItemCall<callable_t<F>, range_value_t<Rang
 /// for the workers after either. The destructor is Python's `with` exit: `terminate()`, then
 /// `join()`.
 template <detail::PoolBackend Backend>
-class BasicPool : private detail::ChunkSink {
+class BasicPool : private detail::ChunkSink, private detail::JobCanceller {
   public:
     /// Starts `mproc::cpu_count()` workers.
     BasicPool() : BasicPool(PoolOptions{}) {}
@@ -105,6 +106,7 @@ class BasicPool : private detail::ChunkSink {
             (void)backend_.release();
             return;
         }
+        cancel_route_->cut(); // a result that outlives the pool cancels nothing
         terminate();
         join();
     }
@@ -142,7 +144,7 @@ class BasicPool : private detail::ChunkSink {
     /// As above, with callbacks.
     template <class S, class E, class F, class... Args>
     auto apply_async(Callbacks<S, E> callbacks, F&& f, Args&&... args) {
-        return AsyncResult(submit_apply<false>(std::move(callbacks), std::forward<F>(f),
+        return cancellable(submit_apply<false>(std::move(callbacks), std::forward<F>(f),
                                                std::forward<Args>(args)...));
     }
 
@@ -483,9 +485,20 @@ class BasicPool : private detail::ChunkSink {
     template <detail::Unpack unpack, class F, class Input, class S, class E, class... Out>
     auto start_map(F&& f, Input&& input, std::optional<std::size_t> chunksize,
                    Callbacks<S, E> callbacks, std::span<Out>... out) {
-        return AsyncResult(submit_map_copy<unpack>(std::forward<F>(f), std::forward<Input>(input),
+        return cancellable(submit_map_copy<unpack>(std::forward<F>(f), std::forward<Input>(input),
                                                    chunksize, std::move(callbacks), out...));
     }
+
+    /// The handle of an asynchronous call, whose cancel() reaches this pool. (Set after the
+    /// submission: only that handle reads it.)
+    template <class R>
+    AsyncResult<R> cancellable(detail::JobRef<detail::ResultState<R>> job) {
+        job->set_cancel_route(cancel_route_);
+        return AsyncResult<R>(std::move(job));
+    }
+
+    // JobCanceller: AsyncResult::cancel, through cancel_route_.
+    bool cancel_job(detail::Job& job) override { return backend_->cancel(job); }
 
     /// A map whose job holds its own copy of the input (moved in if it is an rvalue vector).
     template <detail::Unpack unpack, class F, class Input, class S, class E, class... Out>
@@ -566,6 +579,7 @@ class BasicPool : private detail::ChunkSink {
         if constexpr (detail::CallerRunnableBackend<Backend>) {
             if (caller_runs_chunks_) {
                 while (detail::Chunk* chunk = backend_->take_queued_chunk(*job)) {
+                    chunk->job->start_chunk(); // (a blocking call is never cancelled)
                     chunk->job->run_chunk(*chunk);
                 }
             }
@@ -644,6 +658,8 @@ class BasicPool : private detail::ChunkSink {
     const std::uint64_t fork_generation_ = detail::fork_generation(); // the owner's
     // On the heap, so that a forked child's copy can leave it undestroyed (see ~BasicPool).
     std::unique_ptr<Backend> backend_;
+    const std::shared_ptr<detail::CancelRoute> cancel_route_ =
+        std::make_shared<detail::CancelRoute>(static_cast<detail::JobCanceller&>(*this));
 };
 
 } // namespace mproc

@@ -56,6 +56,13 @@ class TimeoutError : public Error {
     using Error::Error;
 };
 
+/// The call was cancelled (`AsyncResult::cancel()` returned true) before it ended: its
+/// `get()` throws this (Python's `CancelledError`).
+class Cancelled : public Error {
+  public:
+    using Error::Error;
+};
+
 /// `AsyncResult::successful()` was asked before the result was ready (Python raises ValueError).
 class ResultNotReady : public Error {
   public:

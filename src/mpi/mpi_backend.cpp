@@ -118,6 +118,7 @@ class MpiBackend::State {
 
     // ---- shared
     std::deque<Chunk*> queue;
+    std::vector<JobRef<Job>> cancelled; // calls cancelled since the hub last looked
     bool closed = false;
     bool terminating = false;
     Phase phase = Phase::opening;
@@ -173,6 +174,31 @@ class Hub {
         chunks.append_to(pool.queue);
         work_pending_ = true;
         wake_.notify_one();
+        return true;
+    }
+
+    bool cancel(MpiBackend::State& pool, Job& job) {
+        if (!job.request_cancel(/*only_if_unstarted=*/false)) {
+            return false;
+        }
+        std::vector<Chunk*> dropped;
+        {
+            std::lock_guard lock(mutex_);
+            std::erase_if(pool.queue, [&](Chunk* chunk) {
+                if (chunk->job != &job) {
+                    return false;
+                }
+                dropped.push_back(chunk);
+                return true;
+            });
+            job.acquire();
+            pool.cancelled.emplace_back(&job); // for the hub: its running chunks
+            work_pending_ = true;
+            wake_.notify_one();
+        }
+        for (Chunk* chunk : dropped) {
+            chunk->job->cancel_chunk(*chunk, cancelled_call_error());
+        }
         return true;
     }
 
@@ -287,11 +313,16 @@ class Hub {
         bool terminating;
         bool closed;
         Phase phase;
+        std::vector<JobRef<Job>> cancelled;
         {
             std::lock_guard lock(mutex_);
             terminating = pool.terminating;
             closed = pool.closed;
             phase = pool.phase;
+            cancelled.swap(pool.cancelled);
+        }
+        for (const JobRef<Job>& job : cancelled) {
+            stop_running_chunks(pool, *job);
         }
         if (phase == Phase::opening && !pool.open_sent) {
             send_open(pool);
@@ -322,6 +353,30 @@ class Hub {
         }
         end(pool, MpiTag::close);
         return true;
+    }
+
+    /// A cancelled call's chunks running on the ranks end here and now; the ranks are told to
+    /// kill the worker processes running them (their answers, if they still come, are dropped).
+    void stop_running_chunks(MpiBackend::State& pool, Job& job) {
+        std::vector<bool> told(pool.ranks.size(), false);
+        for (auto entry = pool.running.begin(); entry != pool.running.end();) {
+            if (entry->second.chunk->job != &job) {
+                ++entry;
+                continue;
+            }
+            const auto rank = static_cast<std::size_t>(entry->second.rank);
+            Chunk* chunk = entry->second.chunk;
+            --pool.ranks[rank].in_flight;
+            entry = pool.running.erase(entry);
+            if (!told[rank]) {
+                told[rank] = true;
+                WireWriter message;
+                message.write(pool.id);
+                message.write(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&job)));
+                link_.send(static_cast<int>(rank), MpiTag::cancel, std::move(message.bytes()));
+            }
+            chunk->job->cancel_chunk(*chunk, cancelled_call_error());
+        }
     }
 
     void send_open(MpiBackend::State& pool) {
@@ -398,8 +453,8 @@ class Hub {
                 pool.queue.pop_front();
             }
             progressed = true;
-            if (!chunk->job->wanted()) {
-                chunk->job->cancel_chunk(*chunk, unwanted_chunk_reason());
+            if (std::exception_ptr reason = reason_not_to_run(*chunk->job)) {
+                chunk->job->cancel_chunk(*chunk, std::move(reason));
                 continue;
             }
             const std::uint64_t request = pool.next_request++;
@@ -602,6 +657,7 @@ MpiBackend::~MpiBackend() {
 }
 
 bool MpiBackend::submit(ChunkBatch chunks) { return Hub::instance().submit(*state_, chunks); }
+bool MpiBackend::cancel(Job& job) { return Hub::instance().cancel(*state_, job); }
 void MpiBackend::close() { Hub::instance().close(*state_); }
 void MpiBackend::terminate() { Hub::instance().terminate(*state_); }
 void MpiBackend::join() { Hub::instance().join(*state_); }

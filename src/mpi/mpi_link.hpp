@@ -43,6 +43,8 @@ enum class MpiTag : int {
     shutdown = 11, // 0 -> rank: rank 0 is ending; finalize MPI and exit
     batch = 12,    // either way: several of the above, each as tag (int32), size (u64), payload
     unserved = 13, // rank -> 0: request id, message (no worker process could be started for it)
+    cancel = 14,   // 0 -> rank: call id; the call was cancelled: drop its chunks, kill its
+                   // running ones (their answers, if any, are ignored)
 };
 
 struct MpiMessage {

@@ -409,6 +409,9 @@ class WorkerRank final : public RequestSink {
         case MpiTag::terminate:
             end(pool, message.tag == MpiTag::terminate);
             break;
+        case MpiTag::cancel:
+            cancel(pool, in.read<std::uint64_t>());
+            break;
         default:
             MPROC_TRACE_EVENT("mpi rank %d: unexpected message tag %d ignored", rank_,
                               static_cast<int>(message.tag));
@@ -520,6 +523,31 @@ class WorkerRank final : public RequestSink {
             entry.second->release();
             return true;
         });
+    }
+
+    /// Rank 0 cancelled one of its calls: the local pool drops the call's chunks and kills the
+    /// worker processes running them. The call's job leaves the map first, so that a later call
+    /// of rank 0's at the same address gets a job of its own.
+    void cancel(std::uint64_t pool, std::uint64_t call) {
+        JobRef<RelayJob> job;
+        ProcessBackend* backend = nullptr; // only this thread removes pools (end)
+        {
+            std::lock_guard lock(mutex_);
+            const auto found = relay_jobs_.find({pool, call});
+            if (found == relay_jobs_.end()) {
+                return; // every chunk of it has been answered already
+            }
+            job = JobRef<RelayJob>(found->second); // the map's reference
+            relay_jobs_.erase(found);
+            if (const auto served = pools_.find(pool); served != pools_.end()) {
+                backend = served->second.get();
+            }
+        }
+        // Unlocked: the chunks it drops are answered at once, and answering may hand requests
+        // over (submit_requests), which locks.
+        if (backend != nullptr) {
+            backend->cancel(*job);
+        }
     }
 
     void end(std::uint64_t pool, bool terminate) {

@@ -108,8 +108,8 @@ bool Dispatcher::take_queued(WorkerProcess& worker, bool behind) {
 /// or settles it here (nobody wants it, or it does not encode); or, `behind` its running
 /// chunk, refuses it when its request would not fit in what may wait in the socket.
 Dispatcher::Added Dispatcher::add_to_outbox(WorkerProcess& worker, Chunk* chunk, bool behind) {
-    if (!chunk->job->wanted()) {
-        settle_cancelled(*chunk, unwanted_chunk_reason());
+    if (std::exception_ptr reason = reason_not_to_run(*chunk->job)) {
+        settle_cancelled(*chunk, std::move(reason));
         return Added::settled;
     }
     const std::size_t header = begin_frame(worker.outbox);

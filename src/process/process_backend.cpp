@@ -85,6 +85,16 @@ class ProcessBackend::Impl {
     bool submit(ChunkBatch chunks) { return queue_.submit(chunks); }
     void close() { queue_.close(); }
 
+    bool cancel(Job& job) {
+        if (!job.request_cancel(/*only_if_unstarted=*/false)) {
+            return false;
+        }
+        std::deque<Chunk*> dropped = queue_.take_job(job);
+        cancel_all(dropped, cancelled_call_error());
+        queue_.wake(); // the I/O thread kills the workers running its chunks
+        return true;
+    }
+
     void terminate() {
         std::optional<std::deque<Chunk*>> dropped = queue_.terminate();
         if (!dropped) {
@@ -158,6 +168,7 @@ class ProcessBackend::Impl {
             }
             if (!terminating) {
                 dispatcher_.dispatch(workers_);
+                kill_workers_of_cancelled_calls();
             }
             if (closed) {
                 stop_idle_workers();
@@ -449,6 +460,22 @@ class ProcessBackend::Impl {
         }
     }
 
+    /// Kills the workers running a chunk of a cancelled call; their end of stream ends the chunk
+    /// with mproc::Cancelled (lose()). A chunk of one waiting behind another call's running
+    /// chunk is killed once it runs (this is looked at after every wake-up); its chunks still
+    /// queued never start (the dispatcher drops them).
+    void kill_workers_of_cancelled_calls() {
+        for (const auto& worker : workers_) {
+            if (!worker->window.empty() && !worker->timed_out && !worker->cancelled &&
+                worker->window.front().chunk->job->cancelled()) {
+                MPROC_TRACE_EVENT("process worker %llu (pid %d) runs a cancelled call: killed",
+                                  static_cast<unsigned long long>(worker->id), worker->pid);
+                worker->cancelled = true;
+                kill_worker(*worker);
+            }
+        }
+    }
+
     /// The launcher's process (the fork server) is gone, and its workers with it: its standby
     /// takes over, and the workers asked of the lost one are asked again. Without a standby the
     /// pool is broken: no worker will ever be started, and no answer to a request for one will
@@ -514,6 +541,7 @@ ProcessBackend::ProcessBackend(ValidatedOptions options)
 ProcessBackend::~ProcessBackend() = default;
 
 bool ProcessBackend::submit(ChunkBatch chunks) { return impl_->submit(chunks); }
+bool ProcessBackend::cancel(Job& job) { return impl_->cancel(job); }
 void ProcessBackend::close() { impl_->close(); }
 void ProcessBackend::terminate() { impl_->terminate(); }
 void ProcessBackend::join() { impl_->join(); }

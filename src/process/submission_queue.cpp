@@ -118,6 +118,19 @@ std::deque<Chunk*> SubmissionQueue::take_all() {
     return taken;
 }
 
+std::deque<Chunk*> SubmissionQueue::take_job(const Job& job) {
+    std::deque<Chunk*> taken;
+    std::lock_guard lock(mutex_);
+    std::erase_if(queue_, [&](Chunk* chunk) {
+        if (chunk->job != &job) {
+            return false;
+        }
+        taken.push_back(chunk);
+        return true;
+    });
+    return taken;
+}
+
 bool SubmissionQueue::tell_io_thread_locked() noexcept {
     if (io_asleep_) {
         io_asleep_ = false;

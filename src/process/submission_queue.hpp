@@ -71,6 +71,8 @@ class SubmissionQueue {
     bool closed_and_empty();
     /// Empties the queue, handing back what it held.
     std::deque<Chunk*> take_all();
+    /// Removes the chunks of `job`, handing them back.
+    std::deque<Chunk*> take_job(const Job& job);
 
   private:
     /// With mutex_ held, after a change: whether the I/O thread sleeps (the caller wakes it).

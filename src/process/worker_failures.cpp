@@ -119,6 +119,8 @@ std::vector<Chunk*> settle_lost_window(WorkerProcess& worker, const LostWindow& 
         settle_cancelled(*chunk, terminated_error());
     } else if (worker.timed_out) {
         settle_cancelled(*chunk, timeout_error(worker.pid, *chunk));
+    } else if (worker.cancelled) {
+        settle_cancelled(*chunk, cancelled_call_error());
     } else if (chunk->retries < how.max_retries && how.retry_allowed) {
         ++chunk->retries; // run whole again, on another worker
         MPROC_TRACE_EVENT("process backend: chunk re-queued (retry %u)", chunk->retries);

@@ -43,8 +43,9 @@ struct WorkerProcess {
     bool refilling = false;            // dispatch_queued is filling its window up
     std::size_t tasks_done = 0;
     Clock::time_point deadline = Clock::time_point::max(); // of the front chunk
-    bool timed_out = false;                                // killed for passing it
-    std::optional<CrashReport> crash;         // its last words, from its fatal-signal handler
+    bool cancelled = false;           // killed because its running chunk's call was cancelled
+    bool timed_out = false;           // killed for passing it
+    std::optional<CrashReport> crash; // its last words, from its fatal-signal handler
     std::vector<std::byte> finished_outcomes; // sent with them: items done before the crash
     FrameReader answers;                      // its frames, read a batch at a time
     std::optional<HeldAnswersView> held;      // where it holds answers back, once it said

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
+#include <vector>
 
 #include "mproc/detail/spin_wait.hpp"
 #include "mproc/detail/trace.hpp"
@@ -14,13 +16,13 @@ namespace mproc::detail {
 
 namespace {
 
-/// Runs a chunk as a worker does: cancelled when the worker's initializer failed or nobody wants
-/// its results any more.
+/// Runs a chunk as a worker does: cancelled when the worker's initializer failed, the call was
+/// cancelled or nobody wants its results any more.
 void run_or_cancel(Chunk& chunk, const std::exception_ptr& initializer_error) {
     if (initializer_error) {
         chunk.job->cancel_chunk(chunk, initializer_error);
-    } else if (!chunk.job->wanted()) {
-        chunk.job->cancel_chunk(chunk, unwanted_chunk_reason());
+    } else if (std::exception_ptr reason = reason_not_to_run(*chunk.job)) {
+        chunk.job->cancel_chunk(chunk, std::move(reason));
     } else {
         chunk.job->run_chunk(chunk);
     }
@@ -162,6 +164,29 @@ Chunk* ThreadBackend::take_queued_chunk(const Job& job) {
     queue_.erase(found);
     work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
     return chunk;
+}
+
+bool ThreadBackend::cancel(Job& job) {
+    if (!job.request_cancel(/*only_if_unstarted=*/true)) {
+        return false;
+    }
+    // Its chunks still queued end here; one a worker has just taken ends there (run_or_cancel).
+    std::vector<Chunk*> dropped;
+    {
+        std::lock_guard lock(mutex_);
+        std::erase_if(queue_, [&](Chunk* chunk) {
+            if (chunk->job != &job) {
+                return false;
+            }
+            dropped.push_back(chunk);
+            return true;
+        });
+        work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
+    }
+    for (Chunk* chunk : dropped) {
+        chunk->job->cancel_chunk(*chunk, cancelled_call_error());
+    }
+    return true;
 }
 
 Chunk* ThreadBackend::take_any_queued_chunk() {

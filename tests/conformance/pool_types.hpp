@@ -55,6 +55,15 @@ inline constexpr bool tasks_run_only_on_workers<CallerRunsThreadPool> = false;
 template <class Pool>
 inline constexpr bool tasks_share_the_callers_memory = true;
 
+/// Whether AsyncResult::cancel stops a task that is running (killing its worker process): not
+/// where tasks run on threads.
+template <class Pool>
+inline constexpr bool cancel_stops_running_tasks = true;
+template <>
+inline constexpr bool cancel_stops_running_tasks<mproc::ThreadPool> = false;
+template <>
+inline constexpr bool cancel_stops_running_tasks<CallerRunsThreadPool> = false;
+
 /// How many workers a pool built without a number has: mproc::cpu_count(), as in Python.
 template <class Pool>
 std::size_t default_workers() {

@@ -88,6 +88,50 @@ class Job {
     /// a job built for an in-process backend.
     virtual WireJob* wire() noexcept { return nullptr; }
 
+    // ---- cancellation (AsyncResult::cancel) ------------------------------------------------
+    // One word orders the three events that decide it: a chunk starts, the call is cancelled,
+    // the call ends. Whichever comes first wins, on every thread.
+
+    /// Called as a worker starts one of the job's chunks: false when the job is cancelled (the
+    /// chunk is then cancelled instead of run).
+    bool start_chunk() noexcept {
+        std::uint8_t state = gate_.load(std::memory_order_acquire);
+        if ((state & started) == 0) {
+            state = gate_.fetch_or(started, std::memory_order_acq_rel);
+        }
+        return (state & cancelled_bit) == 0;
+    }
+
+    /// Marks the job cancelled unless it has ended, or (with `only_if_unstarted`: a backend
+    /// that cannot stop a running chunk) one of its chunks has started. True when the job is
+    /// cancelled now (or was already).
+    bool request_cancel(bool only_if_unstarted) noexcept {
+        std::uint8_t state = gate_.load(std::memory_order_acquire);
+        for (;;) {
+            if ((state & cancelled_bit) != 0) {
+                return true;
+            }
+            if ((state & finished) != 0 || (only_if_unstarted && (state & started) != 0)) {
+                return false;
+            }
+            if (gate_.compare_exchange_weak(state, state | cancelled_bit,
+                                            std::memory_order_acq_rel)) {
+                return true;
+            }
+        }
+    }
+
+    /// Whether the job was cancelled: its chunks are to be dropped, or killed where they run.
+    bool cancelled() const noexcept {
+        return (gate_.load(std::memory_order_acquire) & cancelled_bit) != 0;
+    }
+
+    /// Called once, as the job's outcome is stored: false when it was cancelled first (the
+    /// outcome is then mproc::Cancelled, whatever the chunks gave).
+    bool mark_finished() noexcept {
+        return (gate_.fetch_or(finished, std::memory_order_acq_rel) & cancelled_bit) == 0;
+    }
+
     /// Process backends: the hard time limit of each of this call's chunks, zero for the pool's
     /// own (`mproc::with_timeout`). Set by the front end before the first chunk is submitted.
     std::chrono::nanoseconds task_timeout() const noexcept { return task_timeout_; }
@@ -107,12 +151,30 @@ class Job {
     virtual ~Job() = default;
 
   private:
+    static constexpr std::uint8_t started = 1, cancelled_bit = 2, finished = 4;
+
     std::atomic<std::size_t> references_{1};
+    std::atomic<std::uint8_t> gate_{0};
     std::chrono::nanoseconds task_timeout_{0};
 };
 
 /// The reason given to a chunk cancelled because its job is no longer wanted.
 std::exception_ptr unwanted_chunk_reason();
+
+/// The outcome of a cancelled call, and the reason given to its chunks (mproc::Cancelled).
+std::exception_ptr cancelled_call_error();
+
+/// Why a chunk that a worker is about to start must not run (null when it may): its job was
+/// cancelled, or nobody reads its results any more. Marks the job started otherwise.
+inline std::exception_ptr reason_not_to_run(Job& job) {
+    if (!job.start_chunk()) {
+        return cancelled_call_error();
+    }
+    if (!job.wanted()) {
+        return unwanted_chunk_reason();
+    }
+    return nullptr;
+}
 
 /// Owning handle to a Job (or a class derived from it); adopts the reference it is built from.
 template <class T>
@@ -190,16 +252,20 @@ struct ValidatedOptions;
 ///    processes.
 ///  - `kills_running_tasks`: whether it enforces a job's hard time limit (with_timeout).
 ///  - `submit(batch)` takes the chunks, or returns false once closed.
+///  - `cancel(job)`: AsyncResult::cancel (job.request_cancel decides), then drops the job's
+///    queued chunks and, where it kills running tasks, stops its running ones; every chunk
+///    ends with cancelled_call_error(), soon. True when the job is cancelled.
 ///  - `close()`: no more submissions; workers exit when the queued work is done.
 ///  - `terminate()`: no more submissions; queued chunks are cancelled with
 ///    mproc::PoolTerminated; running ones end as the backend can (threads run to their end).
 ///  - `join()`: waits until every worker is gone; needs close() or terminate() first.
 template <class B>
 concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
-    requires(B& backend, ChunkBatch chunks) {
+    requires(B& backend, ChunkBatch chunks, Job& job) {
     { B::kills_running_tasks } -> std::convertible_to<bool>;
     { std::as_const(backend).worker_count() } -> std::same_as<std::size_t>;
     { backend.submit(chunks) } -> std::same_as<bool>;
+    { backend.cancel(job) } -> std::same_as<bool>;
     backend.close();
     backend.terminate();
     backend.join();

@@ -45,6 +45,9 @@ class MpiBackend {
     // The PoolBackend contract (job.hpp). terminate() kills the worker processes that are
     // running chunks, on every rank; their chunks end with mproc::PoolTerminated at once.
     bool submit(ChunkBatch chunks);
+    /// Drops the job's queued chunks here and now; its running ones end at once, and their
+    /// ranks kill the worker processes running them (and replace them).
+    bool cancel(Job& job);
     void close();
     void terminate();
     void join();

@@ -41,6 +41,9 @@ class ProcessBackend {
     // The PoolBackend contract (job.hpp). Here terminate() kills busy workers, so their chunks
     // end with mproc::PoolTerminated too, and join() also reaps the launcher.
     bool submit(ChunkBatch chunks);
+    /// Drops the job's queued chunks here and now; its running ones end as their worker
+    /// processes are killed (by the I/O thread, which replaces them).
+    bool cancel(Job& job);
     void close();
     void terminate();
     void join();

@@ -5,11 +5,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/cancel_route.hpp"
 #include "mproc/detail/completion.hpp"
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/function.hpp"
@@ -30,6 +32,15 @@ class ResultState : public Job, public CompletionSource {
         on_error_ = std::move(on_error);
         callback_mutex_ = serial;
     }
+
+    /// Makes the call cancellable through `route` (AsyncResult::cancel): before the first chunk
+    /// is submitted.
+    void set_cancel_route(std::shared_ptr<CancelRoute> route) noexcept {
+        cancel_route_ = std::move(route);
+    }
+
+    /// AsyncResult::cancel: true when the call is cancelled (now, or before).
+    bool cancel() { return cancelled() || (cancel_route_ && cancel_route_->cancel(*this)); }
 
     bool ready() const override {
         std::lock_guard lock(mutex_);
@@ -130,8 +141,12 @@ class ResultState : public Job, public CompletionSource {
     /// by whichever thread settles the last chunk, while it holds that chunk's reference.
     void finish(std::optional<R>&& value, std::exception_ptr error) noexcept {
         // Written before ready_ is published and never again, so readers need no lock.
-        value_ = std::move(value);
-        error_ = std::move(error);
+        if (mark_finished()) {
+            value_ = std::move(value);
+            error_ = std::move(error);
+        } else {
+            error_ = cancelled_call_error(); // whatever its chunks gave before they were stopped
+        }
         run_callbacks();
         std::vector<Function<void()>> done_callbacks;
         {
@@ -192,6 +207,7 @@ class ResultState : public Job, public CompletionSource {
     Function<void(const R&)> on_success_;
     Function<void(std::exception_ptr)> on_error_;
     std::recursive_mutex* callback_mutex_ = nullptr;
+    std::shared_ptr<CancelRoute> cancel_route_; // none for a blocking call's job
 };
 
 } // namespace mproc::detail

@@ -39,6 +39,8 @@ class ThreadBackend {
     // The PoolBackend contract (job.hpp). Here a running chunk cannot be interrupted:
     // terminate() lets it finish, and join() waits for it.
     bool submit(ChunkBatch chunks);
+    /// Only while none of the job's chunks has started (a running one cannot be stopped).
+    bool cancel(Job& job);
     void close();
     void terminate();
     void join();
