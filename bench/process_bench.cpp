@@ -42,6 +42,11 @@
 //                    time for 200 MiB moved, in and out together); the same 300 MiB as floats
 //                    through map_into from a SharedArray into a SharedArray and from a vector
 //                    into a vector (the same measure), on a Pool of 2 (ms)
+//   cancel           a task of a Pool of 1 that runs for a minute is cancelled, then an apply of
+//                    an int runs: the time from cancel() to that apply's result, which the
+//                    replacement worker gives (ms); also impl "floor_kill_fork": a forked
+//                    process is killed and reaped, and a fresh one forked and heard from over a
+//                    pipe, the least a replaced worker costs
 //   huge_shared      a 1 GiB read-only SharedArray passed to each of 1,000 applies, against an
 //                    apply of an int (ms a call); and "huge_shared_rss": a worker's resident
 //                    memory after those calls less before them (MiB)
@@ -61,6 +66,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -375,6 +381,7 @@ struct Sizes {
     std::size_t big_map_item_bytes = std::size_t{1} << 20;
     std::size_t huge_shared_bytes = std::size_t{1} << 30; // one read-only SharedArray...
     std::size_t huge_shared_calls = 1000;                 // ...passed to this many applies
+    std::size_t cancels = 10;                             // per repetition
 };
 
 /// A smoke run: every workload, tiny.
@@ -396,6 +403,7 @@ Sizes quick_sizes() {
     s.big_map_items = 8;
     s.huge_shared_bytes = std::size_t{16} << 20;
     s.huge_shared_calls = 20;
+    s.cancels = 2;
     return s;
 }
 
@@ -668,6 +676,71 @@ Contender fresh_copy_floor_contender(const std::vector<std::vector<double>>& ite
 // mproc::SharedArray (a handle to the caller's pages), against an apply of an int and memcpy
 
 /// What a task does with the big argument: looks at both ends, so that the value must be there.
+/// Tells the caller it has started (the array's element becomes 1), then runs far longer than
+/// any repetition waits: the cancel workload's running task.
+std::int64_t signal_then_sleep(mproc::SharedArray<std::int64_t> started) {
+    std::atomic_ref(started[0]).store(1, std::memory_order_release);
+    std::this_thread::sleep_for(std::chrono::minutes(1));
+    return 0;
+}
+
+/// Cancels a running task of a Pool of one and times how long until the next apply's result.
+Contender cancel_contender(mproc::Pool& pool, const Sizes& s) {
+    return {"mproc_pool_cancel_running", [&pool, &s] {
+                mproc::SharedArray<std::int64_t> started(1);
+                double total = 0;
+                for (std::size_t i = 0; i < s.cancels; ++i) {
+                    started[0] = 0;
+                    auto running = pool.apply_async(signal_then_sleep, started);
+                    while (std::atomic_ref(started[0]).load(std::memory_order_acquire) == 0) {
+                        std::this_thread::sleep_for(std::chrono::microseconds(100));
+                    }
+                    const auto t0 = Clock::now();
+                    if (!running.cancel() || pool.apply(square_plus_one, 7) != 50) {
+                        std::abort();
+                    }
+                    total += seconds_since(t0);
+                }
+                return total / static_cast<double>(s.cancels) * 1e3;
+            }};
+}
+
+/// The least a replaced worker costs: kill a forked process and reap it, fork a fresh one and
+/// read its first byte.
+Contender kill_fork_floor_contender(const Sizes& s) {
+    return {"floor_kill_fork", [&s] {
+                double total = 0;
+                for (std::size_t i = 0; i < s.cancels; ++i) {
+                    const pid_t sleeper = fork();
+                    if (sleeper == 0) {
+                        pause();
+                        _exit(0);
+                    }
+                    int ends[2];
+                    if (sleeper < 0 || pipe(ends) != 0) {
+                        std::abort();
+                    }
+                    const auto t0 = Clock::now();
+                    kill(sleeper, SIGKILL);
+                    waitpid(sleeper, nullptr, 0);
+                    const pid_t fresh = fork();
+                    if (fresh == 0) {
+                        const char byte = 1;
+                        _exit(write(ends[1], &byte, 1) == 1 ? 0 : 1);
+                    }
+                    char byte = 0;
+                    if (fresh < 0 || read(ends[0], &byte, 1) != 1) {
+                        std::abort();
+                    }
+                    total += seconds_since(t0);
+                    waitpid(fresh, nullptr, 0);
+                    close(ends[0]);
+                    close(ends[1]);
+                }
+                return total / static_cast<double>(s.cancels) * 1e3;
+            }};
+}
+
 std::int64_t ends_of(const std::vector<char>& bytes) { return bytes.front() + bytes.back(); }
 std::int64_t shared_ends_of(mproc::SharedArray<const char> bytes) {
     return bytes[0] + bytes[bytes.size() - 1];
@@ -788,7 +861,7 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
 
 constexpr const char* usage =
     "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,medium,lifecycle,"
-    "seed_chunk4,seed_auto,payload,big,huge_shared] [--impl pool|thread]";
+    "seed_chunk4,seed_auto,payload,big,huge_shared,cancel] [--impl pool|thread]";
 
 struct Options {
     Sizes sizes;
@@ -897,6 +970,13 @@ int main(int argc, char** argv) {
             list.push_back(fork_floor_contender(s));
         }
         run_workload("lifecycle", "ms", "lower", 2, s.repetitions_fast, std::move(list));
+    }
+    if (o.common.wanted("cancel") && o.pool) {
+        mproc::Pool pool(1);
+        std::vector<Contender> list;
+        list.push_back(cancel_contender(pool, s));
+        list.push_back(kill_fork_floor_contender(s));
+        run_workload("cancel", "ms", "lower", 1, s.repetitions_fast, std::move(list));
     }
     if (o.common.wanted("seed_chunk4")) {
         run_workload(

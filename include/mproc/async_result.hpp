@@ -14,6 +14,7 @@
 
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/result_state.hpp"
+#include "mproc/detail/resumer.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc {
@@ -130,10 +131,12 @@ class AsyncResult {
     }
 
     /// `co_await result` in a coroutine: suspends it until the call has ended (no thread waits),
-    /// then gives the value or throws the call's error, as `get()`. The coroutine resumes on
-    /// the thread that ended the call (as a done callback runs), or goes on at once when the
-    /// call has ended already. On an rvalue (`co_await pool.apply_async(...)`) the value is
-    /// moved out.
+    /// then gives the value or throws the call's error, as `get()`. The coroutine goes on at
+    /// once when the call has ended already; else it resumes on the thread that ends the call
+    /// on a `ThreadPool` (a worker, which may then wait and help as any task does), and on a
+    /// thread of the pool's own for that on a `Pool` or `MpiPool`, never on the thread that
+    /// delivers their results: there it may block, compute or make blocking calls on the pool.
+    /// On an rvalue (`co_await pool.apply_async(...)`) the value is moved out.
     ///@{
     auto operator co_await() const& noexcept { return Awaiter<const T&>{state_.get()}; }
     auto operator co_await() && noexcept { return Awaiter<T>{state_.get()}; }
@@ -180,7 +183,8 @@ class AsyncResult {
         detail::ResultState<T>* state;
         bool await_ready() const { return state->ready(); }
         bool await_suspend(std::coroutine_handle<> coroutine) {
-            return state->observe_if_pending([coroutine] { coroutine.resume(); }) != 0;
+            return state->observe_if_pending(
+                       [coroutine] { detail::resume_coroutine(coroutine); }) != 0;
         }
         Value await_resume() const {
             if constexpr (std::is_reference_v<Value>) {

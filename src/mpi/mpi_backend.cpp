@@ -19,7 +19,9 @@
 #include "mpi_link.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/resumer.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wait_helper.hpp"
 #include "mproc/detail/wire/remote_exception.hpp"
 #include "mproc/detail/wire/wire.hpp"
 #include "mproc/detail/wire/worker_loss.hpp"
@@ -242,9 +244,12 @@ class Hub {
             wake_.notify_one();
         }
         thread_.join();
+        resumer_.stop();
     }
 
     void run() {
+        refuse_waits_on_this_thread(); // callbacks run here: a wait would wait for this thread
+        resumer_.serve_this_thread();  // coroutines do not: they go on on the resumer's thread
         PollBackoff backoff(100, 500);
         for (;;) {
             {
@@ -634,6 +639,7 @@ class Hub {
     // pool that has just ended is still found (and its late messages ignored).
     std::vector<std::shared_ptr<MpiBackend::State>> snapshot_;
     std::vector<bool> filling_; // dispatch's: which ranks it is refilling (kept: no allocation)
+    Resumer resumer_;           // resumes coroutines whose result the hub thread ended
     std::thread thread_;
 };
 

@@ -19,7 +19,9 @@
 #include "dispatcher.hpp"
 #include "fork_server.hpp"
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/resumer.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wait_helper.hpp"
 #include "mproc/detail/wire/worker_loss.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/this_worker.hpp"
@@ -115,6 +117,7 @@ class ProcessBackend::Impl {
         if (io_thread_.joinable()) {
             io_thread_.join();
         }
+        resumer_.stop(); // every result has ended: the coroutines that awaited one go on
         // The server is reaped here rather than by the I/O thread as it ends: when the pool was
         // terminated, the server exits by itself as soon as it has reaped the workers, and
         // waiting for it on this thread spares one hand-off (server -> I/O thread -> caller)
@@ -155,6 +158,8 @@ class ProcessBackend::Impl {
     // ---- the I/O thread ------------------------------------------------------------------
 
     void run_io() {
+        refuse_waits_on_this_thread(); // callbacks run here: a wait would wait for this thread
+        resumer_.serve_this_thread();  // coroutines do not: they go on on the resumer's thread
         std::vector<pollfd> watched;
         std::vector<WorkerProcess*> polled_workers; // those of watched, in its order
         Clock::time_point last_busy = Clock::now(); // news or an event last seen
@@ -532,6 +537,7 @@ class ProcessBackend::Impl {
     ExitStatuses exit_statuses_;
     std::vector<WorkerProcess*> readable_; // handle_polled's (kept: no allocation)
     Dispatcher dispatcher_{options_, queue_, server_generation_};
+    Resumer resumer_; // resumes coroutines whose result the I/O thread ended
     std::thread io_thread_;
 };
 

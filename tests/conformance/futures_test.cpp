@@ -341,4 +341,76 @@ TYPED_TEST(FuturesTest, CoAwaitThrowsTheTasksError) {
     EXPECT_EQ(reported.get(), "bad item -30");
 }
 
+template <class Pool>
+Detached await_then_block(Pool& pool, std::promise<int>& reported) {
+    try {
+        const int awaited = co_await pool.apply_async(sleep_ms, 50);
+        // Blocking calls on the same pool, from wherever the coroutine was resumed.
+        const int squared = pool.apply(square, awaited);
+        const std::vector<int> more = pool.map(square, std::vector<int>{1, 2, 3});
+        reported.set_value(squared + more[0] + more[1] + more[2]);
+    } catch (...) {
+        reported.set_exception(std::current_exception());
+    }
+}
+
+TYPED_TEST(FuturesTest, ACoroutineMayMakeBlockingCallsOnThePoolItAwaited) {
+    TypeParam pool(2);
+    std::promise<int> sum;
+    std::future<int> reported = sum.get_future();
+    await_then_block(pool, sum);
+    ASSERT_EQ(reported.wait_for(long_wait), std::future_status::ready)
+        << "a coroutine resumed where results are delivered waits for itself";
+    EXPECT_EQ(reported.get(), 2500 + 1 + 4 + 9);
+}
+
+template <class Pool>
+Detached await_into(Pool& pool, int ms, std::promise<int>& reported) {
+    try {
+        reported.set_value(co_await pool.apply_async(sleep_ms, ms));
+    } catch (...) {
+        reported.set_exception(std::current_exception());
+    }
+}
+
+TYPED_TEST(FuturesTest, ACoroutineAwaitingARunningTaskGoesOnBeforeItsPoolIsGone) {
+    if constexpr (!cancel_stops_running_tasks<TypeParam>) {
+        GTEST_SKIP() << "a task running on a thread holds up the pool's end until it returns";
+    } else {
+        std::promise<int> value;
+        std::future<int> reported = value.get_future();
+        {
+            TypeParam pool(1);
+            await_into(pool, 10'000, value);
+            std::this_thread::sleep_for(100ms); // the task is running
+        } // terminate() and join(): the coroutine has gone on by the time they return
+        ASSERT_EQ(reported.wait_for(0ms), std::future_status::ready);
+        EXPECT_THROW(reported.get(), mproc::PoolTerminated);
+    }
+}
+
+TYPED_TEST(FuturesTest, ACallbackThatWaitsForAResultWaitsOnWorkersAndIsRefusedWhereResultsArrive) {
+    TypeParam pool(2);
+    auto slow = pool.apply_async(sleep_ms, 1000);
+    int seen = 0;
+    auto result = pool.apply_async(mproc::on_success([&](int) { seen = slow.get(); }), square, 3);
+    ASSERT_TRUE(result.wait(long_wait)) << "a callback that waits for a result hung";
+    if constexpr (a_thread_delivers_results<TypeParam>) {
+        // That thread alone could deliver the result the callback waits for.
+        try {
+            result.get();
+            ADD_FAILURE() << "the wait in the callback was not refused";
+        } catch (const mproc::Error& error) {
+            EXPECT_NE(std::string(error.what()).find("would never end"), std::string::npos)
+                << error.what();
+        }
+        EXPECT_EQ(seen, 0);
+    } else {
+        // A worker thread runs the callback: it waits (and helps) as any task does.
+        EXPECT_EQ(result.get(), 9);
+        EXPECT_EQ(seen, 1000);
+    }
+    EXPECT_EQ(slow.get(long_wait), 1000);
+}
+
 } // namespace

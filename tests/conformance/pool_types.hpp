@@ -64,6 +64,15 @@ inline constexpr bool cancel_stops_running_tasks<mproc::ThreadPool> = false;
 template <>
 inline constexpr bool cancel_stops_running_tasks<CallerRunsThreadPool> = false;
 
+/// Whether results are delivered by a thread of the pool that runs no task (a process pool's
+/// I/O thread, the MPI hub), where callbacks run; not where they run on the worker threads.
+template <class Pool>
+inline constexpr bool a_thread_delivers_results = true;
+template <>
+inline constexpr bool a_thread_delivers_results<mproc::ThreadPool> = false;
+template <>
+inline constexpr bool a_thread_delivers_results<CallerRunsThreadPool> = false;
+
 /// How many workers a pool built without a number has: mproc::cpu_count(), as in Python.
 template <class Pool>
 std::size_t default_workers() {

@@ -3,7 +3,9 @@
 // Help while waiting: a worker thread of a ThreadPool that blocks on a result (get, wait, a
 // blocking call, a stream's next) runs queued chunks of its pool meanwhile, so tasks that wait
 // for tasks they submitted to their own pool (nested parallelism) never starve for threads.
-// Other threads wait as before.
+// Other threads wait as before, except the threads that deliver results (a process pool's I/O
+// thread, the MPI hub): a callback or a coroutine resumed there that waited for a result would
+// wait for itself, so such a wait throws at once instead of hanging.
 
 #include <algorithm>
 #include <chrono>
@@ -15,7 +17,7 @@ namespace mproc::detail {
 class WaitHelper {
   public:
     /// Runs (or, as the worker would, cancels) one chunk queued in the pool; false when none
-    /// is queued.
+    /// is queued. Throws mproc::Error where the thread must not wait at all.
     virtual bool run_one_queued_chunk() = 0;
 
   protected:
@@ -26,6 +28,10 @@ class WaitHelper {
 WaitHelper* current_wait_helper() noexcept;
 /// Makes `helper` the calling thread's (null: none).
 void set_current_wait_helper(WaitHelper* helper) noexcept;
+/// Marks the calling thread as one that delivers results: from now on, a wait on it for a
+/// result not ready yet throws mproc::Error (`get`, `wait`, a blocking call, a stream's `next`,
+/// `mproc::wait`, `as_completed`), since only this thread could have made it ready.
+void refuse_waits_on_this_thread() noexcept;
 
 /// Waits until `done()` or `deadline`, running the helper's queued chunks meanwhile; between
 /// them, when none is queued, `sleep(until)` waits until `until` at most (it may return as soon
