@@ -8,7 +8,9 @@
 /// Python, so a callback may append to a container without a lock), exactly once per call, and
 /// have finished before `get()`/`wait()` return. Keep them short: a slow callback delays every
 /// other result. If a callback throws, the result ends with that exception (Python's result
-/// thread dies and the pool hangs instead).
+/// thread dies and the pool hangs instead). On `Pool` and `MpiPool` a callback that waits for
+/// a result not ready yet throws `mproc::Error`: the thread running it is the one that would
+/// deliver that result.
 ///
 /// Example:
 /// @code
