@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Python's concurrent.futures and asyncio, on an mproc pool: take results as they finish, wait
-// for the first, get told when one ends, co_await one in a coroutine, and nest tasks.
+// for the first, get told when one ends, cancel one, co_await one (or a stream's results) in a
+// coroutine, and nest tasks.
 //
 //   build/<dir>/examples/futures
 
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <exception>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -39,6 +41,16 @@ Detached add_two_tasks(mproc::Pool& pool, std::promise<int>& sum) {
     const int a = co_await pool.apply_async(sleep_ms, 200);
     const int b = co_await pool.apply_async(sleep_ms, 100);
     sum.set_value(a + b);
+}
+
+/// Sums a stream's results as they come, without holding a thread (Python's `async for`).
+Detached sum_stream(mproc::Pool& pool, std::promise<int>& sum) {
+    auto stream = pool.imap_unordered(sleep_ms, std::vector<int>{30, 10, 20});
+    int total = 0;
+    while (std::optional<int> ms = co_await stream.next_async()) {
+        total += *ms;
+    }
+    sum.set_value(total);
 }
 
 /// Fibonacci with a task per call above the cutoff, each waiting for its subtask: on a
@@ -82,12 +94,29 @@ int main(int argc, char** argv) {
     });
     reported.wait();
 
+    // Future.cancel, and more: a task running on a Pool is killed with its worker (replaced).
+    auto endless = pool.apply_async(sleep_ms, 60'000);
+    std::this_thread::sleep_for(100ms); // it is running
+    std::printf("cancel: %s\n", endless.cancel() ? "true" : "false");
+    try {
+        endless.get();
+    } catch (const mproc::Cancelled&) {
+        std::printf("cancel: get() throws mproc::Cancelled; the pool goes on: %d ms\n",
+                    pool.apply(sleep_ms, 10));
+    }
+
     // await loop.run_in_executor(pool, f, x): co_await on a result.
     std::promise<int> sum;
     std::future<int> sum_reported = sum.get_future();
     add_two_tasks(pool, sum);
     std::printf("co_await: the coroutine is suspended; main goes on\n");
     std::printf("co_await: 200 + 100 = %d\n", sum_reported.get());
+
+    // async for: co_await on each result of a stream.
+    std::promise<int> total;
+    std::future<int> total_reported = total.get_future();
+    sum_stream(pool, total);
+    std::printf("co_await on a stream: 30 + 10 + 20 = %d\n", total_reported.get());
 
     // Nested parallelism on a ThreadPool of 2.
     mproc::ThreadPool threads(2);

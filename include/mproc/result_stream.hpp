@@ -4,6 +4,7 @@
 /// `mproc::ResultStream<T>`: what `imap` and `imap_unordered` return (Python's IMapIterator).
 
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <iterator>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/resumer.hpp"
 #include "mproc/detail/stream_job.hpp"
 #include "mproc/errors.hpp"
 
@@ -95,6 +97,19 @@ class ResultStream {
         return next_until(detail::deadline_after(timeout));
     }
 
+    /// `co_await stream.next_async()` in a C++20 coroutine: `next()` with no thread waiting.
+    /// Gives the next result, or an empty optional at the end, or throws the item's exception;
+    /// goes on at once when a result is there already, else suspends the coroutine until one
+    /// is. It resumes where a `co_await` on an `AsyncResult` of the same pool would. The stream
+    /// must outlive the suspension, and one `next_async` at a time may be pending.
+    ///
+    /// Example:
+    /// @code
+    ///   auto stream = pool.imap_unordered(f, xs);
+    ///   while (std::optional<int> r = co_await stream.next_async()) { ... }
+    /// @endcode
+    auto next_async() noexcept { return NextAwaiter{this}; }
+
     /// For the pool front end, which creates streams.
     explicit ResultStream(detail::JobRef<Job> job) noexcept : job_(std::move(job)) {}
 
@@ -118,6 +133,54 @@ class ResultStream {
     ~ResultStream() { abandon(); }
 
   private:
+    struct NextAwaiter {
+        ResultStream* stream;
+        std::optional<T> value{};
+        std::exception_ptr error{};
+        bool taken = false;
+
+        bool await_ready() {
+            take_if_there();
+            return taken;
+        }
+        bool await_suspend(std::coroutine_handle<> coroutine) {
+            return stream->job_->observe_next([coroutine] { detail::resume_coroutine(coroutine); });
+        }
+        std::optional<T> await_resume() {
+            if (!taken) {
+                return stream->next(); // does not wait: a result is there, or the end
+            }
+            if (error) {
+                std::rethrow_exception(error);
+            }
+            return std::move(value);
+        }
+
+        // As next(), without waiting: `taken` unless no result is there yet.
+        void take_if_there() {
+            if (stream->at_end_) {
+                taken = true;
+                return;
+            }
+            try {
+                switch (stream->job_->fetch(detail::Clock::now(), &value)) {
+                case Job::Fetched::item:
+                    taken = true;
+                    break;
+                case Job::Fetched::end:
+                    stream->at_end_ = true;
+                    taken = true;
+                    break;
+                case Job::Fetched::timeout:
+                    break;
+                }
+            } catch (...) {
+                error = std::current_exception();
+                taken = true;
+            }
+        }
+    };
+
     std::optional<T> next_until(detail::Clock::time_point deadline) {
         std::optional<T> value;
         if (at_end_) {

@@ -2,11 +2,13 @@
 // concurrent.futures on every pool class: mproc::as_completed, mproc::wait,
 // AsyncResult::add_done_callback, and co_await on a result.
 
+#include <algorithm>
 #include <atomic>
 #include <coroutine>
 #include <exception>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -411,6 +413,77 @@ TYPED_TEST(FuturesTest, ACallbackThatWaitsForAResultWaitsOnWorkersAndIsRefusedWh
         EXPECT_EQ(seen, 1000);
     }
     EXPECT_EQ(slow.get(long_wait), 1000);
+}
+
+/// Consumes a stream with co_await: its values in the order they came, and the messages of the
+/// items that failed, as "!message".
+template <class Pool>
+Detached consume_stream(Pool& pool, bool in_order, std::vector<int> items,
+                        std::promise<std::vector<std::string>>& reported) {
+    try {
+        auto stream = in_order ? pool.imap(sleep_then_fail_if_negative, items, 2)
+                               : pool.imap_unordered(sleep_then_fail_if_negative, items, 2);
+        std::vector<std::string> seen;
+        for (;;) {
+            try {
+                std::optional<int> value = co_await stream.next_async();
+                if (!value) {
+                    break;
+                }
+                seen.push_back(std::to_string(*value));
+            } catch (const std::runtime_error& error) {
+                seen.push_back(std::string("!") + error.what());
+            }
+        }
+        reported.set_value(std::move(seen));
+    } catch (...) {
+        reported.set_exception(std::current_exception());
+    }
+}
+
+TYPED_TEST(FuturesTest, CoAwaitOnAStreamGivesEachResultInOrderThenTheEnd) {
+    TypeParam pool(2);
+    std::vector<int> items;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 30; ++i) {
+        const int item = i == 7 ? -6 : (i * 7) % 11; // milliseconds; one item fails
+        items.push_back(item);
+        expected.push_back(item < 0 ? "!bad item -6" : std::to_string(item));
+    }
+    std::promise<std::vector<std::string>> seen;
+    std::future<std::vector<std::string>> reported = seen.get_future();
+    consume_stream(pool, /*in_order=*/true, items, seen);
+    // Suspended, not waiting on this thread: the call above returned first.
+    EXPECT_EQ(reported.wait_for(0ms), std::future_status::timeout);
+    ASSERT_EQ(reported.wait_for(long_wait), std::future_status::ready);
+    EXPECT_EQ(reported.get(), expected);
+}
+
+TYPED_TEST(FuturesTest, CoAwaitOnAnUnorderedStreamGivesEveryResult) {
+    TypeParam pool(2);
+    std::vector<int> items;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 30; ++i) {
+        items.push_back((i * 5) % 13);
+        expected.push_back(std::to_string(items.back()));
+    }
+    std::promise<std::vector<std::string>> seen;
+    std::future<std::vector<std::string>> reported = seen.get_future();
+    consume_stream(pool, /*in_order=*/false, items, seen);
+    ASSERT_EQ(reported.wait_for(long_wait), std::future_status::ready);
+    std::vector<std::string> got = reported.get();
+    std::sort(got.begin(), got.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(got, expected);
+}
+
+TYPED_TEST(FuturesTest, CoAwaitOnAnEmptyStreamEndsAtOnce) {
+    TypeParam pool(2);
+    std::promise<std::vector<std::string>> seen;
+    std::future<std::vector<std::string>> reported = seen.get_future();
+    consume_stream(pool, /*in_order=*/true, {}, seen);
+    ASSERT_EQ(reported.wait_for(0ms), std::future_status::ready);
+    EXPECT_TRUE(reported.get().empty());
 }
 
 } // namespace

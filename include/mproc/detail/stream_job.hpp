@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/function.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/spin_wait.hpp"
 #include "mproc/detail/stream_window.hpp"
@@ -104,12 +105,7 @@ class StreamJob : public Job, public Feeder {
             fill_window();
             const std::size_t events_seen = events_.load(std::memory_order_acquire);
             std::unique_lock lock(mutex_);
-            auto next_ready = [&] {
-                if (order_ == Order::input) {
-                    return !in_order_.empty() && in_order_.front()->done;
-                }
-                return !completed_.empty();
-            };
+            auto next_ready = [&] { return next_ready_locked(); };
             if (WaitHelper* helper = current_wait_helper(); helper && !next_ready() && !idle()) {
                 lock.unlock();
                 help_until(
@@ -151,11 +147,28 @@ class StreamJob : public Job, public Feeder {
         }
     }
 
+    /// For co_await on the stream: arranges for `observer` to be called once fetch() would not
+    /// wait (a result is ready, or nothing more will come), on the thread that makes it so;
+    /// false, keeping nothing, when fetch() would not wait now. The consumer's one observer,
+    /// dropped by abandon(); it must not throw.
+    bool observe_next(Function<void()> observer) {
+        std::lock_guard lock(mutex_);
+        if (next_ready_locked() || idle()) {
+            return false;
+        }
+        next_observer_ = std::move(observer);
+        return true;
+    }
+
     /// The consumer's handle went away: chunks not started are skipped, results are dropped.
     /// What is not in flight (the input, results already settled) is destroyed here, on the
     /// consumer's thread: a worker may hold the last reference to the job a moment longer.
     void abandon() noexcept {
         abandoned_.store(true, std::memory_order_relaxed);
+        {
+            std::lock_guard lock(mutex_);
+            next_observer_ = {}; // nobody awaits a stream that is gone
+        }
         finish_feeding(nullptr);
         drop_input(); // feeding has finished: nothing reads the input any more
         std::lock_guard lock(mutex_);
@@ -224,6 +237,7 @@ class StreamJob : public Job, public Feeder {
     /// Called by the worker after the chunk's items are stored.
     void chunk_settled(const Chunk& chunk) noexcept {
         Slot& slot = slot_of(chunk);
+        Function<void()> observer;
         {
             std::lock_guard lock(mutex_);
             slot.done = true;
@@ -231,9 +245,13 @@ class StreamJob : public Job, public Feeder {
             if (order_ == Order::completion) {
                 completed_.push(&slot);
             }
+            observer = take_observer_if_due_locked();
         }
         events_.fetch_add(1, std::memory_order_release);
         changed_.notify_one();
+        if (observer) {
+            observer(); // while the chunk's reference keeps this alive
+        }
         release(); // the chunk's reference; must be the last use of this
     }
 
@@ -275,6 +293,22 @@ class StreamJob : public Job, public Feeder {
         std::lock_guard lock(mutex_); // abandon() walks the slots under it
         slots_.push_back(std::move(slot));
         return *slots_.back();
+    }
+
+    /// Caller holds mutex_: the next result in the stream's order has settled.
+    bool next_ready_locked() const noexcept {
+        if (order_ == Order::input) {
+            return !in_order_.empty() && in_order_.front()->done;
+        }
+        return !completed_.empty();
+    }
+
+    /// Caller holds mutex_: the observe_next observer, once fetch() would not wait.
+    Function<void()> take_observer_if_due_locked() noexcept {
+        if (next_observer_ && (next_ready_locked() || idle())) {
+            return std::move(next_observer_);
+        }
+        return {};
     }
 
     /// Caller holds mutex_: nothing in flight or waiting, and no more input will come.
@@ -396,6 +430,7 @@ class StreamJob : public Job, public Feeder {
     /// Caller holds feed_mutex_.
     void finish_feeding_locked(std::exception_ptr reason) noexcept {
         ChunkSink* sink = std::exchange(sink_, nullptr);
+        Function<void()> observer;
         {
             std::lock_guard lock(mutex_);
             if (feeding_finished_) {
@@ -403,9 +438,13 @@ class StreamJob : public Job, public Feeder {
             }
             feeding_finished_ = true;
             terminal_error_ = std::move(reason);
+            observer = take_observer_if_due_locked();
         }
         events_.fetch_add(1, std::memory_order_release);
         changed_.notify_one();
+        if (observer) {
+            observer();
+        }
         if (sink != nullptr) {
             sink->feeder_finished(*this);
         }
@@ -437,8 +476,9 @@ class StreamJob : public Job, public Feeder {
     std::size_t in_flight_ = 0;
     bool feeding_finished_ = false;
     std::exception_ptr terminal_error_;
-    SlotQueue<Slot> in_order_;  // Order::input: submitted slots, oldest first
-    SlotQueue<Slot> completed_; // Order::completion: done slots, first done first
+    SlotQueue<Slot> in_order_;       // Order::input: submitted slots, oldest first
+    SlotQueue<Slot> completed_;      // Order::completion: done slots, first done first
+    Function<void()> next_observer_; // observe_next's, until due
 
     std::atomic<bool> abandoned_{false};
     // Consumer-thread state: the slot whose results are being taken, and the next one's offset.
