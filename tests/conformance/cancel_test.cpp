@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -256,6 +257,61 @@ TYPED_TEST(CancelTest, CancelsRacingWithResultsFromManyThreadsAgreeWithTheOutcom
     EXPECT_GT(cancelled, 0);
     EXPECT_EQ(busy.get(long_wait), (std::vector<int>{200, 200}));
     EXPECT_EQ(pool.apply(square, 9), 81);
+}
+
+TYPED_TEST(CancelTest, ACallbackMayCancelAnotherCallOfItsPool) {
+    // Callbacks run where results are delivered (a process pool's I/O thread, the MPI hub, a
+    // worker thread): a cancel from there must not wait for that thread.
+    TypeParam pool(1);
+    const std::string marker = fresh_marker("busy");
+    auto busy = pool.apply_async(mark_then_sleep, marker, 200);
+    ASSERT_TRUE(started(marker));
+    std::mutex handing_over; // `later` is assigned after the trigger is submitted
+    mproc::AsyncResult<int> later;
+    std::atomic<int> said{-1};
+    auto trigger = pool.apply_async(mproc::on_success([&](int) {
+                                        const std::lock_guard lock(handing_over);
+                                        said = later.cancel() ? 1 : 0;
+                                    }),
+                                    square, 2);
+    {
+        const std::lock_guard lock(handing_over);
+        later = pool.apply_async(sleep_ms, 500); // queued behind the trigger
+    }
+    ASSERT_TRUE(trigger.wait(long_wait));
+    EXPECT_EQ(trigger.get(), 4);
+    EXPECT_EQ(said.load(), 1);
+    expect_cancelled(later);
+    EXPECT_EQ(busy.get(long_wait), 200);
+    EXPECT_EQ(pool.apply(square, 5), 25);
+}
+
+TYPED_TEST(CancelTest, CancelsRacingWithTerminateEndEveryCallOnce) {
+    for (int round = 0; round < 5; ++round) {
+        TypeParam pool(2);
+        std::vector<mproc::AsyncResult<int>> results;
+        for (int i = 0; i < 50; ++i) {
+            results.push_back(pool.apply_async(sleep_ms, i % 3));
+        }
+        std::vector<char> said_true(results.size(), 0);
+        std::thread canceller([&] {
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                said_true[i] = results[i].cancel();
+            }
+        });
+        pool.terminate();
+        canceller.join();
+        pool.join();
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            ASSERT_TRUE(results[i].wait(long_wait)) << i;
+            EXPECT_EQ(results[i].cancelled(), said_true[i] != 0) << i;
+            if (said_true[i] != 0) {
+                EXPECT_THROW(results[i].get(), mproc::Cancelled) << i;
+            } else if (!results[i].successful()) {
+                EXPECT_THROW(results[i].get(), mproc::PoolTerminated) << i;
+            }
+        }
+    }
 }
 
 } // namespace
