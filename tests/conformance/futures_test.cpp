@@ -486,4 +486,17 @@ TYPED_TEST(FuturesTest, CoAwaitOnAnEmptyStreamEndsAtOnce) {
     EXPECT_TRUE(reported.get().empty());
 }
 
+TYPED_TEST(FuturesTest, ResultsDroppedAsSoonAsAWaitReturnsRaceWithNoObserver) {
+    // The observers of a wait may still run, on the thread that ends a call, after the wait has
+    // returned and the caller has dropped the results (and their outcomes) already.
+    TypeParam pool(2);
+    for (int round = 0; round < 100; ++round) {
+        std::vector<mproc::AsyncResult<int>> results;
+        results.push_back(pool.apply_async(fail_if_negative, -1));
+        results.push_back(pool.apply_async(fail_if_negative, -2));
+        const auto outcome = mproc::wait(results, mproc::FirstException, long_wait);
+        ASSERT_FALSE(outcome.done.empty());
+    } // the results go here, while the second may be ending on another thread
+}
+
 } // namespace

@@ -115,16 +115,19 @@ class ResultState : public Job, public CompletionSource {
 
     /// Called by the only handle as it goes away: once ready, destroys the outcome now, on the
     /// caller's thread, instead of whenever the last chunk reference is released (which may be a
-    /// worker, a moment after it woke the caller). Nothing else touches the outcome once ready.
+    /// worker, a moment after it woke the caller). Only the observers of a wait that has
+    /// returned may still look at the outcome once ready (successful(), under the lock, on the
+    /// thread that ended the call): the error is taken out under it.
     void discard_if_ready() noexcept {
+        std::exception_ptr error;
         {
             std::lock_guard lock(mutex_);
             if (!ready_) {
                 return;
             }
+            error = std::exchange(error_, nullptr);
         }
         value_.reset();
-        error_ = nullptr;
     }
 
     /// Only once ready: the value, or throws the call's error.
