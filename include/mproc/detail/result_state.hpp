@@ -33,8 +33,8 @@ class ResultState : public Job, public CompletionSource {
         callback_mutex_ = serial;
     }
 
-    /// Makes the call cancellable through `route` (AsyncResult::cancel): before the first chunk
-    /// is submitted.
+    /// Makes the call cancellable through `route`. Only the call's handle reads it (cancel()),
+    /// so the front end may set it after the submission, before it hands the handle out.
     void set_cancel_route(std::shared_ptr<CancelRoute> route) noexcept {
         cancel_route_ = std::move(route);
     }
