@@ -28,6 +28,7 @@
 #include "mproc/errors.hpp"
 #include "pipeline_window.hpp"
 #include "portable_initializer.hpp"
+#include "take_job_chunks.hpp"
 #include "terminated_error.hpp"
 #include "worker_server_hook.hpp"
 
@@ -183,16 +184,10 @@ class Hub {
         if (!job.request_cancel(/*only_if_unstarted=*/false)) {
             return false;
         }
-        std::vector<Chunk*> dropped;
+        std::deque<Chunk*> dropped;
         {
             std::lock_guard lock(mutex_);
-            std::erase_if(pool.queue, [&](Chunk* chunk) {
-                if (chunk->job != &job) {
-                    return false;
-                }
-                dropped.push_back(chunk);
-                return true;
-            });
+            dropped = take_job_chunks(pool.queue, job);
             job.acquire();
             pool.cancelled.emplace_back(&job); // for the hub: its running chunks
             work_pending_ = true;

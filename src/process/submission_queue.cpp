@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <system_error>
 
+#include "take_job_chunks.hpp"
+
 namespace mproc::detail {
 
 SubmissionQueue::SubmissionQueue() : wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
@@ -119,16 +121,8 @@ std::deque<Chunk*> SubmissionQueue::take_all() {
 }
 
 std::deque<Chunk*> SubmissionQueue::take_job(const Job& job) {
-    std::deque<Chunk*> taken;
     std::lock_guard lock(mutex_);
-    std::erase_if(queue_, [&](Chunk* chunk) {
-        if (chunk->job != &job) {
-            return false;
-        }
-        taken.push_back(chunk);
-        return true;
-    });
-    return taken;
+    return take_job_chunks(queue_, job);
 }
 
 bool SubmissionQueue::tell_io_thread_locked() noexcept {

@@ -2,15 +2,16 @@
 #include "mproc/detail/thread_backend.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <exception>
 #include <utility>
-#include <vector>
 
 #include "mproc/detail/spin_wait.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/detail/wait_helper.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/this_worker.hpp"
+#include "take_job_chunks.hpp"
 
 namespace mproc::detail {
 
@@ -171,16 +172,10 @@ bool ThreadBackend::cancel(Job& job) {
         return false;
     }
     // Its chunks still queued end here; one a worker has just taken ends there (run_or_cancel).
-    std::vector<Chunk*> dropped;
+    std::deque<Chunk*> dropped;
     {
         std::lock_guard lock(mutex_);
-        std::erase_if(queue_, [&](Chunk* chunk) {
-            if (chunk->job != &job) {
-                return false;
-            }
-            dropped.push_back(chunk);
-            return true;
-        });
+        dropped = take_job_chunks(queue_, job);
         work_queued_.store(!queue_.empty(), std::memory_order_relaxed);
     }
     for (Chunk* chunk : dropped) {
