@@ -47,6 +47,10 @@
 //                    replacement worker gives (ms); also impl "floor_kill_fork": a forked
 //                    process is killed and reaped, and a fresh one forked and heard from over a
 //                    pipe, the least a replaced worker costs
+//   timeline_map     the map row's map on a Pool(2) that records a timeline, beside the same
+//                    map on one that does not (items/s)
+//   timeline_chunk   a ThreadPool(2) map of 10^5 tiny items in chunks of one, with and without
+//                    a timeline (ns a chunk): what recording costs a chunk
 //   huge_shared      a 1 GiB read-only SharedArray passed to each of 1,000 applies, against an
 //                    apply of an int (ms a call); and "huge_shared_rss": a worker's resident
 //                    memory after those calls less before them (MiB)
@@ -861,7 +865,7 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
 
 constexpr const char* usage =
     "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,medium,lifecycle,"
-    "seed_chunk4,seed_auto,payload,big,huge_shared,cancel] [--impl pool|thread]";
+    "seed_chunk4,seed_auto,payload,big,huge_shared,cancel,timeline] [--impl pool|thread]";
 
 struct Options {
     Sizes sizes;
@@ -945,6 +949,33 @@ int main(int argc, char** argv) {
             }
             run_workload("map", "items/s", "higher", s.map_items, s.repetitions_map,
                          std::move(list));
+        }
+        if (o.common.wanted("timeline")) {
+            // The recorder's cost: the map row's map of 10^6 ints on a Pool(2) recording a
+            // timeline, beside the same pool without; and a ThreadPool(2) map of tiny items in
+            // chunks of one, per chunk, with and without (statistics are kept in both).
+            std::vector<std::int64_t> items(s.map_items);
+            std::iota(items.begin(), items.end(), std::int64_t{0});
+            mproc::Pool recording({.workers = 2, .timeline = true});
+            mproc::ThreadPool threads_recording({.workers = 2, .timeline = true});
+            const std::vector<std::int64_t> chunks(s.map_items / 10, 3);
+            auto per_chunk = [&chunks](mproc::ThreadPool& on) {
+                return [&on, &chunks] {
+                    const auto t0 = Clock::now();
+                    keep(on.map(square_plus_one, chunks, 1));
+                    return seconds_since(t0) / static_cast<double>(chunks.size()) * 1e9;
+                };
+            };
+            std::vector<Contender> list;
+            list.push_back(map_contender("mproc_pool_timeline_off", pool, items));
+            list.push_back(map_contender("mproc_pool_timeline_on", recording, items));
+            run_workload("timeline_map", "items/s", "higher", s.map_items, s.repetitions_map,
+                         with_workers(2, std::move(list)));
+            std::vector<Contender> per;
+            per.push_back({"mproc_thread_timeline_off", per_chunk(threads), 2});
+            per.push_back({"mproc_thread_timeline_on", per_chunk(threads_recording), 2});
+            run_workload("timeline_chunk", "ns", "lower", chunks.size(), s.repetitions_map,
+                         std::move(per));
         }
         if (o.common.wanted("imap_unordered")) {
             run_workload(

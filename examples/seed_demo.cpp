@@ -86,8 +86,9 @@ struct Parameters {
     // overhead.
     std::int64_t iterations = 175'000'000;
     std::uint64_t seed = 0;
-    std::string pool = "process"; // the article's multiprocessing.Pool
-    bool progress = false;        // a bar on stderr instead of a `Cycles:` line per result
+    std::string pool = "process";       // the article's multiprocessing.Pool
+    bool progress = false;              // a bar on stderr instead of a `Cycles:` line per result
+    std::vector<std::string> timelines; // files to draw the last sample's pool run in
 };
 
 /// The tasks of one sample, produced lazily like the article's `range(task_count)`.
@@ -150,6 +151,20 @@ double single_process_test(const Parameters& p) {
     return average;
 }
 
+/// How the work spread: each worker's share of its life spent on chunks (the article's point:
+/// with 12 tasks in chunks of 4, three workers do everything and the others wait).
+void print_busy_shares(const mproc::PoolStats& stats) {
+    std::printf("Busy share of each worker (last sample):\n");
+    for (const mproc::WorkerStats& worker : stats.workers) {
+        const double share = worker.busy_share();
+        const int filled = static_cast<int>(share * 20.0 + 0.5);
+        std::printf("  %-32s %3.0f%% [%.*s%.*s] chunks: %llu, tasks: %llu\n", worker.where.c_str(),
+                    100.0 * share, filled, "####################", 20 - filled,
+                    "....................", static_cast<unsigned long long>(worker.chunks),
+                    static_cast<unsigned long long>(worker.tasks));
+    }
+}
+
 /// (b) The article's pool run, on any pool class. As in the article, each sample builds its own
 /// pool (the article's `with Pool(...) as pool:`), so starting the workers is part of the time.
 template <class PoolClass>
@@ -160,8 +175,11 @@ double pool_test(const Parameters& p, std::string_view pool_name) {
     std::vector<double> samples;
     for (std::int64_t sample = 0; sample < p.samples; ++sample) {
         const auto t0 = Clock::now();
+        mproc::PoolStats stats;
+        std::optional<mproc::Timeline> timeline;
         {
-            PoolClass pool(p.workers);
+            PoolClass pool(
+                mproc::PoolOptions{.workers = p.workers, .timeline = !p.timelines.empty()});
             auto results = pool.imap_unordered(do_work, make_tasks(p, sample), p.chunksize);
             if (p.progress) {
                 for (std::uint64_t cycles :
@@ -173,9 +191,23 @@ double pool_test(const Parameters& p, std::string_view pool_name) {
                     print_cycles(cycles);
                 }
             }
-        } // the pool is joined here, inside the timed region, as at the end of Python's `with`
+            // Joined inside the timed region, as at the end of Python's `with`.
+            pool.close();
+            pool.join();
+            stats = pool.stats();
+            if (!p.timelines.empty()) {
+                timeline = pool.timeline();
+            }
+        }
         samples.push_back(seconds_since(t0));
         std::printf("Elapsed: %.6f\n", samples.back());
+        if (sample + 1 == p.samples) {
+            print_busy_shares(stats);
+            for (const std::string& file : p.timelines) {
+                mproc::write_timeline(*timeline, file);
+                std::printf("Timeline of the last sample written to %s\n", file.c_str());
+            }
+        }
     }
     const double average = mean(samples);
     std::printf("Average processing time for %lld samples with %lld workers for %lld tasks: "
@@ -300,6 +332,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"process", "thread", "mpi"}));
     app.add_flag("--progress", p.progress,
                  "Show a progress bar (count, rate, ETA) on stderr instead of a line per result");
+    app.add_option("--timeline", p.timelines,
+                   "Draw the last sample's pool run to this file: a picture (.svg, one lane per "
+                   "worker) or a Chrome trace (.json, opens in ui.perfetto.dev); may be repeated");
     CLI11_PARSE(app, argc, argv);
 
     try {

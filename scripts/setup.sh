@@ -23,6 +23,7 @@ test=(
     clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh
     clang-16                # the test suite's second compiler
     doxygen                 # the API reference (target docs), built by the test command
+    python3                 # checks the files the demo's --timeline writes
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "mproc/detail/recorder.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc {
@@ -58,6 +59,11 @@ ValidatedOptions validate(PoolOptions options) {
             "mproc: caller_runs_chunks cannot be combined with max_tasks_per_child: the calling "
             "thread is no worker, it has no task count and cannot be retired");
     }
+    if (options.timeline_events == 0) {
+        throw_invalid_argument("timeline_events", "must be positive", 0);
+    }
+    std::string timeline_file = next_timeline_path_from_environment().string();
+    const bool timeline = options.timeline || !timeline_file.empty();
     return ValidatedOptions{
         .workers = options.workers ? static_cast<std::size_t>(*options.workers) : cpu_count(),
         .initializer = std::move(options.initializer),
@@ -69,6 +75,8 @@ ValidatedOptions validate(PoolOptions options) {
         .max_retries = static_cast<std::size_t>(options.max_retries),
         .worker_memory_limit = options.worker_memory_limit.value_or(0),
         .caller_runs_chunks = options.caller_runs_chunks,
+        .timeline_events = timeline ? options.timeline_events : 0,
+        .timeline_file = std::move(timeline_file),
     };
 }
 

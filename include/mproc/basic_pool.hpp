@@ -30,6 +30,7 @@
 #include "mproc/detail/map_input.hpp"
 #include "mproc/detail/map_job.hpp"
 #include "mproc/detail/ranges.hpp"
+#include "mproc/detail/recorder.hpp"
 #include "mproc/detail/size_math.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/errors.hpp"
@@ -38,6 +39,7 @@
 #include "mproc/pool_options.hpp"
 #include "mproc/result_stream.hpp"
 #include "mproc/task_timeout.hpp"
+#include "mproc/timeline.hpp"
 
 namespace mproc {
 
@@ -113,6 +115,25 @@ class BasicPool : private detail::ChunkSink, private detail::JobCanceller {
 
     /// Number of workers (Python's `pool._processes`).
     std::size_t workers() const noexcept { return backend_->worker_count(); }
+
+    // ---- what the pool did (timeline.hpp) --------------------------------------------------
+
+    /// Per worker: tasks and chunks run, busy and idle time, bytes moved, chunks lost or timed
+    /// out, replacements and why; for the pool: the queue's depth now and at most. Always kept;
+    /// readable at any time, also after `join()`.
+    PoolStats stats() const { return backend_->recorder().stats(backend_->queue_depth()); }
+
+    /// The events recorded so far (PoolOptions::timeline or MPROC_TIMELINE): one lane per
+    /// worker, every chunk's span, worker starts, retirements and losses. Readable at any time,
+    /// also after `join()`; write it with mproc::write_timeline. Throws mproc::Error when the
+    /// pool records none.
+    Timeline timeline() const {
+        if (!backend_->recorder().timeline_on()) {
+            throw Error("mproc: this pool records no timeline: build it with "
+                        "PoolOptions::timeline = true, or set MPROC_TIMELINE");
+        }
+        return backend_->recorder().timeline();
+    }
 
     // ---- apply -------------------------------------------------------------------------------
 
@@ -325,6 +346,7 @@ class BasicPool : private detail::ChunkSink, private detail::JobCanceller {
             PoolNotRunning("mproc: the pool was joined before imap's input was fully read")));
         backend_->close();
         backend_->join();
+        backend_->recorder().write_file_if_asked();
         MPROC_TRACE_EVENT("pool %p joined", static_cast<void*>(this));
     }
 
@@ -375,9 +397,12 @@ class BasicPool : private detail::ChunkSink, private detail::JobCanceller {
     bool submit(detail::ChunkBatch chunks) override {
         detail::Job& job = *chunks[0]->job;
         job.acquire(chunks.size()); // one reference per chunk, released when the chunk settles
+        detail::Recorder& recorder = backend_->recorder();
+        recorder.chunks_submitted(chunks); // before a worker can see them
         if (backend_->submit(chunks)) {
             return true;
         }
+        recorder.chunks_refused(chunks.size());
         for (std::size_t i = 0; i < chunks.size(); ++i) {
             job.release(); // never the last: the caller holds its own reference
         }
@@ -579,8 +604,7 @@ class BasicPool : private detail::ChunkSink, private detail::JobCanceller {
         if constexpr (detail::CallerRunnableBackend<Backend>) {
             if (caller_runs_chunks_) {
                 while (detail::Chunk* chunk = backend_->take_queued_chunk(*job)) {
-                    chunk->job->start_chunk(); // (a blocking call is never cancelled)
-                    chunk->job->run_chunk(*chunk);
+                    backend_->run_taken_chunk(*chunk);
                 }
             }
         }

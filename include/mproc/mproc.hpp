@@ -22,5 +22,6 @@
 #include "mproc/task_timeout.hpp"
 #include "mproc/this_worker.hpp"
 #include "mproc/thread_pool.hpp"
+#include "mproc/timeline.hpp"
 #include "mproc/version.hpp"
 #include "mproc/wait.hpp"

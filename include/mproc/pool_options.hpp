@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <string>
 
 #include "mproc/initializer.hpp"
 
@@ -83,6 +84,16 @@ struct PoolOptions {
     /// task would run without a worker's isolation) and together with an `initializer` or
     /// `max_tasks_per_child` (the calling thread never ran the initializer and has no task count).
     bool caller_runs_chunks = false;
+    /// Record a timeline of every chunk and worker (`pool.timeline()`, timeline.hpp): off by
+    /// default, and free when off. Setting the environment variable MPROC_TIMELINE to a file
+    /// path turns it on for every pool of a program that does not change its code; each pool
+    /// then writes its timeline there as it joins (".svg": a picture, else Chrome trace JSON;
+    /// a program's second pool writes "<stem>-2<ext>", and so on).
+    bool timeline = false;
+    /// The most timeline events kept, shared out over the workers (about 100 bytes each, taken
+    /// as they come); when a worker's share is full, its oldest events are dropped (counted in
+    /// `Timeline::dropped`). Must be positive.
+    std::size_t timeline_events = 200'000;
 };
 
 /// Number of CPUs this process may run on (its affinity mask, so it honours `taskset` and
@@ -100,6 +111,8 @@ struct ValidatedOptions {
     std::size_t max_retries = 0;
     std::size_t worker_memory_limit = 0; // 0 means none
     bool caller_runs_chunks = false;
+    std::size_t timeline_events = 0; // 0 means no timeline
+    std::string timeline_file = {};  // MPROC_TIMELINE's, for this pool; empty means none
 };
 
 /// What a pool's workers can do beyond running tasks, for the options that need it.

@@ -19,6 +19,7 @@
 #include "mpi_link.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/recorder.hpp"
 #include "mproc/detail/resumer.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/detail/wait_helper.hpp"
@@ -75,23 +76,93 @@ class MpiBackend::State {
         PipelineWindow window{mpi_window_policy};
 
         std::size_t capacity() const noexcept { return workers * window.depth(); }
+
+        // Its worker processes as the pool's Recorder knows them: lanes first_lane, ... (one
+        // per worker process), each with the pid last seen on it (0: free) and when its last
+        // answer came (a worker runs the chunks sent ahead of its answers one at a time).
+        std::size_t first_lane = 0;
+        std::vector<long> lane_pids;
+        std::vector<std::int64_t> lane_last_end;
     };
 
     struct Running {
         Chunk* chunk;
         int rank;
         Clock::time_point sent;
+        std::size_t bytes; // its request
     };
 
     State(std::uint64_t id, ValidatedOptions options, int ranks)
-        : id(id), options(std::move(options)), ranks(static_cast<std::size_t>(ranks)) {
+        : id(id), options(std::move(options)), ranks(static_cast<std::size_t>(ranks)),
+          recorder("mproc::MpiPool", this->options.workers, this->options) {
         // Worker processes round robin: rank 1 gets the first, rank 2 the second, ...
         for (std::size_t i = 0; i < this->options.workers; ++i) {
             this->ranks[1 + i % (this->ranks.size() - 1)].workers += 1;
         }
+        std::size_t lane = 0;
         for (std::size_t rank = 1; rank < this->ranks.size(); ++rank) {
-            this->ranks[rank].origin = "MPI rank " + std::to_string(rank);
+            Rank& r = this->ranks[rank];
+            r.origin = "MPI rank " + std::to_string(rank);
+            r.first_lane = lane;
+            r.lane_pids.assign(r.workers, 0);
+            r.lane_last_end.assign(r.workers, 0);
+            lane += r.workers;
+            name_lanes(r);
         }
+    }
+
+    void name_lanes(const Rank& rank) {
+        for (std::size_t i = 0; i < rank.workers; ++i) {
+            recorder.name_lane(rank.first_lane + i, rank.origin + " worker " + std::to_string(i));
+        }
+    }
+
+    /// The rank's lane of worker process `pid`. A pid not seen before takes a free lane; with
+    /// none free, the rank replaced a worker unseen (retired after max_tasks_per_child, or
+    /// killed for a cancel): the lane idle longest was its.
+    std::size_t lane_of(Rank& rank, long pid) {
+        if (rank.workers == 0) {
+            return 0;
+        }
+        const auto at = [&](std::size_t i) { return rank.first_lane + i; };
+        for (std::size_t i = 0; i < rank.workers; ++i) {
+            if (rank.lane_pids[i] == pid) {
+                return at(i);
+            }
+        }
+        std::size_t taken = 0;
+        const auto free = std::find(rank.lane_pids.begin(), rank.lane_pids.end(), 0);
+        if (free != rank.lane_pids.end()) {
+            taken = static_cast<std::size_t>(free - rank.lane_pids.begin());
+        } else {
+            taken = static_cast<std::size_t>(
+                std::min_element(rank.lane_last_end.begin(), rank.lane_last_end.end()) -
+                rank.lane_last_end.begin());
+            recorder.worker_ended(at(taken), options.max_tasks_per_child != 0
+                                                 ? TimelineEvent::Kind::worker_retired
+                                                 : TimelineEvent::Kind::worker_lost);
+        }
+        rank.lane_pids[taken] = pid;
+        recorder.worker_started(at(taken), pid);
+        return at(taken);
+    }
+
+    /// Tells the recorder how a chunk that ran on worker `pid` of `rank` ended (before the
+    /// chunk is settled, which may free it).
+    void record(Rank& rank, long pid, const Running& running, ChunkEnd end,
+                std::size_t answer_bytes) {
+        if (rank.workers == 0) {
+            return;
+        }
+        const std::size_t lane = lane_of(rank, pid);
+        std::int64_t& last_end = rank.lane_last_end[lane - rank.first_lane];
+        const std::int64_t now = recorder.now_ns();
+        recorder.chunk_ended(lane, Recorder::facts_of(*running.chunk), end,
+                             {.start_ns = std::max(recorder.ns_at(running.sent), last_end),
+                              .end_ns = now,
+                              .bytes_in = running.bytes,
+                              .bytes_out = answer_bytes});
+        last_end = now;
     }
 
     /// When the pool's next answer is due at the earliest, for the hub's polling: nullopt when
@@ -135,6 +206,8 @@ class MpiBackend::State {
     std::size_t awaited_replies = 0; // opened/refused, or closed, still to come
     bool open_sent = false;
     bool end_sent = false;
+
+    Recorder recorder; // its own lanes are the hub's; its statistics anyone's
 };
 
 namespace {
@@ -175,6 +248,7 @@ class Hub {
             return false;
         }
         chunks.append_to(pool.queue);
+        pool.recorder.queue_depth_seen(pool.queue.size());
         work_pending_ = true;
         wake_.notify_one();
         return true;
@@ -221,6 +295,11 @@ class Hub {
         for (Chunk* chunk : dropped) {
             chunk->job->cancel_chunk(*chunk, terminated_error());
         }
+    }
+
+    std::size_t queue_depth(MpiBackend::State& pool) {
+        std::lock_guard lock(mutex_);
+        return pool.queue.size();
     }
 
     void join(MpiBackend::State& pool) {
@@ -472,6 +551,7 @@ class Hub {
                 continue;
             }
             const int destination = static_cast<int>(chosen);
+            const std::size_t bytes = message.bytes().size();
             link_.send(destination, MpiTag::run, std::move(message.bytes()));
             if (chunk->first == 0) {
                 // A call's first chunk: the call is new, and one that has ended may have left
@@ -484,7 +564,8 @@ class Hub {
             }
             rank->window.measure(chunk->job);
             ++rank->in_flight;
-            pool.running.emplace(request, MpiBackend::State::Running{chunk, destination, now});
+            pool.running.emplace(request,
+                                 MpiBackend::State::Running{chunk, destination, now, bytes});
         }
     }
 
@@ -501,6 +582,7 @@ class Hub {
         switch (message.tag) {
         case MpiTag::opened:
             rank.origin += " (host " + in.read_string() + ")";
+            pool.name_lanes(rank);
             reply_to_open(pool);
             break;
         case MpiTag::refused:
@@ -545,7 +627,8 @@ class Hub {
         if (found == pool.running.end()) {
             return; // terminated meanwhile: already settled here
         }
-        Chunk* chunk = found->second.chunk;
+        const MpiBackend::State::Running running = found->second;
+        Chunk* chunk = running.chunk;
         if (rank.window.measures(chunk->job)) {
             const std::size_t depth = rank.window.depth();
             rank.window.learn_from_answer(found->second.sent, Clock::now(), rank.workers);
@@ -559,10 +642,12 @@ class Hub {
         --rank.in_flight;
         RemoteOriginScope origin(rank.origin);
         if (tag == MpiTag::lost) {
-            lose(*chunk, rank, in);
+            lose(pool, running, rank, in);
             return;
         }
         if (tag == MpiTag::unserved) {
+            pool.record(rank, rank.lane_pids.empty() ? 0 : rank.lane_pids[0], running,
+                        ChunkEnd::lost, 0);
             // Made first, so that the temporary WorkerLost (which shares its message's reference
             // counted buffer with the exception) is gone before the caller can read it: this
             // thread must not hold the last reference (see ProcessBackend).
@@ -571,6 +656,8 @@ class Hub {
             return;
         }
         const auto worker_pid = static_cast<long>(in.read<std::int64_t>());
+        pool.record(rank, worker_pid, running,
+                    tag == MpiTag::done ? ChunkEnd::finished : ChunkEnd::failed, in.remaining());
         if (tag == MpiTag::done) {
             // A response that does not decode ends its chunk with the decoding error; the
             // worker process that sent it is another rank's, which replaces it if it dies.
@@ -588,7 +675,9 @@ class Hub {
 
     /// A worker process of the rank died running the chunk: the job makes the caller's
     /// WorkerLost from what the rank relayed (the loss, and the outcomes the worker finished).
-    static void lose(Chunk& chunk, const MpiBackend::State::Rank& rank, WireReader& in) {
+    static void lose(MpiBackend::State& pool, const MpiBackend::State::Running& running,
+                     MpiBackend::State::Rank& rank, WireReader& in) {
+        Chunk& chunk = *running.chunk;
         WorkerLoss loss;
         std::exception_ptr garbled;
         try {
@@ -601,6 +690,13 @@ class Hub {
             return;
         }
         loss.origin = rank.origin;
+        pool.record(rank, loss.worker_pid, running, ChunkEnd::lost, 0);
+        if (rank.workers != 0) {
+            // Its replacement takes the lane.
+            const std::size_t lane = pool.lane_of(rank, loss.worker_pid);
+            pool.recorder.worker_ended(lane, TimelineEvent::Kind::worker_lost);
+            rank.lane_pids[lane - rank.first_lane] = 0;
+        }
         wire_of(*chunk.job).lose_chunk(chunk, std::move(loss), in);
     }
 
@@ -662,5 +758,7 @@ bool MpiBackend::cancel(Job& job) { return Hub::instance().cancel(*state_, job);
 void MpiBackend::close() { Hub::instance().close(*state_); }
 void MpiBackend::terminate() { Hub::instance().terminate(*state_); }
 void MpiBackend::join() { Hub::instance().join(*state_); }
+Recorder& MpiBackend::recorder() noexcept { return state_->recorder; }
+std::size_t MpiBackend::queue_depth() { return Hub::instance().queue_depth(*state_); }
 
 } // namespace mproc::detail

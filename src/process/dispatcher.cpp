@@ -139,7 +139,7 @@ Dispatcher::Added Dispatcher::add_to_outbox(WorkerProcess& worker, Chunk* chunk,
     // Another job's chunks start afresh. (Compared while the old job is still alive: its
     // chunk is in the window, or being answered.)
     worker.pipeline.measure(chunk->job);
-    worker.window.push_back({chunk, bytes});
+    worker.window.push_back({chunk, bytes, Clock::now()});
     return Added::sent;
 }
 

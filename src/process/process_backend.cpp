@@ -19,6 +19,7 @@
 #include "dispatcher.hpp"
 #include "fork_server.hpp"
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/recorder.hpp"
 #include "mproc/detail/resumer.hpp"
 #include "mproc/detail/trace.hpp"
 #include "mproc/detail/wait_helper.hpp"
@@ -84,7 +85,15 @@ class ProcessBackend::Impl {
         join();
     }
 
-    bool submit(ChunkBatch chunks) { return queue_.submit(chunks); }
+    bool submit(ChunkBatch chunks) {
+        const std::optional<std::size_t> depth = queue_.submit(chunks);
+        if (depth) {
+            recorder_.queue_depth_seen(*depth);
+        }
+        return depth.has_value();
+    }
+    Recorder& recorder() noexcept { return recorder_; }
+    std::size_t queue_depth() { return queue_.size(); }
     void close() { queue_.close(); }
 
     bool cancel(Job& job) {
@@ -140,6 +149,8 @@ class ProcessBackend::Impl {
         worker->pid = static_cast<pid_t>(event.pid);
         worker->fd = event.channel_fd;
         worker->server_generation = server_generation_;
+        worker->lane = take_free_lane();
+        recorder_.worker_started(worker->lane, static_cast<long>(worker->pid));
         MPROC_TRACE_EVENT("process worker %llu spawned as pid %d",
                           static_cast<unsigned long long>(worker->id), worker->pid);
         setsockopt(worker->fd, SOL_SOCKET, SO_RCVTIMEO, &frame_stall_limit,
@@ -331,6 +342,8 @@ class ProcessBackend::Impl {
     /// Settles the chunk the worker answered, then gives it more; false when the worker was
     /// lost instead.
     bool handle_answer(WorkerProcess& worker, FrameKind kind, WireReader& in) {
+        record_front_chunk(worker, kind == FrameKind::done ? ChunkEnd::finished : ChunkEnd::failed,
+                           in.remaining());
         Chunk* chunk = worker.answered(worker.answers.run_ns());
         // Held until the window is refilled below: the dispatcher compares jobs by address,
         // which only a live job keeps unique.
@@ -371,6 +384,7 @@ class ProcessBackend::Impl {
             MPROC_TRACE_EVENT("process worker %llu (pid %d) lost",
                               static_cast<unsigned long long>(worker.id), worker.pid);
         }
+        record_loss(worker, terminating);
         dispatcher_.requeue(
             settle_lost_window(worker, {.terminating = terminating,
                                         .retry_allowed = launcher_alive_,
@@ -382,6 +396,55 @@ class ProcessBackend::Impl {
             request_worker();
         }
         fail_queue_if_no_worker_left();
+    }
+
+    /// The lowest worker slot no live worker holds (a replacement takes its predecessor's).
+    std::size_t take_free_lane() {
+        for (std::size_t lane = 0; lane < lane_taken_.size(); ++lane) {
+            if (!lane_taken_[lane]) {
+                lane_taken_[lane] = true;
+                return lane;
+            }
+        }
+        return 0; // (never: a replacement is asked for only once its predecessor is gone)
+    }
+
+    /// Tells the recorder how the chunk at the front of the worker's window ended (before it
+    /// is settled, which may free it): it ran from when it was sent, or from the worker's
+    /// previous answer if that came later (the worker runs its window one chunk at a time).
+    void record_front_chunk(WorkerProcess& worker, ChunkEnd end, std::size_t answer_bytes) {
+        const SentChunk& sent = worker.window.front();
+        const std::int64_t now = recorder_.now_ns();
+        recorder_.chunk_ended(
+            worker.lane, Recorder::facts_of(*sent.chunk), end,
+            {.start_ns = std::max(recorder_.ns_at(sent.sent), worker.last_answer_ns),
+             .end_ns = now,
+             .bytes_in = sent.frame_bytes,
+             .bytes_out = answer_bytes});
+        worker.last_answer_ns = now;
+    }
+
+    /// The worker's channel closed: its running chunk (if any) ended with it, and its slot is
+    /// free for a replacement.
+    void record_loss(WorkerProcess& worker, bool terminating) {
+        const bool retired = options_.max_tasks_per_child != 0 &&
+                             worker.tasks_done >= options_.max_tasks_per_child &&
+                             worker.window.empty();
+        if (!worker.window.empty()) {
+            record_front_chunk(worker,
+                               terminating || worker.cancelled ? ChunkEnd::cancelled
+                               : worker.timed_out              ? ChunkEnd::timed_out
+                                                               : ChunkEnd::lost,
+                               0);
+        }
+        if (retired) {
+            recorder_.worker_ended(worker.lane, TimelineEvent::Kind::worker_retired);
+        } else if (terminating || (worker.stopping && worker.window.empty())) {
+            recorder_.worker_stopped(worker.lane); // the pool is ending
+        } else {
+            recorder_.worker_ended(worker.lane, TimelineEvent::Kind::worker_lost);
+        }
+        lane_taken_[worker.lane] = false;
     }
 
     /// What is known of how a lost worker ended. Its wait status comes from the launcher, which
@@ -537,6 +600,8 @@ class ProcessBackend::Impl {
     ExitStatuses exit_statuses_;
     std::vector<WorkerProcess*> readable_; // handle_polled's (kept: no allocation)
     Dispatcher dispatcher_{options_, queue_, server_generation_};
+    Recorder recorder_{"mproc::Pool", options_.workers, options_};
+    std::vector<bool> lane_taken_ = std::vector<bool>(options_.workers, false); // by live workers
     Resumer resumer_; // resumes coroutines whose result the I/O thread ended
     std::thread io_thread_;
 };
@@ -551,5 +616,7 @@ bool ProcessBackend::cancel(Job& job) { return impl_->cancel(job); }
 void ProcessBackend::close() { impl_->close(); }
 void ProcessBackend::terminate() { impl_->terminate(); }
 void ProcessBackend::join() { impl_->join(); }
+Recorder& ProcessBackend::recorder() noexcept { return impl_->recorder(); }
+std::size_t ProcessBackend::queue_depth() { return impl_->queue_depth(); }
 
 } // namespace mproc::detail

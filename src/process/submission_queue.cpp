@@ -20,20 +20,27 @@ SubmissionQueue::SubmissionQueue() : wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBL
 
 SubmissionQueue::~SubmissionQueue() { ::close(wake_fd_); }
 
-bool SubmissionQueue::submit(ChunkBatch chunks) {
+std::optional<std::size_t> SubmissionQueue::submit(ChunkBatch chunks) {
     bool asleep;
+    std::size_t depth;
     {
         std::lock_guard lock(mutex_);
         if (closed_) {
-            return false;
+            return std::nullopt;
         }
         chunks.append_to(queue_);
+        depth = queue_.size();
         asleep = tell_io_thread_locked();
     }
     if (asleep) {
         wake();
     }
-    return true;
+    return depth;
+}
+
+std::size_t SubmissionQueue::size() {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
 }
 
 void SubmissionQueue::close() {

@@ -26,8 +26,11 @@ class SubmissionQueue {
     int wake_fd() const noexcept { return wake_fd_; }
 
     // ---- any thread ----
-    /// Queues the chunks; false (nothing queued) once closed.
-    bool submit(ChunkBatch chunks);
+    /// Queues the chunks and returns how many are queued now; nullopt (nothing queued) once
+    /// closed.
+    std::optional<std::size_t> submit(ChunkBatch chunks);
+    /// How many chunks are queued now.
+    std::size_t size();
     void close();
     /// Closes, marks the pool terminating and hands back what was queued, for the caller to
     /// cancel; empty when it already was terminating.

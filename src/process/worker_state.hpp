@@ -26,11 +26,14 @@ namespace mproc::detail {
 struct SentChunk {
     Chunk* chunk;
     std::size_t frame_bytes; // its request, header included
+    Clock::time_point sent;  // for its span on the pool's timeline
 };
 
 struct WorkerProcess {
     std::uint64_t id = 0;
     pid_t pid = -1;
+    std::size_t lane = 0;                // its worker slot in the pool's Recorder
+    std::int64_t last_answer_ns = 0;     // when its last answer arrived, in the Recorder's terms
     std::uint64_t server_generation = 0; // the fork server it came from (see launcher_failed)
     int fd = -1;
     bool ready = false;    // its hello arrived

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "mproc/detail/thread_backend.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <deque>
 #include <exception>
+#include <string>
 #include <utility>
 
 #include "mproc/detail/spin_wait.hpp"
@@ -17,16 +20,29 @@ namespace mproc::detail {
 
 namespace {
 
-/// Runs a chunk as a worker does: cancelled when the worker's initializer failed, the call was
-/// cancelled or nobody wants its results any more.
-void run_or_cancel(Chunk& chunk, const std::exception_ptr& initializer_error) {
+// Chunks this thread is running: more than one while a worker that waits helps meanwhile.
+thread_local unsigned chunks_running_here = 0;
+
+/// Runs a chunk as a worker does, on the recorder's `lane`: cancelled when the worker's
+/// initializer failed, the call was cancelled or nobody wants its results any more.
+void run_or_cancel(Chunk& chunk, const std::exception_ptr& initializer_error, Recorder& recorder,
+                   std::size_t lane) {
+    const Recorder::ChunkFacts facts = Recorder::facts_of(chunk); // settling may free the chunk
+    const std::int64_t start = recorder.now_ns();
+    ChunkEnd end = ChunkEnd::cancelled;
     if (initializer_error) {
         chunk.job->cancel_chunk(chunk, initializer_error);
     } else if (std::exception_ptr reason = reason_not_to_run(*chunk.job)) {
         chunk.job->cancel_chunk(chunk, std::move(reason));
     } else {
+        ++chunks_running_here;
         chunk.job->run_chunk(chunk);
+        --chunks_running_here;
+        end = ChunkEnd::finished;
     }
+    recorder.chunk_ended(
+        lane, facts, end,
+        {.start_ns = start, .end_ns = recorder.now_ns(), .counts_busy = chunks_running_here == 0});
 }
 
 } // namespace
@@ -34,8 +50,8 @@ void run_or_cancel(Chunk& chunk, const std::exception_ptr& initializer_error) {
 /// A worker's help while it waits on a result (wait_helper.hpp): the chunks queued in its pool.
 class ThreadBackend::Helper final : public WaitHelper {
   public:
-    Helper(ThreadBackend& backend, const std::exception_ptr& initializer_error)
-        : backend_(backend), initializer_error_(initializer_error) {
+    Helper(ThreadBackend& backend, const std::exception_ptr& initializer_error, std::size_t lane)
+        : backend_(backend), initializer_error_(initializer_error), lane_(lane) {
         set_current_wait_helper(this);
     }
     ~Helper() { set_current_wait_helper(nullptr); }
@@ -47,18 +63,29 @@ class ThreadBackend::Helper final : public WaitHelper {
         if (chunk == nullptr) {
             return false;
         }
-        run_or_cancel(*chunk, initializer_error_);
+        run_or_cancel(*chunk, initializer_error_, backend_.recorder_, lane_);
         return true;
     }
 
   private:
     ThreadBackend& backend_;
     const std::exception_ptr& initializer_error_;
+    const std::size_t lane_;
 };
 
 ThreadBackend::ThreadBackend(ValidatedOptions options)
     : worker_count_(options.workers), initializer_(std::move(options.initializer)),
-      max_tasks_per_child_(options.max_tasks_per_child), threads_(options.workers) {
+      max_tasks_per_child_(options.max_tasks_per_child), threads_(options.workers),
+      recorder_("mproc::ThreadPool", options.workers + (options.caller_runs_chunks ? 1 : 0),
+                options) {
+    for (std::size_t slot = 0; slot < worker_count_; ++slot) {
+        recorder_.name_lane(slot, "thread worker " + std::to_string(slot));
+    }
+    if (options.caller_runs_chunks) {
+        // The callers' lane lives as long as the pool: it may run chunks at any time.
+        recorder_.name_lane(worker_count_, "calling threads");
+        recorder_.worker_started(worker_count_, static_cast<long>(::getpid()));
+    }
     refuse_unsupported_options(options, {.pool = "mproc::ThreadPool",
                                          .why = "its workers are threads, which cannot be "
                                                 "killed and share their process's memory",
@@ -98,6 +125,7 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
     become_worker(id);
     MPROC_TRACE_EVENT("thread worker %llu started in slot %zu", static_cast<unsigned long long>(id),
                       slot);
+    recorder_.worker_started(slot, static_cast<long>(::getpid()));
     std::exception_ptr initializer_error;
     if (initializer_) {
         try {
@@ -109,9 +137,9 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
         }
     }
     std::size_t tasks_done = 0;
-    const Helper helper(*this, initializer_error);
+    const Helper helper(*this, initializer_error, slot);
     while (Chunk* chunk = next_chunk()) {
-        run_or_cancel(*chunk, initializer_error);
+        run_or_cancel(*chunk, initializer_error, recorder_, slot);
         if (max_tasks_per_child_ != 0 && ++tasks_done == max_tasks_per_child_ && retire(slot)) {
             MPROC_TRACE_EVENT("thread worker %llu retired after %zu tasks",
                               static_cast<unsigned long long>(id), tasks_done);
@@ -119,6 +147,7 @@ void ThreadBackend::run_worker(std::size_t slot, std::thread predecessor) {
         }
     }
     MPROC_TRACE_EVENT("thread worker %llu exiting", static_cast<unsigned long long>(id));
+    recorder_.worker_stopped(slot);
     {
         std::lock_guard lock(mutex_);
         --running_workers_;
@@ -167,6 +196,15 @@ Chunk* ThreadBackend::take_queued_chunk(const Job& job) {
     return chunk;
 }
 
+void ThreadBackend::run_taken_chunk(Chunk& chunk) {
+    run_or_cancel(chunk, nullptr, recorder_, worker_count_);
+}
+
+std::size_t ThreadBackend::queue_depth() {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
 bool ThreadBackend::cancel(Job& job) {
     if (!job.request_cancel(/*only_if_unstarted=*/true)) {
         return false;
@@ -203,6 +241,7 @@ bool ThreadBackend::retire(std::size_t slot) {
     if (terminating_) {
         return false; // exit through the normal path instead; no replacement needed
     }
+    recorder_.worker_ended(slot, TimelineEvent::Kind::worker_retired);
     // Our own handle may already have been taken by join(); then it joins us itself.
     std::thread self = std::move(threads_[slot]);
     --running_workers_;
@@ -219,6 +258,7 @@ bool ThreadBackend::submit(ChunkBatch chunks) {
             return false;
         }
         chunks.append_to(queue_);
+        recorder_.queue_depth_seen(queue_.size());
         work_queued_.store(true, std::memory_order_relaxed);
         sleepers = idle_workers_;
     }
@@ -292,6 +332,9 @@ void ThreadBackend::join() {
             continue;
         }
         if (running_workers_ == 0) {
+            if (recorder_.lanes() > worker_count_) {
+                recorder_.worker_stopped(worker_count_); // the callers' lane
+            }
             return;
         }
         // A retiring worker is between giving up its slot and its replacement taking it.

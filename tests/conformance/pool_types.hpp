@@ -64,6 +64,15 @@ inline constexpr bool cancel_stops_running_tasks<mproc::ThreadPool> = false;
 template <>
 inline constexpr bool cancel_stops_running_tasks<CallerRunsThreadPool> = false;
 
+/// Whether tasks run in worker processes, which can be lost and whose chunks cross a process
+/// boundary as bytes: not where they run on threads.
+template <class Pool>
+inline constexpr bool tasks_run_in_worker_processes = true;
+template <>
+inline constexpr bool tasks_run_in_worker_processes<mproc::ThreadPool> = false;
+template <>
+inline constexpr bool tasks_run_in_worker_processes<CallerRunsThreadPool> = false;
+
 /// Whether results are delivered by a thread of the pool that runs no task (a process pool's
 /// I/O thread, the MPI hub), where callbacks run; not where they run on the worker threads.
 template <class Pool>

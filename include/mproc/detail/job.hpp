@@ -22,6 +22,7 @@ namespace mproc::detail {
 
 class Job;
 class WireJob;
+class Recorder;
 
 /// A contiguous run of a job's items: the unit a backend executes (Python's "task").
 struct Chunk {
@@ -31,6 +32,9 @@ struct Chunk {
     // How often a backend re-ran it after losing its worker (PoolOptions::max_retries); a job
     // that reuses a settled chunk for new items resets it.
     std::uint32_t retries = 0;
+    // When it was submitted, in its pool's Recorder::now_ns() terms; set only while the pool
+    // records a timeline.
+    std::int64_t submitted_ns = 0;
 };
 
 /// The chunks of one job handed over in one submit: `count` consecutive chunks (a map's), or
@@ -137,6 +141,10 @@ class Job {
     std::chrono::nanoseconds task_timeout() const noexcept { return task_timeout_; }
     void set_task_timeout(std::chrono::nanoseconds limit) noexcept { task_timeout_ = limit; }
 
+    /// Which call this is, numbered in the order calls were made in this process (timelines
+    /// tell calls apart by it).
+    std::uint64_t call_number() const noexcept { return call_number_; }
+
     void acquire(std::size_t count = 1) noexcept {
         references_.fetch_add(count, std::memory_order_relaxed);
     }
@@ -147,15 +155,17 @@ class Job {
     }
 
   protected:
-    Job() = default;
+    Job() noexcept : call_number_(next_call_number()) {}
     virtual ~Job() = default;
 
   private:
     static constexpr std::uint8_t started = 1, cancelled_bit = 2, finished = 4;
+    static std::uint64_t next_call_number() noexcept;
 
     std::atomic<std::size_t> references_{1};
     std::atomic<std::uint8_t> gate_{0};
     std::chrono::nanoseconds task_timeout_{0};
+    const std::uint64_t call_number_;
 };
 
 /// The reason given to a chunk cancelled because its job is no longer wanted.
@@ -259,9 +269,13 @@ struct ValidatedOptions;
 ///  - `terminate()`: no more submissions; queued chunks are cancelled with
 ///    mproc::PoolTerminated; running ones end as the backend can (threads run to their end).
 ///  - `join()`: waits until every worker is gone; needs close() or terminate() first.
+///  - `recorder()`: its Recorder (recorder.hpp), told of every chunk that ran on a worker and
+///    of every worker's start and end; `queue_depth()`: chunks queued and not yet taken.
 template <class B>
 concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
     requires(B& backend, ChunkBatch chunks, Job& job) {
+    { backend.recorder() } -> std::same_as<Recorder&>;
+    { backend.queue_depth() } -> std::same_as<std::size_t>;
     { B::kills_running_tasks } -> std::convertible_to<bool>;
     { std::as_const(backend).worker_count() } -> std::same_as<std::size_t>;
     { backend.submit(chunks) } -> std::same_as<bool>;
@@ -275,8 +289,9 @@ concept PoolBackend = std::constructible_from<B, ValidatedOptions> &&
 /// `take_queued_chunk(job)` removes a chunk of `job` that no worker has started from its queue
 /// and returns it (nullptr when none is left), for the thread that submitted it to run.
 template <class B>
-concept CallerRunnableBackend = requires(B& backend, const Job& job) {
+concept CallerRunnableBackend = requires(B& backend, const Job& job, Chunk& chunk) {
     { backend.take_queued_chunk(job) } -> std::same_as<Chunk*>;
+    backend.run_taken_chunk(chunk);
 };
 
 } // namespace mproc::detail

@@ -52,6 +52,9 @@ class MpiBackend {
     void terminate();
     void join();
 
+    Recorder& recorder() noexcept;
+    std::size_t queue_depth();
+
     class State;
 
   private:

@@ -48,6 +48,9 @@ class ProcessBackend {
     void terminate();
     void join();
 
+    Recorder& recorder() noexcept;
+    std::size_t queue_depth();
+
   private:
     class Impl;
     const std::size_t worker_count_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/recorder.hpp"
 #include "mproc/pool_options.hpp"
 
 namespace mproc::detail {
@@ -49,6 +50,12 @@ class ThreadBackend {
     /// no worker has taken yet, or nullptr when none is queued. Only for the thread that
     /// submitted the job's chunks; it then runs the chunk, which settles it as a worker would.
     Chunk* take_queued_chunk(const Job& job);
+    /// Runs a chunk taken by take_queued_chunk on the calling thread (recorded on its lane).
+    void run_taken_chunk(Chunk& chunk);
+
+    Recorder& recorder() noexcept { return recorder_; }
+    /// Chunks queued and not yet taken by a worker.
+    std::size_t queue_depth();
 
   private:
     class Helper;
@@ -79,6 +86,8 @@ class ThreadBackend {
     bool terminating_ = false;
     std::vector<std::thread> threads_; // one slot per worker; a replacement takes its slot
     std::size_t running_workers_ = 0;
+    // A lane per worker slot, and one more for the calling threads with caller_runs_chunks.
+    Recorder recorder_;
 };
 
 } // namespace mproc::detail
