@@ -962,7 +962,7 @@ int main(int argc, char** argv) {
             auto per_chunk = [&chunks](mproc::ThreadPool& on) {
                 return [&on, &chunks] {
                     const auto t0 = Clock::now();
-                    keep(on.map(square_plus_one, chunks, 1));
+                    bench::keep(on.map(square_plus_one, chunks, 1));
                     return seconds_since(t0) / static_cast<double>(chunks.size()) * 1e9;
                 };
             };

@@ -105,6 +105,10 @@ void Recorder::worker_started(std::size_t lane_index, long pid) noexcept {
     }
 }
 
+void Recorder::worker_identified(std::size_t lane_index, long pid) noexcept {
+    lanes_[lane_index].pid.store(pid, std::memory_order_relaxed);
+}
+
 void Recorder::worker_stopped(std::size_t lane_index) noexcept {
     Lane& lane = lanes_[lane_index];
     const std::int64_t since = lane.alive_since_ns.exchange(-1, std::memory_order_relaxed);
@@ -127,14 +131,19 @@ void Recorder::worker_ended(std::size_t lane_index, TimelineEvent::Kind why) noe
     }
 }
 
-void Recorder::chunk_ended(std::size_t lane_index, const ChunkFacts& chunk, ChunkEnd end,
-                           Span span) noexcept {
+void Recorder::chunk_counted(std::size_t lane_index, const ChunkFacts& chunk,
+                             ChunkEnd end) noexcept {
     Lane& lane = lanes_[lane_index];
     add(lane.chunks, 1);
     if (end == ChunkEnd::finished) {
         add(lane.tasks, chunk.count);
     }
     add(lane.ends[static_cast<std::size_t>(end)], 1);
+}
+
+void Recorder::chunk_timed(std::size_t lane_index, const ChunkFacts& chunk, ChunkEnd end,
+                           Span span) noexcept {
+    Lane& lane = lanes_[lane_index];
     if (span.counts_busy && span.end_ns > span.start_ns) {
         lane.busy_ns.fetch_add(span.end_ns - span.start_ns, std::memory_order_relaxed);
     }

@@ -277,8 +277,8 @@ std::string chrome_trace(const Timeline& timeline) {
 
 constexpr double svg_width = 1000;
 constexpr double label_x = 8;
-constexpr std::size_t label_code_points = 27; // what fits the 180 px column at 11 px
-constexpr double plot_left = 190;
+constexpr std::size_t label_code_points = 40; // what fits the 260 px column at 11 px
+constexpr double plot_left = 270;
 constexpr double plot_right = 970; // room for half the last tick label
 constexpr double lanes_top = 36;
 constexpr double row_height = 22;

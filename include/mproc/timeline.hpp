@@ -18,6 +18,10 @@
 /// or when that worker answered the chunk before it (a worker runs the chunks sent ahead one
 /// after the other), whichever is later, and ends when its answer arrives: its bar includes
 /// sending the arguments and the result.
+///
+/// A chunk is counted (chunks, tasks, how it ended) by the time its call's result is ready. Its
+/// time and its timeline event come with it on `Pool` and `MpiPool`; on `ThreadPool` the worker
+/// adds them just after it delivered the result: read a pool that has joined to see them all.
 
 #include <chrono>
 #include <cstddef>
@@ -31,8 +35,8 @@ namespace mproc {
 /// How a chunk ended.
 enum class ChunkEnd : std::uint8_t {
     finished,  ///< ran; its items' results (values or exceptions) are in
-    failed,    ///< ended with an error as a whole (a process pool: the task raised, or its
-               ///< answer did not decode)
+    failed,    ///< ended with one error for the whole chunk, not item by item: its worker's
+               ///< initializer had failed, or (process pools) its request could not be run
     lost,      ///< its worker process died while it ran
     timed_out, ///< passed its time limit (its worker was killed)
     cancelled, ///< did not run (cancelled, the pool terminated, its stream left, ...)

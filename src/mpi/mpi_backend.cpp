@@ -117,33 +117,49 @@ class MpiBackend::State {
         }
     }
 
-    /// The rank's lane of worker process `pid`. A pid not seen before takes a free lane; with
-    /// none free, the rank replaced a worker unseen (retired after max_tasks_per_child, or
-    /// killed for a cancel): the lane idle longest was its.
+    /// The rank opened the pool: its workers start now, their pids still unknown.
+    void rank_opened(Rank& rank) {
+        name_lanes(rank);
+        for (std::size_t i = 0; i < rank.workers; ++i) {
+            recorder.worker_started(rank.first_lane + i, 0);
+        }
+    }
+
+    /// The rank's lane of worker process `pid`, learnt from its answers. A pid not seen before
+    /// is one of the workers started as the rank opened (lane pid 0), or the replacement of one
+    /// lost (lane pid `lost_worker`); with neither left, the rank replaced a worker unseen
+    /// (retired after max_tasks_per_child, or killed for a cancel): the lane idle longest was
+    /// its.
+    static constexpr long lost_worker = -1;
     std::size_t lane_of(Rank& rank, long pid) {
         if (rank.workers == 0) {
             return 0;
         }
         const auto at = [&](std::size_t i) { return rank.first_lane + i; };
-        for (std::size_t i = 0; i < rank.workers; ++i) {
-            if (rank.lane_pids[i] == pid) {
-                return at(i);
-            }
+        const auto slot_of = [&](long wanted) {
+            return static_cast<std::size_t>(
+                std::find(rank.lane_pids.begin(), rank.lane_pids.end(), wanted) -
+                rank.lane_pids.begin());
+        };
+        if (const std::size_t known = slot_of(pid); known < rank.workers) {
+            return at(known);
         }
-        std::size_t taken = 0;
-        const auto free = std::find(rank.lane_pids.begin(), rank.lane_pids.end(), 0);
-        if (free != rank.lane_pids.end()) {
-            taken = static_cast<std::size_t>(free - rank.lane_pids.begin());
+        std::size_t taken = slot_of(0);
+        if (taken < rank.workers) {
+            recorder.worker_identified(at(taken), pid);
         } else {
-            taken = static_cast<std::size_t>(
-                std::min_element(rank.lane_last_end.begin(), rank.lane_last_end.end()) -
-                rank.lane_last_end.begin());
-            recorder.worker_ended(at(taken), options.max_tasks_per_child != 0
-                                                 ? TimelineEvent::Kind::worker_retired
-                                                 : TimelineEvent::Kind::worker_lost);
+            taken = slot_of(lost_worker);
+            if (taken == rank.workers) {
+                taken = static_cast<std::size_t>(
+                    std::min_element(rank.lane_last_end.begin(), rank.lane_last_end.end()) -
+                    rank.lane_last_end.begin());
+                recorder.worker_ended(at(taken), options.max_tasks_per_child != 0
+                                                     ? TimelineEvent::Kind::worker_retired
+                                                     : TimelineEvent::Kind::worker_lost);
+            }
+            recorder.worker_started(at(taken), pid);
         }
         rank.lane_pids[taken] = pid;
-        recorder.worker_started(at(taken), pid);
         return at(taken);
     }
 
@@ -582,7 +598,7 @@ class Hub {
         switch (message.tag) {
         case MpiTag::opened:
             rank.origin += " (host " + in.read_string() + ")";
-            pool.name_lanes(rank);
+            pool.rank_opened(rank);
             reply_to_open(pool);
             break;
         case MpiTag::refused:
@@ -695,12 +711,15 @@ class Hub {
             // Its replacement takes the lane.
             const std::size_t lane = pool.lane_of(rank, loss.worker_pid);
             pool.recorder.worker_ended(lane, TimelineEvent::Kind::worker_lost);
-            rank.lane_pids[lane - rank.first_lane] = 0;
+            rank.lane_pids[lane - rank.first_lane] = MpiBackend::State::lost_worker;
         }
         wire_of(*chunk.job).lose_chunk(chunk, std::move(loss), in);
     }
 
     void finish(MpiBackend::State& pool) {
+        for (std::size_t lane = 0; lane < pool.recorder.lanes(); ++lane) {
+            pool.recorder.worker_stopped(lane); // the ranks' workers end with the pool
+        }
         for (std::size_t rank = 1; rank < pool.ranks.size(); ++rank) {
             MPROC_TRACE_EVENT("mpi hub: pool %llu ended; rank %zu: window %zu chunks per worker, "
                               "%.1f us per chunk",

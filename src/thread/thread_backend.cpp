@@ -27,20 +27,24 @@ thread_local unsigned chunks_running_here = 0;
 /// initializer failed, the call was cancelled or nobody wants its results any more.
 void run_or_cancel(Chunk& chunk, const std::exception_ptr& initializer_error, Recorder& recorder,
                    std::size_t lane) {
-    const Recorder::ChunkFacts facts = Recorder::facts_of(chunk); // settling may free the chunk
+    // Settling may free the chunk, and its call's result must find it counted: counted before,
+    // timed after.
+    const Recorder::ChunkFacts facts = Recorder::facts_of(chunk);
     const std::int64_t start = recorder.now_ns();
     ChunkEnd end = ChunkEnd::cancelled;
     if (initializer_error) {
+        recorder.chunk_counted(lane, facts, end = ChunkEnd::failed);
         chunk.job->cancel_chunk(chunk, initializer_error);
     } else if (std::exception_ptr reason = reason_not_to_run(*chunk.job)) {
+        recorder.chunk_counted(lane, facts, end);
         chunk.job->cancel_chunk(chunk, std::move(reason));
     } else {
+        recorder.chunk_counted(lane, facts, end = ChunkEnd::finished);
         ++chunks_running_here;
         chunk.job->run_chunk(chunk);
         --chunks_running_here;
-        end = ChunkEnd::finished;
     }
-    recorder.chunk_ended(
+    recorder.chunk_timed(
         lane, facts, end,
         {.start_ns = start, .end_ns = recorder.now_ns(), .counts_busy = chunks_running_here == 0});
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include <unistd.h>
@@ -90,6 +91,8 @@ TYPED_TEST(StatsTest, EveryChunkIsCountedOnTheWorkerThatRanIt) {
 TYPED_TEST(StatsTest, BusyTimeIsTheTimeTasksTook) {
     TypeParam pool(2);
     EXPECT_EQ(pool.apply(sleep_ms, 60), 60);
+    pool.close();
+    pool.join(); // a thread records a chunk's time just after it delivered the result
     const mproc::PoolStats stats = pool.stats();
     const Totals sum = totals(stats);
     EXPECT_GE(sum.busy, 55ms);
@@ -156,11 +159,35 @@ TYPED_TEST(StatsTest, ALostWorkerIsCountedAndItsReplacementTakesItsSlot) {
     }
 }
 
+void failing_initializer() { throw std::runtime_error("initializer failed"); }
+
+TYPED_TEST(StatsTest, ChunksOfAWorkerWhoseInitializerFailedCountAsFailed) {
+    if constexpr (!tasks_run_only_on_workers<TypeParam>) {
+        GTEST_SKIP() << "an initializer is refused where the caller runs chunks";
+    } else {
+        TypeParam pool(mproc::PoolOptions{
+            .workers = 1, .initializer = failing_initializer, .timeline = true});
+        EXPECT_ANY_THROW(pool.apply(square, 2));
+        const mproc::PoolStats stats = pool.stats(); // counted by the time the result is ready
+        ASSERT_EQ(stats.workers.size(), 1U);
+        EXPECT_EQ(stats.workers[0].failed, 1U);
+        EXPECT_EQ(stats.workers[0].chunks, 1U);
+        EXPECT_EQ(stats.workers[0].tasks, 0U);
+        pool.close();
+        pool.join(); // and timed, on a thread, just after
+        const auto chunks = chunk_events(pool.timeline());
+        ASSERT_EQ(chunks.size(), 1U);
+        EXPECT_EQ(chunks[0].end, mproc::ChunkEnd::failed);
+    }
+}
+
 TYPED_TEST(StatsTest, TheTimelineHoldsEveryChunkOnItsLane) {
     TypeParam pool(mproc::PoolOptions{.workers = 2, .timeline = true});
     EXPECT_EQ(pool.map(square, range_vector(0, 40), 4).size(), 40U);
     auto squares = pool.map_async(square, range_vector(0, 8), 8);
     ASSERT_TRUE(squares.wait(long_wait));
+    pool.close();
+    pool.join();
     const mproc::Timeline timeline = pool.timeline();
     EXPECT_FALSE(timeline.pool.empty());
     EXPECT_EQ(timeline.dropped, 0U);
@@ -191,6 +218,8 @@ TYPED_TEST(StatsTest, TheTimelineHoldsEveryChunkOnItsLane) {
 TYPED_TEST(StatsTest, AFullTimelineDropsItsOldestEvents) {
     TypeParam pool(mproc::PoolOptions{.workers = 2, .timeline = true, .timeline_events = 6});
     EXPECT_EQ(pool.map(square, range_vector(0, 60), 1).size(), 60U);
+    pool.close();
+    pool.join();
     const mproc::Timeline timeline = pool.timeline();
     EXPECT_LE(timeline.events.size(), 6U + 1U); // a share per lane, each of at least one event
     EXPECT_GE(timeline.events.size() + timeline.dropped, 60U);

@@ -92,6 +92,8 @@ TEST(TimelineRing, AMillionChunksKeepOnlyTheRingsEvents) {
         mproc::PoolOptions{.workers = 2, .timeline = true, .timeline_events = ring});
     const std::vector<int> items(1'000'000, 3);
     EXPECT_EQ(pool.map(square, items, 1).size(), items.size());
+    pool.close();
+    pool.join();
     const mproc::Timeline timeline = pool.timeline();
     EXPECT_LE(timeline.events.size(), ring);
     EXPECT_GE(timeline.events.size() + timeline.dropped, items.size());

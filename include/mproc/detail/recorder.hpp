@@ -73,6 +73,9 @@ class Recorder {
         return {chunk.job->call_number(), chunk.first, chunk.count, chunk.submitted_ns};
     }
 
+    /// The lane's worker, started earlier, turns out to be process `pid`.
+    void worker_identified(std::size_t lane, long pid) noexcept;
+
     /// The lane's worker ended as the pool ends: its life stops counting, nothing else.
     void worker_stopped(std::size_t lane) noexcept;
 
@@ -86,7 +89,16 @@ class Recorder {
         /// that helps while it waits): its time is inside the outer chunk's busy time.
         bool counts_busy = true;
     };
-    void chunk_ended(std::size_t lane, const ChunkFacts& chunk, ChunkEnd end, Span span) noexcept;
+    /// A chunk ended on `lane`, told before it is settled: by the time its call's result is
+    /// ready, stats() counts it.
+    void chunk_ended(std::size_t lane, const ChunkFacts& chunk, ChunkEnd end, Span span) noexcept {
+        chunk_counted(lane, chunk, end);
+        chunk_timed(lane, chunk, end, span);
+    }
+    /// The same in two steps, for a backend that settles a chunk as it runs it (the thread
+    /// backend): counted before it runs, timed (busy time, bytes, the timeline's event) after.
+    void chunk_counted(std::size_t lane, const ChunkFacts& chunk, ChunkEnd end) noexcept;
+    void chunk_timed(std::size_t lane, const ChunkFacts& chunk, ChunkEnd end, Span span) noexcept;
 
     PoolStats stats(std::size_t queue_depth_now) const;
     Timeline timeline() const;
