@@ -78,8 +78,9 @@ class MpiBackend::State {
         std::size_t capacity() const noexcept { return workers * window.depth(); }
 
         // Its worker processes as the pool's Recorder knows them: lanes first_lane, ... (one
-        // per worker process), each with the pid last seen on it (0: free) and when its last
-        // answer came (a worker runs the chunks sent ahead of its answers one at a time).
+        // per worker process), each with the pid seen on it (0: not yet known; lost_worker:
+        // lost, its replacement not yet seen) and when its last answer came (a worker runs the
+        // chunks sent ahead of its answers one at a time).
         std::size_t first_lane = 0;
         std::vector<long> lane_pids;
         std::vector<std::int64_t> lane_last_end;
