@@ -9,11 +9,15 @@
 
 namespace mproc::detail {
 
-struct Recorder::Lane {
+// A cache line (or more) of its own: lanes are written by different threads.
+struct alignas(64) Recorder::Lane {
     // ---- statistics: written by the lane's thread, read by stats() at any time
+    // One thread writes the lane's counters (its worker, the I/O thread, the hub), so an add
+    // needs no locked instruction; the callers' lane of a ThreadPool has many (shared_lane).
+    bool many_writers = false;
     std::atomic<std::uint64_t> tasks{0};
     std::atomic<std::uint64_t> chunks{0};
-    std::atomic<std::int64_t> busy_ns{0};
+    std::atomic<std::uint64_t> busy_ns{0};
     std::atomic<std::uint64_t> bytes_in{0};
     std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> ends[5] = {}; // by ChunkEnd
@@ -32,8 +36,14 @@ struct Recorder::Lane {
 };
 
 namespace {
-void add(std::atomic<std::uint64_t>& counter, std::uint64_t amount) noexcept {
-    counter.fetch_add(amount, std::memory_order_relaxed);
+void add(const bool many_writers, std::atomic<std::uint64_t>& counter,
+         std::uint64_t amount) noexcept {
+    if (many_writers) {
+        counter.fetch_add(amount, std::memory_order_relaxed);
+    } else {
+        // Its only writer: a plain load and store, which readers see whole (no torn value).
+        counter.store(counter.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+    }
 }
 } // namespace
 
@@ -50,13 +60,15 @@ Recorder::Recorder(std::string pool, std::size_t lanes, const ValidatedOptions& 
 
 Recorder::~Recorder() = default;
 
+void Recorder::share_lane(std::size_t lane) noexcept { lanes_[lane].many_writers = true; }
+
 void Recorder::name_lane(std::size_t lane, std::string name) {
     std::lock_guard lock(lanes_[lane].mutex);
     lanes_[lane].name = std::move(name);
 }
 
 void Recorder::chunks_submitted(ChunkBatch chunks) noexcept {
-    submitted_.fetch_add(chunks.size(), std::memory_order_relaxed);
+    submitters_.submitted.fetch_add(chunks.size(), std::memory_order_relaxed);
     if (timeline_on()) {
         const std::int64_t now = now_ns();
         for (std::size_t i = 0; i < chunks.size(); ++i) {
@@ -66,9 +78,9 @@ void Recorder::chunks_submitted(ChunkBatch chunks) noexcept {
 }
 
 void Recorder::queue_depth_seen(std::size_t depth) noexcept {
-    std::size_t seen = max_queue_depth_.load(std::memory_order_relaxed);
-    while (depth > seen &&
-           !max_queue_depth_.compare_exchange_weak(seen, depth, std::memory_order_relaxed)) {
+    std::size_t seen = submitters_.max_queue_depth.load(std::memory_order_relaxed);
+    while (depth > seen && !submitters_.max_queue_depth.compare_exchange_weak(
+                               seen, depth, std::memory_order_relaxed)) {
     }
 }
 
@@ -121,7 +133,8 @@ void Recorder::worker_ended(std::size_t lane_index, TimelineEvent::Kind why) noe
     Lane& lane = lanes_[lane_index];
     worker_stopped(lane_index);
     const std::int64_t now = now_ns();
-    add(why == TimelineEvent::Kind::worker_retired ? lane.retired : lane.replaced, 1);
+    add(lane.many_writers,
+        why == TimelineEvent::Kind::worker_retired ? lane.retired : lane.replaced, 1);
     if (timeline_on()) {
         append(lane, {.kind = why,
                       .lane = static_cast<std::uint32_t>(lane_index),
@@ -134,24 +147,25 @@ void Recorder::worker_ended(std::size_t lane_index, TimelineEvent::Kind why) noe
 void Recorder::chunk_counted(std::size_t lane_index, const ChunkFacts& chunk,
                              ChunkEnd end) noexcept {
     Lane& lane = lanes_[lane_index];
-    add(lane.chunks, 1);
+    add(lane.many_writers, lane.chunks, 1);
     if (end == ChunkEnd::finished) {
-        add(lane.tasks, chunk.count);
+        add(lane.many_writers, lane.tasks, chunk.count);
     }
-    add(lane.ends[static_cast<std::size_t>(end)], 1);
+    add(lane.many_writers, lane.ends[static_cast<std::size_t>(end)], 1);
 }
 
 void Recorder::chunk_timed(std::size_t lane_index, const ChunkFacts& chunk, ChunkEnd end,
                            Span span) noexcept {
     Lane& lane = lanes_[lane_index];
     if (span.counts_busy && span.end_ns > span.start_ns) {
-        lane.busy_ns.fetch_add(span.end_ns - span.start_ns, std::memory_order_relaxed);
+        add(lane.many_writers, lane.busy_ns,
+            static_cast<std::uint64_t>(span.end_ns - span.start_ns));
     }
     if (span.bytes_in != 0) {
-        add(lane.bytes_in, span.bytes_in);
+        add(lane.many_writers, lane.bytes_in, span.bytes_in);
     }
     if (span.bytes_out != 0) {
-        add(lane.bytes_out, span.bytes_out);
+        add(lane.many_writers, lane.bytes_out, span.bytes_out);
     }
     if (timeline_on()) {
         append(lane, {.kind = TimelineEvent::Kind::chunk,
@@ -173,8 +187,8 @@ PoolStats Recorder::stats(std::size_t queue_depth_now) const {
     PoolStats stats;
     stats.queue_depth = queue_depth_now;
     stats.max_queue_depth =
-        std::max(max_queue_depth_.load(std::memory_order_relaxed), queue_depth_now);
-    stats.chunks_submitted = submitted_.load(std::memory_order_relaxed);
+        std::max(submitters_.max_queue_depth.load(std::memory_order_relaxed), queue_depth_now);
+    stats.chunks_submitted = submitters_.submitted.load(std::memory_order_relaxed);
     const std::int64_t now = now_ns();
     stats.workers.reserve(lane_count_);
     for (std::size_t i = 0; i < lane_count_; ++i) {
@@ -200,7 +214,7 @@ PoolStats Recorder::stats(std::size_t queue_depth_now) const {
         worker.replaced = load(lane.replaced);
         const std::int64_t since = load(lane.alive_since_ns);
         const std::int64_t alive = load(lane.lived_ns) + (since >= 0 ? now - since : 0);
-        const std::int64_t busy = load(lane.busy_ns);
+        const auto busy = static_cast<std::int64_t>(load(lane.busy_ns));
         worker.busy = std::chrono::nanoseconds(busy);
         // Read apart from each other, a chunk that just ended may count as busy before its
         // worker's life does: idle never goes below zero.

@@ -88,6 +88,7 @@ ThreadBackend::ThreadBackend(ValidatedOptions options)
     if (options.caller_runs_chunks) {
         // The callers' lane lives as long as the pool: it may run chunks at any time.
         recorder_.name_lane(worker_count_, "calling threads");
+        recorder_.share_lane(worker_count_);
         recorder_.worker_started(worker_count_, static_cast<long>(::getpid()));
     }
     refuse_unsupported_options(options, {.pool = "mproc::ThreadPool",

@@ -45,12 +45,14 @@ class Recorder {
     }
 
     void name_lane(std::size_t lane, std::string name);
+    /// Several threads may record on `lane` at once (before any records on it).
+    void share_lane(std::size_t lane) noexcept;
 
     /// Front end: chunks were handed to the backend (stamped with the time when recording).
     void chunks_submitted(ChunkBatch chunks) noexcept;
     /// ... and the backend refused `count` of them (the pool stopped).
     void chunks_refused(std::size_t count) noexcept {
-        submitted_.fetch_sub(count, std::memory_order_relaxed);
+        submitters_.submitted.fetch_sub(count, std::memory_order_relaxed);
     }
     /// Backend, as it queues: how many chunks wait now (for the maximum).
     void queue_depth_seen(std::size_t depth) noexcept;
@@ -118,8 +120,13 @@ class Recorder {
     const std::string file_; // MPROC_TIMELINE's
     std::atomic<bool> file_written_{false};
     std::unique_ptr<Lane[]> lanes_;
-    std::atomic<std::uint64_t> submitted_{0};
-    std::atomic<std::size_t> max_queue_depth_{0};
+    // Written by the submitting threads at every submission: on a cache line of their own, or
+    // every chunk a worker records would first fetch the line back (born_, lanes_ above).
+    struct alignas(64) Submitters {
+        std::atomic<std::uint64_t> submitted{0};
+        std::atomic<std::size_t> max_queue_depth{0};
+    };
+    Submitters submitters_;
 };
 
 /// The file MPROC_TIMELINE names for the next pool of this process, empty when it is not set:
