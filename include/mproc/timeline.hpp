@@ -44,6 +44,7 @@ enum class ChunkEnd : std::uint8_t {
 
 /// One record of a timeline.
 struct TimelineEvent {
+    /// What an event records.
     enum class Kind : std::uint8_t {
         chunk,          ///< a chunk ran (or was ended) on the lane's worker
         worker_started, ///< a worker started on the lane (at `start_ns`)
@@ -51,7 +52,7 @@ struct TimelineEvent {
         worker_lost,    ///< the lane's worker was lost (died, killed for a time limit or a
                         ///< cancel); a replacement takes the lane
     };
-    Kind kind = Kind::chunk;
+    Kind kind = Kind::chunk;           ///< what happened
     ChunkEnd end = ChunkEnd::finished; ///< chunks only
     std::uint32_t lane = 0;            ///< index into Timeline::lanes
     long pid = 0;                      ///< the worker's process id (the caller's for threads)
@@ -103,6 +104,8 @@ struct WorkerStats {
 
 /// What a pool did so far: `pool.stats()`.
 struct PoolStats {
+    /// One per worker slot (on a ThreadPool with caller_runs_chunks, one more for the calling
+    /// threads), in order.
     std::vector<WorkerStats> workers;
     /// Chunks submitted and not yet taken by a worker, now.
     std::size_t queue_depth = 0;

@@ -165,8 +165,8 @@ TYPED_TEST(StatsTest, ChunksOfAWorkerWhoseInitializerFailedCountAsFailed) {
     if constexpr (!tasks_run_only_on_workers<TypeParam>) {
         GTEST_SKIP() << "an initializer is refused where the caller runs chunks";
     } else {
-        TypeParam pool(mproc::PoolOptions{
-            .workers = 1, .initializer = failing_initializer, .timeline = true});
+        TypeParam pool(
+            mproc::PoolOptions{.workers = 1, .initializer = failing_initializer, .timeline = true});
         EXPECT_ANY_THROW(pool.apply(square, 2));
         const mproc::PoolStats stats = pool.stats(); // counted by the time the result is ready
         ASSERT_EQ(stats.workers.size(), 1U);
