@@ -168,10 +168,25 @@ class MpiBackend::State {
     /// chunk is settled, which may free it).
     void record(Rank& rank, long pid, const Running& running, ChunkEnd end,
                 std::size_t answer_bytes) {
+        if (rank.workers != 0) {
+            record_on(rank, lane_of(rank, pid), running, end, answer_bytes);
+        }
+    }
+
+    /// A worker process of `rank` died running the chunk: the chunk ends lost on its lane, which
+    /// its replacement takes.
+    void record_loss(Rank& rank, long pid, const Running& running) {
         if (rank.workers == 0) {
             return;
         }
         const std::size_t lane = lane_of(rank, pid);
+        record_on(rank, lane, running, ChunkEnd::lost, 0);
+        recorder.worker_ended(lane, TimelineEvent::Kind::worker_lost);
+        rank.lane_pids[lane - rank.first_lane] = lost_worker;
+    }
+
+    void record_on(Rank& rank, std::size_t lane, const Running& running, ChunkEnd end,
+                   std::size_t answer_bytes) {
         std::int64_t& last_end = rank.lane_last_end[lane - rank.first_lane];
         const std::int64_t now = recorder.now_ns();
         recorder.chunk_ended(lane, Recorder::facts_of(*running.chunk), end,
@@ -707,13 +722,7 @@ class Hub {
             return;
         }
         loss.origin = rank.origin;
-        pool.record(rank, loss.worker_pid, running, ChunkEnd::lost, 0);
-        if (rank.workers != 0) {
-            // Its replacement takes the lane.
-            const std::size_t lane = pool.lane_of(rank, loss.worker_pid);
-            pool.recorder.worker_ended(lane, TimelineEvent::Kind::worker_lost);
-            rank.lane_pids[lane - rank.first_lane] = MpiBackend::State::lost_worker;
-        }
+        pool.record_loss(rank, loss.worker_pid, running);
         wire_of(*chunk.job).lose_chunk(chunk, std::move(loss), in);
     }
 
