@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -84,6 +85,22 @@ TEST(TimelineWriters, AnEmptyTimelineIsStillAPictureAndATrace) {
     EXPECT_NE(read_file(directory / "empty.svg").find("<svg"), std::string::npos);
     EXPECT_NE(read_file(directory / "empty.json").find("\"traceEvents\""), std::string::npos);
     std::filesystem::remove_all(directory);
+}
+
+TEST(TimelineRing, AnAbsurdBoundIsABoundNotAnAllocation) {
+    // The ring grows as events come: a bound of SIZE_MAX (or one per lane of 2^61) allocates
+    // nothing up front.
+    for (const std::size_t bound :
+         {std::numeric_limits<std::size_t>::max(), std::size_t{1} << 62}) {
+        mproc::ThreadPool pool(
+            mproc::PoolOptions{.workers = 2, .timeline = true, .timeline_events = bound});
+        EXPECT_EQ(pool.map(square, std::vector<int>(100, 2), 1).size(), 100U);
+        pool.close();
+        pool.join();
+        const mproc::Timeline timeline = pool.timeline();
+        EXPECT_EQ(timeline.dropped, 0U);
+        EXPECT_GE(timeline.events.size(), 100U);
+    }
 }
 
 TEST(TimelineRing, AMillionChunksKeepOnlyTheRingsEvents) {
