@@ -149,6 +149,8 @@ AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
+# No mail is sent; slurmctld only checks that the program exists.
+MailProg=/bin/true
 ReturnToService=2
 # sbatch --wait polls every 2 s while this is at most 4 s, and every 8 s past 2 s otherwise; a
 # finished job's record then stays 4 s or more, so a poll still sees it.
