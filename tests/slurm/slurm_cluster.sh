@@ -83,6 +83,22 @@ down() {
         daemon_pid "$pidfile" >/dev/null && left+=("$pidfile")
     done
     [ ${#left[@]} -eq 0 ] || die "still running after SIGKILL: ${left[*]}"
+    # Step daemons and job processes of this cluster that outlived it (a run interrupted before
+    # its jobs were cancelled): slurmd passed them SLURM_CONF, and Slurm gave tasks a job id.
+    local pid environ strays=()
+    for environ in $(grep -lzxF "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null); do
+        pid=${environ#/proc/}
+        pid=${pid%/environ}
+        [ "$pid" != $$ ] || continue
+        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmstepd ] ||
+            grep -qz '^SLURM_JOB_ID=' "$environ" 2>/dev/null; then
+            strays+=("$pid")
+        fi
+    done
+    if [ ${#strays[@]} -gt 0 ]; then
+        echo "slurm_cluster: SIGKILL to job processes left behind: ${strays[*]}" >&2
+        kill -KILL "${strays[@]}" 2>/dev/null || true
+    fi
     if [ -s "$dir/ports" ]; then
         for port in $(cat "$dir/ports"); do
             ! port_in_use "$port" || die "port $port still accepts connections"
