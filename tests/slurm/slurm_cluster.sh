@@ -105,7 +105,7 @@ down() {
         done
     fi
     # The logs stay for a look after a failure; the key, sockets, state and spool go.
-    rm -rf "$dir/munge" "$dir/state" "$dir/spool" "$dir/slurm.conf" "$dir"/*.pid "$dir/ports"
+    rm -rf "$dir/munge" "$dir/state" "$dir/spool" "$dir/tmp" "$dir/slurm.conf" "$dir"/*.pid "$dir/ports"
 }
 
 cluster_name() { echo mproc; }
@@ -122,9 +122,9 @@ show_logs() {
 up() {
     down # what a previous run interrupted before its cleanup left running
     rm -rf "$dir"
-    # Unix socket paths (munged's, slurmd's for each job step) must fit in 108 bytes.
-    [ ${#dir} -le 64 ] || die "$dir: over 64 characters, too long for the daemons' sockets"
-    mkdir -p "$dir"/{munge,state,spool,log}
+    # Unix socket paths (munged's, slurmd's and PMIx's for each job step) must fit in 108 bytes.
+    [ ${#dir} -le 48 ] || die "$dir: over 48 characters, too long for the daemons' sockets"
+    mkdir -p "$dir"/{munge,state,spool,tmp,log}
     # munged wants its key readable by its user only and the socket's directory searchable by
     # all (clients connect as any user).
     chmod 711 "$dir/munge"
@@ -153,6 +153,8 @@ CredType=cred/munge
 AuthInfo=socket=$dir/munge/munge.socket
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
+# Where the PMIx plugin makes its directory for each job step's ranks (else /tmp).
+TmpFS=$dir/tmp
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log

@@ -16,10 +16,10 @@ endforeach()
 
 if(mproc_slurm_found)
     # The cluster's directory: under the build tree where its sockets' paths (this directory plus
-    # about 40 bytes) fit in a Unix socket address (108 bytes), else a short one in /tmp.
+    # up to about 60 bytes) fit in a Unix socket address (108 bytes), else a short one in /tmp.
     set(slurm_dir ${CMAKE_CURRENT_BINARY_DIR}/slurm_cluster)
     string(LENGTH "${slurm_dir}" slurm_dir_length)
-    if(slurm_dir_length GREATER 64)
+    if(slurm_dir_length GREATER 48)
         string(MD5 slurm_dir_hash "${CMAKE_CURRENT_BINARY_DIR}")
         string(SUBSTRING "${slurm_dir_hash}" 0 12 slurm_dir_hash)
         set(slurm_dir /tmp/mproc-slurm-${slurm_dir_hash})
