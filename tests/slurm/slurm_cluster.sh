@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # A one-node Slurm cluster for the tests, on this machine, in one directory: its own munged
 # (private key and socket), slurmctld and slurmd, with their own slurm.conf, ports, state, spool
-# and logs. Nothing outside DIR is written, no system service is touched, and every daemon runs
-# as the calling user (root: slurmd must be root to start jobs as their user).
+# and logs. Nothing outside DIR is written and no system service is touched. Run as root: slurmd
+# starts each job as its user.
 #
 #   slurm_cluster.sh up DIR       start the daemons, wait until the node is idle
 #   slurm_cluster.sh batch DIR JOBSCRIPT [ARGS...]
@@ -23,6 +23,8 @@ command=$1
 dir=$(realpath -m "$2")
 shift 2
 conf=$dir/slurm.conf
+# For the clients below, and inherited by the daemons and so by their step daemons and jobs,
+# which is how down finds those of them that outlived the cluster.
 export SLURM_CONF=$conf
 
 # A daemon of this cluster: the pid in its pid file, alive (a zombie has exited already) and
@@ -84,7 +86,7 @@ down() {
     done
     [ ${#left[@]} -eq 0 ] || die "still running after SIGKILL: ${left[*]}"
     # Step daemons and job processes of this cluster that outlived it (a run interrupted before
-    # its jobs were cancelled): slurmd passed them SLURM_CONF, and Slurm gave tasks a job id.
+    # its jobs were cancelled): they carry this SLURM_CONF, and the tasks a job id.
     local pid environ strays=()
     for environ in $(grep -lzxF "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null); do
         pid=${environ#/proc/}
@@ -105,10 +107,8 @@ down() {
         done
     fi
     # The logs stay for a look after a failure; the key, sockets, state and spool go.
-    rm -rf "$dir/munge" "$dir/state" "$dir/spool" "$dir/tmp" "$dir/slurm.conf" "$dir"/*.pid "$dir/ports"
+    rm -rf "$dir"/{munge,state,spool,tmp} "$dir/slurm.conf" "$dir"/*.pid "$dir/ports"
 }
-
-cluster_name() { echo mproc; }
 
 show_logs() {
     local log
@@ -142,7 +142,7 @@ up() {
     host=$(hostname -s)
     cat >"$conf" <<EOF
 # Written by slurm_cluster.sh: a one-node cluster in $dir
-ClusterName=$(cluster_name)
+ClusterName=mproc
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
