@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # A one-node Slurm cluster for the tests, on this machine, in one directory: its own munged
 # (private key and socket), slurmctld and slurmd, with their own slurm.conf, ports, state, spool
-# and logs. Nothing outside DIR is written and no system service is touched. Run as root: slurmd
+# and logs. Nothing outside DIR and LOGDIR is written and no system service is touched. Run as root: slurmd
 # starts each job as its user.
 #
-#   slurm_cluster.sh up DIR       start the daemons, wait until the node is idle
+#   slurm_cluster.sh up DIR [LOGDIR]
+#                                 start the daemons, wait until the node is idle; their logs
+#                                 and the batch jobs' output go to LOGDIR (default DIR/log)
 #   slurm_cluster.sh batch DIR JOBSCRIPT [ARGS...]
 #                                 sbatch --wait the job script, then print its output file
 #   slurm_cluster.sh down DIR     cancel the jobs, stop the daemons, check that none is left
@@ -22,6 +24,8 @@ die() {
 command=$1
 dir=$(realpath -m "$2")
 shift 2
+logdir=$dir/log
+[ ! -s "$dir/logdir" ] || logdir=$(cat "$dir/logdir")
 conf=$dir/slurm.conf
 # For the clients below, and inherited by the daemons and so by their step daemons and jobs,
 # which is how down finds those of them that outlived the cluster.
@@ -106,13 +110,16 @@ down() {
             ! port_in_use "$port" || die "port $port still accepts connections"
         done
     fi
-    # The logs stay for a look after a failure; the key, sockets, state and spool go.
-    rm -rf "$dir"/{munge,state,spool,tmp} "$dir/slurm.conf" "$dir"/*.pid "$dir/ports"
+    # The logs stay for a look after a failure; the key, sockets, state and spool go, and DIR
+    # itself unless it holds the logs.
+    rm -rf "$dir"/{munge,state,spool,tmp} "$dir/slurm.conf" "$dir"/*.pid "$dir/ports" \
+        "$dir/logdir"
+    rmdir "$dir" 2>/dev/null || true
 }
 
 show_logs() {
     local log
-    for log in "$dir/munge/munged.log" "$dir"/log/*.log; do
+    for log in "$dir/munge/munged.log" "$logdir"/*.log; do
         [ -f "$log" ] || continue
         echo "---- $log (last 20 lines)" >&2
         tail -n 20 "$log" >&2
@@ -123,8 +130,11 @@ up() {
     down # what a previous run interrupted before its cleanup left running
     rm -rf "$dir"
     # Unix socket paths (munged's, slurmd's and PMIx's for each job step) must fit in 108 bytes.
-    [ ${#dir} -le 48 ] || die "$dir: over 48 characters, too long for the daemons' sockets"
-    mkdir -p "$dir"/{munge,state,spool,tmp,log}
+    [ ${#dir} -le 56 ] || die "$dir: over 56 characters, too long for the daemons' sockets"
+    logdir=$(realpath -m "${1:-$dir/log}")
+    mkdir -p "$dir"/{munge,state,spool,tmp} "$logdir"
+    echo "$logdir" >"$dir/logdir"
+    rm -f "$logdir"/*.log "$logdir"/batch-*.out # the daemons append to their logs
     # munged wants its key readable by its user only and the socket's directory searchable by
     # all (clients connect as any user).
     chmod 711 "$dir/munge"
@@ -157,8 +167,8 @@ SlurmdSpoolDir=$dir/spool
 TmpFS=$dir/tmp
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
-SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
+SlurmctldLogFile=$logdir/slurmctld.log
+SlurmdLogFile=$logdir/slurmd.log
 # No cgroups (a container may not delegate them): processes are tracked by their parentage.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -198,7 +208,7 @@ EOF
 
 batch() { # jobscript args...
     [ $# -ge 1 ] || die "batch: no job script"
-    local out=$dir/log/batch-$(basename "$1").out
+    local out=$logdir/batch-$(basename "$1").out
     rm -f "$out"
     local status=0
     sbatch --wait --quiet "--output=$out" "$@" || status=$?
@@ -207,7 +217,7 @@ batch() { # jobscript args...
 }
 
 case $command in
-up) up ;;
+up) up "$@" ;;
 batch) batch "$@" ;;
 down) down && echo "slurm_cluster: stopped; no daemon left" ;;
 *) die "unknown command $command (up, batch, down)" ;;

@@ -16,10 +16,11 @@ endforeach()
 
 if(mproc_slurm_found)
     # The cluster's directory: under the build tree where its sockets' paths (this directory plus
-    # up to about 60 bytes) fit in a Unix socket address (108 bytes), else a short one in /tmp.
+    # up to about 50 bytes) fit in a Unix socket address (108 bytes), else a short one in /tmp,
+    # which the cleanup removes. The logs and the batch job's output stay in the build tree.
     set(slurm_dir ${CMAKE_CURRENT_BINARY_DIR}/slurm_cluster)
     string(LENGTH "${slurm_dir}" slurm_dir_length)
-    if(slurm_dir_length GREATER 48)
+    if(slurm_dir_length GREATER 56)
         string(MD5 slurm_dir_hash "${CMAKE_CURRENT_BINARY_DIR}")
         string(SUBSTRING "${slurm_dir_hash}" 0 12 slurm_dir_hash)
         set(slurm_dir /tmp/mproc-slurm-${slurm_dir_hash})
@@ -27,7 +28,8 @@ if(mproc_slurm_found)
     set(slurm_cluster ${PROJECT_SOURCE_DIR}/tests/slurm/slurm_cluster.sh)
     set(slurm_environment SLURM_CONF=${slurm_dir}/slurm.conf ${MPROC_MPI_TEST_ENVIRONMENT})
 
-    add_test(NAME slurm_cluster_up COMMAND ${slurm_cluster} up ${slurm_dir})
+    add_test(NAME slurm_cluster_up
+        COMMAND ${slurm_cluster} up ${slurm_dir} ${CMAKE_CURRENT_BINARY_DIR}/slurm_logs)
     set_tests_properties(slurm_cluster_up PROPERTIES TIMEOUT 60 LABELS "slurm;mpi"
         FIXTURES_SETUP slurm_cluster PASS_REGULAR_EXPRESSION "slurm_cluster: node [^ ]+ idle")
 
