@@ -11,6 +11,8 @@ foreach(program IN LISTS mproc_slurm_programs)
     find_program(MPROC_${program}_EXECUTABLE ${program} PATHS /usr/sbin /sbin)
     if(NOT MPROC_${program}_EXECUTABLE)
         set(mproc_slurm_found OFF)
+        message(STATUS "mproc: no ${program}: no Slurm tests (scripts/setup.sh test installs them)")
+        break()
     endif()
 endforeach()
 
