@@ -24,6 +24,7 @@ test=(
     clang-16                # the test suite's second compiler
     doxygen                 # the API reference (target docs), built by the test command
     python3                 # checks the files the demo's --timeline writes
+    slurm-wlm munge         # the seed demo under srun and sbatch, on a cluster the tests start
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers
