@@ -51,6 +51,9 @@
 //                    map on one that does not (items/s)
 //   timeline_chunk   a ThreadPool(2) map of 10^5 tiny items in chunks of one, with and without
 //                    a timeline (ns a chunk): what recording costs a chunk
+//   journal          map of 10^5 tasks that spin 100 us each on a Pool(2), plain and through
+//                    mproc::resumable with a fresh journal (s): what journaling every result
+//                    costs a map
 //   huge_shared      a 1 GiB read-only SharedArray passed to each of 1,000 applies, against an
 //                    apply of an int (ms a call); and "huge_shared_rss": a worker's resident
 //                    memory after those calls less before them (MiB)
@@ -75,6 +78,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -89,6 +93,7 @@
 
 #include "harness.hpp"
 #include "mproc/mproc.hpp"
+#include "mproc/resumable.hpp"
 #include "workloads.hpp"
 
 namespace {
@@ -386,6 +391,8 @@ struct Sizes {
     std::size_t huge_shared_bytes = std::size_t{1} << 30; // one read-only SharedArray...
     std::size_t huge_shared_calls = 1000;                 // ...passed to this many applies
     std::size_t cancels = 10;                             // per repetition
+    int repetitions_journal = 3;
+    std::size_t journal_items = 100'000; // of 100 us each, one map per repetition
 };
 
 /// A smoke run: every workload, tiny.
@@ -408,6 +415,8 @@ Sizes quick_sizes() {
     s.huge_shared_bytes = std::size_t{16} << 20;
     s.huge_shared_calls = 20;
     s.cancels = 2;
+    s.repetitions_journal = 2;
+    s.journal_items = 200;
     return s;
 }
 
@@ -487,6 +496,12 @@ Contender imap_contender(std::string_view impl, PoolClass& pool, const Sizes& s)
     return {impl, [&pool, &s] {
                 return bench::imap_unordered_us_per_item(pool, square_plus_one, s.imap_items);
             }};
+}
+
+/// The journal workload's task: spins 100 us of the steady clock, then returns x.
+std::int64_t spin_100us_then_return(std::int64_t x) {
+    bench::spin_for_us(100);
+    return x;
 }
 
 /// The medium workload's task: spins `us` microseconds of the steady clock, then returns x.
@@ -865,7 +880,7 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
 
 constexpr const char* usage =
     "process_bench [--quick] [--repetitions N] [--only apply,map,imap_unordered,medium,lifecycle,"
-    "seed_chunk4,seed_auto,payload,big,huge_shared,cancel,timeline] [--impl pool|thread]";
+    "seed_chunk4,seed_auto,payload,big,huge_shared,cancel,timeline,journal] [--impl pool|thread]";
 
 struct Options {
     Sizes sizes;
@@ -976,6 +991,30 @@ int main(int argc, char** argv) {
             per.push_back({"mproc_thread_timeline_on", per_chunk(threads_recording), 2});
             run_workload("timeline_chunk", "ns", "lower", chunks.size(), s.repetitions_map,
                          std::move(per));
+        }
+        if (o.common.wanted("journal")) {
+            // What a journal costs a map of 100 us tasks: the same map plain and resumable
+            // (every result encoded, checksummed, written and fdatasync'd in batches).
+            std::vector<std::int64_t> items(s.journal_items);
+            std::iota(items.begin(), items.end(), std::int64_t{0});
+            const auto spin = spin_100us_then_return;
+            const std::string journal =
+                "/tmp/mproc-bench-" + std::to_string(::getpid()) + ".journal";
+            std::vector<Contender> list;
+            list.push_back({"mproc_pool_plain", [&] {
+                                const auto t0 = Clock::now();
+                                bench::keep(pool.map(spin, items));
+                                return seconds_since(t0);
+                            }});
+            list.push_back({"mproc_pool_journal", [&] {
+                                std::filesystem::remove(journal);
+                                const auto t0 = Clock::now();
+                                bench::keep(mproc::resumable(pool, journal).map(spin, items));
+                                return seconds_since(t0);
+                            }});
+            run_workload("journal", "s", "lower", s.journal_items, s.repetitions_journal,
+                         with_workers(2, std::move(list)));
+            std::filesystem::remove(journal);
         }
         if (o.common.wanted("imap_unordered")) {
             run_workload(
