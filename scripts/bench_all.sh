@@ -75,7 +75,7 @@ if ((!report_only)); then
             build/bench/bench/process_bench "${quick[@]}" --only "$workload" |
                 tag "$run" >>"$results"
         done
-        build/bench/bench/process_bench "${quick[@]}" --only payload,huge_shared,cancel,timeline |
+        build/bench/bench/process_bench "${quick[@]}" --only payload,huge_shared,cancel,timeline,journal |
             tag "$run" >>"$results"
     done
     python3 - "$machine" "$runs" "$load_before" <<'PY'

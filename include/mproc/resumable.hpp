@@ -128,27 +128,35 @@ class UnfinishedItems {
         using value_type = Item;
         using difference_type = std::ptrdiff_t;
         iterator() = default;
-        decltype(auto) operator*() const { return *at_; }
+        decltype(auto) operator*() const {
+            settle();
+            return *at_;
+        }
         iterator& operator++() {
+            settle();
             ++at_;
             ++index_;
-            settle();
+            settled_ = false;
             return *this;
         }
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) {
+            it.settle();
             return it.at_ == it.end_;
         }
 
       private:
         friend class UnfinishedItems;
         iterator(Base at, BaseSentinel end, ResumeState* state)
-            : at_(std::move(at)), end_(std::move(end)), state_(state) {
-            settle();
-        }
+            : at_(std::move(at)), end_(std::move(end)), state_(state) {}
         /// Moves past the journaled items from here on, planning each, and plans the item it
-        /// stops at (the next one the pool gets).
-        void settle() {
+        /// stops at (the next one the pool gets). Lazily, at the first look at a position, so
+        /// that an error reading the input (or a changed item) reaches the pool where it reads,
+        /// as any input's error does, not where it starts.
+        void settle() const {
+            if (settled_) {
+                return;
+            }
             for (; !(at_ == end_); ++at_, ++index_) {
                 const std::uint64_t hash = item_hash<Item>(*at_);
                 const JournalFile::Record* record = state_->journal.find(index_);
@@ -158,15 +166,18 @@ class UnfinishedItems {
                 std::lock_guard lock(state_->mutex);
                 state_->plan.push_back({index_, hash, record != nullptr});
                 if (record == nullptr) {
-                    return;
+                    break;
                 }
             }
+            settled_ = true;
         }
 
-        Base at_{};
+        // Mutable: settling happens in the const operations, the first to look at a position.
+        mutable Base at_{};
         BaseSentinel end_{};
         ResumeState* state_ = nullptr;
-        std::uint64_t index_ = 0;
+        mutable std::uint64_t index_ = 0;
+        mutable bool settled_ = false;
     };
 
     iterator begin() {

@@ -115,6 +115,25 @@ TYPED_TEST(ResumableTest, StreamsMergeJournaledAndComputedItemsInInputOrder) {
     EXPECT_EQ(stream.resumed() + stream.computed(), 50u);
 }
 
+TYPED_TEST(ResumableTest, ALazyInputIsResumedAndItsErrorComesAfterTheItemsBeforeIt) {
+    TypeParam pool(2);
+    Generator all(0, 50);
+    EXPECT_EQ(mproc::resumable(pool, this->path_).map(square, all), squares(50));
+    Generator failing(0, 50, 40); // reading item 40 throws
+    auto stream = mproc::resumable(pool, this->path_).imap(square, failing);
+    std::vector<int> ys;
+    EXPECT_THROW(
+        {
+            while (auto y = stream.next()) {
+                ys.push_back(*y);
+            }
+        },
+        std::out_of_range);
+    EXPECT_EQ(ys, squares(40));
+    EXPECT_EQ(stream.resumed(), 40u);
+    EXPECT_EQ(stream.computed(), 0u);
+}
+
 TYPED_TEST(ResumableTest, FailedItemsAreNotJournaledAndRunAgain) {
     const std::string marker = this->path_.string() + ".fail";
     std::ofstream(marker).put('x');
