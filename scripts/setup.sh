@@ -24,6 +24,7 @@ test=(
     clang-16                # the test suite's second compiler
     doxygen                 # the API reference (target docs), built by the test command
     python3                 # checks the files the demo's --timeline writes
+    iproute2                # ip netns: the MPI tests across test hosts (tests/hosts)
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers
