@@ -14,8 +14,9 @@ set -uo pipefail
 hosts=$1 dir=$2 how=$3 limit=$4
 shift 4
 [ "${1:-}" = "--" ] && shift
+prefix="" count=""
 # shellcheck source=/dev/null
-. "$dir/state" # prefix, count
+. "$dir/state" # sets prefix and count
 lost="${prefix}${count}"
 
 out=$(mktemp)

@@ -79,7 +79,9 @@ down() {
 
 up() {
     local dir=$1 n=$2 i
-    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || usage
+    if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 200 ]; then
+        usage
+    fi
     down "$dir" # what an interrupted run left
     mkdir -p "$dir"
     prefix="mproc-h$$-"
@@ -119,6 +121,7 @@ on_host() {
     local dir=$1 i=$2
     shift 2
     load "$dir"
+    # shellcheck disable=SC2016 # the inner shell expands them
     exec ip netns exec "${prefix}$i" unshare --uts sh -c 'hostname "$0" && exec "$@"' \
         "${prefix}$i" "$@"
 }
@@ -148,7 +151,7 @@ kill)
 pids)
     load "$dir"
     for i in $(seq 1 "$count"); do
-        echo "${prefix}$i:" $(ip netns pids "${prefix}$i")
+        printf '%s:%s\n' "${prefix}$i" "$(ip netns pids "${prefix}$i" | sed 's/^/ /' | tr -d '\n')"
     done
     ;;
 agent)
