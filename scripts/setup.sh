@@ -25,6 +25,7 @@ test=(
     doxygen                 # the API reference (target docs), built by the test command
     python3                 # checks the files the demo's --timeline writes
     slurm-wlm munge         # the seed demo under srun and sbatch, on a cluster the tests start
+    iproute2                # ip netns: the MPI tests across test hosts (tests/hosts)
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers

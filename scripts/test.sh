@@ -35,18 +35,19 @@ cmake --build build/normal --target docs >/dev/null
 # The second compiler: Clang (Debian's clang-16; clang 14 cannot compile libstdc++ 12's
 # <ranges>, which the API takes), on libstdc++, warnings as errors; DWARF 4, which the
 # memcheck test's Valgrind 3.19 reads (not Clang 16's default, 5). The install test and the
-# compile checks already ran with both compilers. The Slurm tests (label "slurm") run the demo
-# under a Slurm cluster they start and stop: what they check is the launch (srun's PMIx, mpirun
-# in an allocation), which no compiler or sanitizer changes, so the normal build's run is
-# enough.
-CTEST_ARGS=(-LE 'install|compile_check|slurm')
+# compile checks already ran with both compilers. The Slurm tests (label "slurm": the demo
+# under a Slurm cluster they start and stop) and the MPI jobs across test hosts (label "hosts":
+# the conformance suite and the seed demo over TCP between network namespaces) run in the normal
+# build only, to keep the four suites' time down: they test how ranks are started and reach
+# each other, which no compiler or sanitizer changes.
+CTEST_ARGS=(-LE 'install|compile_check|slurm|hosts')
 run_suite clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-16 \
     -DCMAKE_CXX_FLAGS=-gdwarf-4
 # The install test builds a consumer against an installed tree, and the compile checks run the
 # compiler on files that must (not) compile, with no sanitizer involved: once is enough. Tests
 # labelled "timing" check what the library decides from times it measures, which sanitizers
-# stretch. The Slurm tests ran once, in the normal build.
-CTEST_ARGS=(-LE 'install|timing|compile_check|slurm')
+# stretch. The Slurm and test-host jobs ran once, in the normal build.
+CTEST_ARGS=(-LE 'install|timing|compile_check|slurm|hosts')
 run_suite asan -DCMAKE_BUILD_TYPE=Debug "-DMPROC_SANITIZER=address,undefined"
 run_suite tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPROC_SANITIZER=thread
 echo "== all test suites passed"
