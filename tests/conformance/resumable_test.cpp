@@ -8,6 +8,7 @@
 #include <fstream>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -216,6 +217,9 @@ TYPED_TEST(ResumableTest, ATornTailIsCutOffAndItsItemsComputedAgain) {
     {
         std::ofstream garbage(this->path_, std::ios::app | std::ios::binary);
         garbage << "half a record";
+        // And a record head claiming 2^61 bytes of payload: never read, never allocated.
+        const std::uint64_t head[3] = {100, 0, std::uint64_t{1} << 61};
+        garbage.write(reinterpret_cast<const char*>(head), sizeof head);
     }
     auto resumable = mproc::resumable(pool, this->path_);
     const std::vector<std::string> texts = resumable.map(square_text, numbers(100));
@@ -249,6 +253,29 @@ TYPED_TEST(ResumableTest, OneCallAtATimePerJournal) {
         ys.push_back(y);
     }
     EXPECT_EQ(ys, squares(100));
+}
+
+TYPED_TEST(ResumableTest, CallsFromManyThreadsWithJournalsOfTheirOwn) {
+    TypeParam pool(2);
+    std::vector<std::thread> threads;
+    std::vector<std::vector<int>> results(4);
+    for (std::size_t t = 0; t < results.size(); ++t) {
+        threads.emplace_back([&, t] {
+            const auto path = this->path_.string() + "." + std::to_string(t);
+            std::filesystem::remove(path);
+            results[t] = mproc::resumable(pool, path).map(square, numbers(200), 3);
+            auto again = mproc::resumable(pool, path);
+            again.map(square, numbers(200));
+            EXPECT_EQ(again.resumed(), 200u);
+            std::filesystem::remove(path);
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    for (const auto& result : results) {
+        EXPECT_EQ(result, squares(200));
+    }
 }
 
 TYPED_TEST(ResumableTest, AnEmptyInputGivesAnEmptyResult) {
