@@ -35,7 +35,7 @@ void cancel_all(std::deque<Chunk*>& chunks, const std::exception_ptr& reason) {
 } // namespace
 
 InRankPool::InRankPool(const std::function<void()>& initializer, std::uint64_t worker_id)
-    : worker_id_(worker_id) {
+    : worker_id_(worker_id), pid_(static_cast<long>(getpid())) {
     if (initializer) {
         const WorkerScope worker(worker_id_);
         try {
@@ -85,15 +85,14 @@ bool InRankPool::run_next() {
     }
     // Settled as the process backend settles a worker's answer (WorkerProcess::settle_answer),
     // with this process as the worker.
-    const long pid = static_cast<long>(getpid());
     WireReader in(response_.data(), response_.size());
     if (answer == FrameKind::done) {
-        static_cast<void>(job.complete_chunk(*chunk, in, pid, nullptr));
+        static_cast<void>(job.complete_chunk(*chunk, in, pid_, nullptr));
         return true;
     }
     std::exception_ptr reason;
     try {
-        reason = decode_exception(in, pid, chunk->job->task_index(*chunk, 0));
+        reason = decode_exception(in, pid_, chunk->job->task_index(*chunk, 0));
     } catch (...) {
         reason = std::current_exception();
     }

@@ -50,6 +50,7 @@ class InRankPool {
 
   private:
     const std::uint64_t worker_id_;
+    const long pid_; // this process's: the worker's pid that rank 0 records
     std::exception_ptr initializer_error_;
     std::mutex mutex_; // the queue and closed_: other pools' I/O threads submit too
     std::deque<Chunk*> queue_;

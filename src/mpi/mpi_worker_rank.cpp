@@ -350,6 +350,11 @@ class WorkerRank final : public RequestSink {
         // local pools' I/O threads, which would lose to a spinning poller the CPU they need to
         // produce what it waits for; short sleeps instead (answers wake it early, see answer()).
         PollBackoff backoff(0, 200);
+        // But a pool served in this process has no worker process to take the CPU from: while
+        // one is open, the loop polls back to back for a while after its last progress (as a
+        // hand-written MPI worker's MPI_Recv does), so that a request is run as it arrives
+        // rather than after a sleep (waking takes tens of microseconds on a virtual machine).
+        PollBackoff in_rank_backoff(100, 200);
         std::vector<MpiMessage> arrived;
         for (;;) {
             // Everything that has arrived, so that the requests among it reach the local pools
@@ -375,6 +380,7 @@ class WorkerRank final : public RequestSink {
                 link_.with_link([](MpiLink& link) { return link.sends_need_polling(); });
             if (!arrived.empty() || ran) {
                 backoff.reset();
+                in_rank_backoff.reset();
                 continue;
             }
             if (sending) {
@@ -388,7 +394,8 @@ class WorkerRank final : public RequestSink {
                 // timeout only bounds how late a close or terminate is seen.
                 link_.wait(1000);
             } else {
-                link_.wait(backoff.next_wait_us());
+                link_.wait(in_rank_pools_.empty() ? backoff.next_wait_us()
+                                                  : in_rank_backoff.next_wait_us());
             }
         }
     }
