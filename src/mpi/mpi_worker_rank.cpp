@@ -485,10 +485,11 @@ class WorkerRank final : public RequestSink {
             std::function<void()> initializer = initializer_from_portable(
                 std::vector<std::byte>(initializer_bytes, initializer_bytes + initializer_size));
             LocalPool local;
+            InRankPool* served_here = nullptr;
             if (in_rank) {
                 // Rank 0 gives such a pool at most one worker per rank: this process.
                 auto served = std::make_unique<InRankPool>(initializer, next_worker_id());
-                in_rank_pools_.push_back(served.get());
+                served_here = served.get();
                 local = std::move(served);
             } else {
                 ValidatedOptions options{.workers = workers,
@@ -510,6 +511,9 @@ class WorkerRank final : public RequestSink {
             {
                 std::lock_guard lock(mutex_);
                 pools_.emplace(pool, std::move(local));
+            }
+            if (served_here != nullptr) {
+                in_rank_pools_.push_back(served_here);
             }
             link_.workers_changed(static_cast<std::ptrdiff_t>(workers));
             MPROC_TRACE_EVENT("mpi rank %d: pool %llu opened with %llu workers%s", rank_,
