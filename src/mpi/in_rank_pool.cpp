@@ -77,8 +77,10 @@ bool InRankPool::run_next() {
     try {
         job.encode_chunk(*chunk, request_);
         const WorkerScope worker(worker_id_);
+        const auto started = std::chrono::steady_clock::now();
         answer =
             run_request(std::span(request_.data(), request_.size()), response_, initializer_error_);
+        last_run_ = std::chrono::steady_clock::now() - started;
     } catch (...) {
         chunk->job->cancel_chunk(*chunk, std::current_exception()); // out of memory
         return true;

@@ -4,6 +4,7 @@
 // worker process, so a task costs no hop beyond the MPI message, and a task that crashes ends
 // the rank and with it the MPI job.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -42,6 +43,8 @@ class InRankPool {
     void close();
     /// Drops the queued chunks (terminated_error).
     void terminate();
+    /// How long the last chunk run_next() ran took (zero before the first).
+    std::chrono::nanoseconds last_run() const noexcept { return last_run_; }
     /// Runs the chunks still queued (a closed pool finishes its work), on the calling thread:
     /// the serving one. No thread or process of its own to wait for.
     void join();
@@ -52,6 +55,7 @@ class InRankPool {
     const std::uint64_t worker_id_;
     const long pid_; // this process's: the worker's pid that rank 0 records
     std::exception_ptr initializer_error_;
+    std::chrono::nanoseconds last_run_{0}; // the serving thread's
     std::mutex mutex_; // the queue and closed_: other pools' I/O threads submit too
     std::deque<Chunk*> queue_;
     bool closed_ = false;

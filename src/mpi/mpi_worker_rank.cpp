@@ -351,9 +351,13 @@ class WorkerRank final : public RequestSink {
         // produce what it waits for; short sleeps instead (answers wake it early, see answer()).
         PollBackoff backoff(0, 200);
         // But a pool served in this process has no worker process to take the CPU from: while
-        // one is open, the loop polls back to back for a while after its last progress (as a
-        // hand-written MPI worker's MPI_Recv does), so that a request is run as it arrives
-        // rather than after a sleep (waking takes tens of microseconds on a virtual machine).
+        // its chunks are short, the loop polls back to back for a while after its last progress
+        // (as a hand-written MPI worker's MPI_Recv does), so that a request is run as it
+        // arrives rather than after a sleep (waking takes tens of microseconds on a virtual
+        // machine). Not for longer chunks: the next one mostly waits here already (rank 0 sends
+        // one ahead), and a thread that spins loses the CPU to those that sleep when its next
+        // task needs it (one A/B on a loaded 2-core VM: 100 us tasks took 1.45-1.55 ms each
+        // with the spin, 1.11-1.39 without; trivial ones 4-9 us with it, 4.5-11 without).
         PollBackoff in_rank_backoff(100, 200);
         std::vector<MpiMessage> arrived;
         for (;;) {
@@ -394,8 +398,8 @@ class WorkerRank final : public RequestSink {
                 // timeout only bounds how late a close or terminate is seen.
                 link_.wait(1000);
             } else {
-                link_.wait(in_rank_pools_.empty() ? backoff.next_wait_us()
-                                                  : in_rank_backoff.next_wait_us());
+                const bool short_in_rank = !in_rank_pools_.empty() && in_rank_chunks_short_;
+                link_.wait(short_in_rank ? in_rank_backoff.next_wait_us() : backoff.next_wait_us());
             }
         }
     }
@@ -418,10 +422,14 @@ class WorkerRank final : public RequestSink {
         for (InRankPool* pool : in_rank_pools_) {
             while (!link_.has_messages_for_serving_loop() && pool->run_next()) {
                 ran = true;
+                in_rank_chunks_short_ = pool->last_run() < short_in_rank_chunk;
             }
         }
         return ran;
     }
+
+    // Below this, the serving loop polls back to back for the next chunk (see serve()).
+    static constexpr std::chrono::nanoseconds short_in_rank_chunk = std::chrono::microseconds(20);
 
     /// False once rank 0 says the job ends.
     bool handle(MpiMessage& message) {
@@ -656,6 +664,7 @@ class WorkerRank final : public RequestSink {
     // The pools served in this process, whose chunks the serving loop runs: its own (only this
     // thread opens and ends pools).
     std::vector<InRankPool*> in_rank_pools_;
+    bool in_rank_chunks_short_ = false; // the last chunk run here ran under short_in_rank_chunk
     // The jobs of the calls with chunks here, by pool and call; the map holds a reference.
     std::map<std::pair<std::uint64_t, std::uint64_t>, RelayJob*> relay_jobs_;
 };
