@@ -504,7 +504,7 @@ class Hub {
             message.write(this_program_id());
             message.write(std::uint64_t{pool.ranks[rank].workers});
             message.write(std::uint64_t{pool.options.max_tasks_per_child});
-            message.write(std::uint8_t{pool.options.in_rank ? std::uint8_t{1} : std::uint8_t{0}});
+            message.write(static_cast<std::uint8_t>(pool.options.in_rank));
             const std::vector<std::byte>& initializer = pool.options.initializer.portable();
             message.write_bytes(initializer.data(), initializer.size());
             link_.send(static_cast<int>(rank), MpiTag::open, std::move(message.bytes()));
