@@ -4,7 +4,9 @@
 //
 //   per_task   map(spin_task, N items, chunksize 1) on an MpiPool with one worker per worker rank
 //              (run with 2 ranks: one worker, as the farm): microseconds per task, the farm's
-//              measure. spin_task spins `work_us` microseconds, then returns x * x + 1.
+//              measure. spin_task spins `work_us` microseconds, then returns x * x + 1. Once
+//              with worker processes on the ranks (mpi_pool), once with the tasks run in the
+//              ranks themselves (mpi_pool_in_rank, PoolOptions::in_rank).
 //   map        map(x * x + 1, 10^6 int64) with the default chunksize: MpiPool with 2 workers
 //              (run with 3 ranks: one per worker rank) beside mproc::Pool with 2 worker
 //              processes, in the same program (items/s), repetitions interleaved.
@@ -69,9 +71,16 @@ void per_task(std::int64_t tasks, std::int64_t work_us) {
         workers = pool.workers();
         mpi_us = per_task_us(pool, tasks, work_us);
     }
+    double in_rank_us = 0;
+    {
+        mproc::MpiPool pool({.in_rank = true}); // the tasks run in the worker ranks themselves
+        in_rank_us = per_task_us(pool, tasks, work_us);
+    }
     mproc::Pool process_pool(static_cast<std::ptrdiff_t>(workers));
     const double process_us = per_task_us(process_pool, tasks, work_us);
-    for (const auto& [impl, us] : {std::pair{"mpi_pool", mpi_us}, {"process_pool", process_us}}) {
+    for (const auto& [impl, us] : {std::pair{"mpi_pool", mpi_us},
+                                   {"mpi_pool_in_rank", in_rank_us},
+                                   {"process_pool", process_us}}) {
         std::printf("{\"workload\": \"per_task\", \"impl\": \"%s\", \"work_us\": %lld, "
                     "\"ranks\": %zu, \"tasks\": %lld, \"per_task_us\": %.3f}\n",
                     impl, static_cast<long long>(work_us), workers + 1,

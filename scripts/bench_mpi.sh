@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Sets up, builds bench/mpi_bench and bench/mpi_farm (Release, build/bench) and runs, under
 # mpirun on this machine, mproc::MpiPool against its floor: a hand-written MPI master-worker
-# farm (plain MPI_Send/MPI_Recv, one task per message, 2 ranks), with mproc::Pool beside both;
+# farm (plain MPI_Send/MPI_Recv, one task per message, 2 ranks), with mproc::Pool beside both, and
+# MpiPool with the tasks run in the ranks themselves (PoolOptions::in_rank, "in-rank");
 # then map throughput of MpiPool (3 ranks: 2 worker ranks) beside Pool (2 worker processes).
 # Prints one table of medians over the runs, with MpiPool's ratio to the farm and the target.
 #
@@ -111,6 +112,13 @@ for work_us in (0, 100):
         print(f"| spin {work_us} µs, chunksize 1{label} | {statistics.median(farm):.2f} µs/task "
               f"| {statistics.median(mpi):.2f} µs/task | {statistics.median(pool):.2f} µs/task "
               f"| {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) | ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} |")
+        in_rank = values("per_task", "mpi_pool_in_rank" + suffix, "per_task_us", work_us)
+        if in_rank:
+            r = ratios("per_task", "mpi_pool_in_rank" + suffix, "mpi_farm", "per_task_us", work_us)
+            ratio = statistics.median(r)
+            print(f"| spin {work_us} µs, chunksize 1, in-rank{label} | {statistics.median(farm):.2f} µs/task "
+                  f"| {statistics.median(in_rank):.2f} µs/task | | {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) "
+                  f"| ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} |")
 header = False
 for suffix, label in (("", ""), ("_baseline", " (baseline)")):
     mpi = values("map", "mpi_pool" + suffix, "items_per_s")

@@ -59,6 +59,11 @@ ValidatedOptions validate(PoolOptions options) {
             "mproc: caller_runs_chunks cannot be combined with max_tasks_per_child: the calling "
             "thread is no worker, it has no task count and cannot be retired");
     }
+    if (options.in_rank && options.max_tasks_per_child) {
+        throw std::invalid_argument(
+            "mproc: in_rank cannot be combined with max_tasks_per_child: the tasks run in the "
+            "MPI rank's own process, which cannot be retired and replaced");
+    }
     if (options.timeline_events == 0) {
         throw_invalid_argument("timeline_events", "must be positive", 0);
     }
@@ -75,6 +80,7 @@ ValidatedOptions validate(PoolOptions options) {
         .max_retries = static_cast<std::size_t>(options.max_retries),
         .worker_memory_limit = options.worker_memory_limit.value_or(0),
         .caller_runs_chunks = options.caller_runs_chunks,
+        .in_rank = options.in_rank,
         .timeline_events = timeline ? options.timeline_events : 0,
         .timeline_file = std::move(timeline_file),
     };

@@ -369,6 +369,13 @@ class BasicPool : private detail::ChunkSink, private detail::JobCanceller {
                     "task run by the caller would run without a worker process's isolation");
             }
         }
+        if constexpr (!detail::InRankBackend<Backend>) {
+            if (options.in_rank) {
+                throw std::invalid_argument(
+                    "mproc: in_rank needs an MpiPool: it runs tasks in the MPI worker ranks' own "
+                    "processes, which this pool does not have");
+            }
+        }
         return detail::validate(std::move(options));
     }
 

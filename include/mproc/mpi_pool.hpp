@@ -29,6 +29,10 @@ namespace mproc {
 /// Workers: by default one worker process per worker rank; `workers = k` spreads k worker
 /// processes over the worker ranks round robin. A rank with a free worker takes the next chunk.
 ///
+/// In-rank execution (`PoolOptions::in_rank`, opt-in): each worker rank runs the tasks itself,
+/// one at a time, with no worker process: for tasks so short that the hop to a worker process
+/// dominates. A task that crashes then ends the whole MPI job (see docs/mpi.md).
+///
 /// Example:
 /// @code
 ///   int square(int x) { return x * x; }

@@ -84,6 +84,18 @@ struct PoolOptions {
     /// task would run without a worker's isolation) and together with an `initializer` or
     /// `max_tasks_per_child` (the calling thread never ran the initializer and has no task count).
     bool caller_runs_chunks = false;
+    /// MpiPool only (ThreadPool and Pool throw std::invalid_argument): each worker rank runs the
+    /// tasks itself, in its own process, instead of handing them to a worker process of its
+    /// own. A trivially short task then costs little more than its MPI messages; but a task that
+    /// crashes (a fatal signal, std::terminate, exit) ends its rank and with it the whole MPI
+    /// job, where it would cost one mproc::WorkerLost otherwise. One worker per worker rank at
+    /// most (`workers` beyond MpiPool::worker_ranks() is refused); `max_tasks_per_child` is
+    /// refused (a rank cannot be retired); the initializer runs once on each rank, in the rank,
+    /// as the pool opens, and what it (or a task) leaves behind stays in the rank after the pool
+    /// ends; `AsyncResult::cancel` succeeds only before any chunk of the call left for a rank,
+    /// as on a ThreadPool; after `terminate()`, a task already running on a rank runs to its
+    /// end (its result dropped) and `join()` waits for it. See docs/mpi.md.
+    bool in_rank = false;
     /// Record a timeline of every chunk and worker (`pool.timeline()`, timeline.hpp): off by
     /// default, and free when off. Setting the environment variable MPROC_TIMELINE to a file
     /// path turns it on for every pool of a program that does not change its code; each pool
@@ -111,6 +123,7 @@ struct ValidatedOptions {
     std::size_t max_retries = 0;
     std::size_t worker_memory_limit = 0; // 0 means none
     bool caller_runs_chunks = false;
+    bool in_rank = false;
     std::size_t timeline_events = 0; // 0 means no timeline
     std::string timeline_file = {};  // MPROC_TIMELINE's, for this pool; empty means none
 };

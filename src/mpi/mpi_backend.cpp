@@ -10,6 +10,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -287,7 +288,9 @@ class Hub {
     }
 
     bool cancel(MpiBackend::State& pool, Job& job) {
-        if (!job.request_cancel(/*only_if_unstarted=*/false)) {
+        // A task running in a rank's own process cannot be stopped (killing it would end the
+        // job): such a call is cancelled only while none of its chunks has left for a rank.
+        if (!job.request_cancel(/*only_if_unstarted=*/pool.options.in_rank)) {
             return false;
         }
         std::deque<Chunk*> dropped;
@@ -501,6 +504,7 @@ class Hub {
             message.write(this_program_id());
             message.write(std::uint64_t{pool.ranks[rank].workers});
             message.write(std::uint64_t{pool.options.max_tasks_per_child});
+            message.write(static_cast<std::uint8_t>(pool.options.in_rank));
             const std::vector<std::byte>& initializer = pool.options.initializer.portable();
             message.write_bytes(initializer.data(), initializer.size());
             link_.send(static_cast<int>(rank), MpiTag::open, std::move(message.bytes()));
@@ -772,8 +776,14 @@ MpiBackend::MpiBackend(ValidatedOptions options) : worker_count_(options.workers
                                 .kill_running_task = kills_running_tasks,
                                 .retry_lost_task = false,
                                 .limit_worker_memory = false});
-    require_portable(options.initializer); // ranks are other programs: as for spawn
-    mpi_worker_ranks();                    // a clear error without worker ranks
+    require_portable(options.initializer);        // ranks are other programs: as for spawn
+    const std::size_t ranks = mpi_worker_ranks(); // a clear error without worker ranks
+    if (options.in_rank && options.workers > ranks) {
+        throw std::invalid_argument(
+            "mproc: in_rank runs each worker rank's tasks in the rank's own process, one at a "
+            "time: at most one worker per worker rank (" +
+            std::to_string(ranks) + "), not " + std::to_string(options.workers));
+    }
     state_ = Hub::instance().open(std::move(options));
 }
 

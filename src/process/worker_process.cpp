@@ -9,19 +9,16 @@
 #include <cstdio>
 #include <exception>
 #include <span>
-#include <type_traits>
 
 #include "channel.hpp"
 #include "crash_handler.hpp"
 #include "held_answers.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/trace.hpp"
-#include "mproc/detail/wire/remote_exception.hpp"
 #include "mproc/detail/wire/shared_array_codec.hpp"
-#include "mproc/detail/wire/worker_entry.hpp"
-#include "mproc/errors.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/this_worker.hpp"
+#include "run_request.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -29,30 +26,6 @@ namespace {
 [[noreturn]] void exit_worker(int status) noexcept {
     std::fflush(nullptr); // what tasks printed must not be lost
     _exit(status);
-}
-
-/// Runs one request; the frame kind of the answer is returned, the payload left in `response`
-/// (alone in it from its first byte: a crash report sends it from there, crash_handler.hpp).
-FrameKind serve_run(std::span<const std::byte> request, WireWriter& response,
-                    const std::exception_ptr& initializer_error) {
-    try {
-        if (initializer_error) {
-            std::rethrow_exception(initializer_error);
-        }
-        WireReader in(request.data(), request.size());
-        const auto address = in.read<CodeAddress>();
-        const WorkerEntry entry = resolve_function<std::remove_pointer_t<WorkerEntry>>(address);
-        if (entry == nullptr) {
-            throw Error("mproc: this worker runs a different binary than the caller (it has no "
-                        "code at the address of the task's entry); refusing the task");
-        }
-        entry(in, response);
-        return FrameKind::done;
-    } catch (...) {
-        response.clear();
-        encode_exception(response, std::current_exception());
-        return FrameKind::failed;
-    }
 }
 
 // How long a worker that has answered keeps looking for its next request before it sleeps in
@@ -134,7 +107,7 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
             }
             out.clear();
             const auto started = std::chrono::steady_clock::now();
-            const FrameKind answer = serve_run(request, out, initializer_error);
+            const FrameKind answer = run_request(request, out, initializer_error);
             const auto finished = std::chrono::steady_clock::now();
             const auto ran =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(finished - started);

@@ -2,7 +2,7 @@
 // What only mproc::MpiPool does, run under mpirun with 3 ranks (rank 0 runs the tests, ranks 1
 // and 2 serve): tasks run on the worker ranks, in worker processes of theirs; a crashing task
 // costs one WorkerLost and its rank goes on; errors name the rank and host; a free rank takes
-// the next chunk (no static split).
+// the next chunk (no static split); with in_rank, tasks run in the ranks' own processes.
 
 #include <gtest/gtest.h>
 
@@ -11,12 +11,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <mproc/mpi_pool.hpp>
@@ -88,8 +91,9 @@ TEST(MpiPoolTest, ACrashingTaskCostsOneWorkerLostAndItsRankGoesOn) {
     EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}), (std::vector<int>{1, 4, 9}));
 }
 
-TEST(MpiPoolTest, ARemoteErrorNamesTheRankAndHost) {
-    mproc::MpiPool pool(2);
+/// A task's exception of its own type comes back as a RemoteError naming it, its message, and
+/// the rank and host it was raised on.
+void expect_a_remote_error_naming_the_rank_and_host(mproc::MpiPool& pool) {
     try {
         pool.apply(throw_parse_error, 0);
         FAIL() << "no exception";
@@ -103,8 +107,9 @@ TEST(MpiPoolTest, ARemoteErrorNamesTheRankAndHost) {
     }
 }
 
-TEST(MpiPoolTest, AStandardExceptionKeepsItsMessageAndCarriesTheRankNested) {
-    mproc::MpiPool pool(2);
+/// A task's standard exception comes back as itself, with its message, and where it was raised
+/// nested in it.
+void expect_a_standard_exception_with_the_rank_nested(mproc::MpiPool& pool) {
     try {
         pool.apply(throw_runtime_error, 0);
         FAIL() << "no exception";
@@ -118,6 +123,16 @@ TEST(MpiPoolTest, AStandardExceptionKeepsItsMessageAndCarriesTheRankNested) {
                 << origin.what();
         }
     }
+}
+
+TEST(MpiPoolTest, ARemoteErrorNamesTheRankAndHost) {
+    mproc::MpiPool pool(2);
+    expect_a_remote_error_naming_the_rank_and_host(pool);
+}
+
+TEST(MpiPoolTest, AStandardExceptionKeepsItsMessageAndCarriesTheRankNested) {
+    mproc::MpiPool pool(2);
+    expect_a_standard_exception_with_the_rank_nested(pool);
 }
 
 TEST(MpiPoolTest, AFreeRankTakesTheNextChunk) {
@@ -267,9 +282,9 @@ TEST(MpiWorkerCrash, AChunkItsWorkerCannotRunNamesItsItemInAStream) {
     worker_crashes::expect_a_refused_item_named_in_a_stream(pool);
 }
 
-TEST(MpiPoolTest, TerminateEndsEveryChunkInFlightOnTheRanks) {
-    // Short chunks, so that the ranks hold windows of them when terminate() comes.
-    mproc::MpiPool pool(2);
+/// terminate() while the ranks hold windows of short chunks: every chunk of the call is settled,
+/// and the call ends with PoolTerminated.
+void expect_terminate_to_end_every_chunk(mproc::MpiPool& pool) {
     auto result = pool.map_async(sleep_ms_then_square, std::vector<int>(20000, 1), 1);
     std::this_thread::sleep_for(100ms);
     pool.terminate();
@@ -278,21 +293,181 @@ TEST(MpiPoolTest, TerminateEndsEveryChunkInFlightOnTheRanks) {
     pool.join();
 }
 
+TEST(MpiPoolTest, TerminateEndsEveryChunkInFlightOnTheRanks) {
+    mproc::MpiPool pool(2);
+    expect_terminate_to_end_every_chunk(pool);
+}
+
+/// Building an MpiPool with `options` throws std::invalid_argument saying `words`.
+void refused(const mproc::PoolOptions& options, const std::string& words) {
+    try {
+        mproc::MpiPool pool(options);
+        ADD_FAILURE() << words << ": accepted";
+    } catch (const std::invalid_argument& error) {
+        EXPECT_NE(std::string(error.what()).find(words), std::string::npos) << error.what();
+    }
+}
+
 /// Hard time limits, retries and memory limits are the process pool's: MpiPool refuses them
 /// rather than run without them (a call's own limit, mproc::with_timeout, at compile time:
 /// tests/process/compile_fail/mpi_pool_with_timeout.cpp).
 TEST(MpiPoolTest, RefusesTheFailureOptionsItDoesNotSupport) {
-    auto refused = [](mproc::PoolOptions options, const std::string& option) {
-        try {
-            mproc::MpiPool pool(options);
-            ADD_FAILURE() << option << " was accepted";
-        } catch (const std::invalid_argument& error) {
-            EXPECT_NE(std::string(error.what()).find(option), std::string::npos) << error.what();
-        }
-    };
     refused({.workers = 1, .task_timeout = std::chrono::seconds(1)}, "task_timeout");
     refused({.workers = 1, .max_retries = 2}, "max_retries");
     refused({.workers = 1, .worker_memory_limit = std::size_t{1} << 30}, "worker_memory_limit");
+}
+
+// ---- in-rank execution (PoolOptions::in_rank) ---------------------------------------------------
+
+mproc::PoolOptions in_rank(std::ptrdiff_t workers = 2) {
+    return {.workers = workers, .in_rank = true};
+}
+
+/// The process that ran the task, and its parent.
+std::pair<long, long> pid_and_parent(int) {
+    return {static_cast<long>(getpid()), static_cast<long>(getppid())};
+}
+
+TEST(MpiPoolInRankTest, MapImapAndApplyAsyncGiveTheirResults) {
+    mproc::MpiPool pool(in_rank());
+    EXPECT_EQ(pool.workers(), 2u);
+    std::vector<int> input(300);
+    std::vector<int> squares(300);
+    for (int i = 0; i < 300; ++i) {
+        input[static_cast<std::size_t>(i)] = i;
+        squares[static_cast<std::size_t>(i)] = i * i;
+    }
+    EXPECT_EQ(pool.map(square, input, 1), squares);
+    EXPECT_EQ(pool.map(square, input), squares); // the automatic chunksize
+    std::vector<int> streamed;
+    for (int y : pool.imap(square, input, 7)) {
+        streamed.push_back(y);
+    }
+    EXPECT_EQ(streamed, squares);
+    auto result = pool.apply_async(square, 12);
+    EXPECT_EQ(result.get(), 144);
+    const std::vector<int> ranks = pool.map(sleep_then_rank, std::vector<int>(8, 20), 1);
+    EXPECT_EQ(std::set<int>(ranks.begin(), ranks.end()), (std::set<int>{1, 2}));
+}
+
+TEST(MpiPoolInRankTest, TasksRunInTheRanksOwnProcesses) {
+    // mpirun starts every rank of this job as a child of its own (one host): a task run in a
+    // rank has rank 0's parent as its parent; one run in a worker process of a rank has that
+    // rank's fork server instead.
+    const long launcher = static_cast<long>(getppid());
+    std::set<long> rank_pids;
+    {
+        mproc::MpiPool pool(in_rank());
+        for (const auto& [pid, parent] : pool.map(pid_and_parent, std::vector<int>(40, 0), 1)) {
+            EXPECT_NE(pid, static_cast<long>(getpid()));
+            EXPECT_EQ(parent, launcher) << "task ran in process " << pid << ", not in a rank";
+            rank_pids.insert(pid);
+        }
+    }
+    EXPECT_EQ(rank_pids.size(), 2u);
+    {
+        // A later pool finds the same processes: the ranks themselves, which outlive pools.
+        mproc::MpiPool pool(in_rank());
+        std::set<long> again;
+        for (const auto& [pid, parent] : pool.map(pid_and_parent, std::vector<int>(40, 0), 1)) {
+            again.insert(pid);
+        }
+        EXPECT_EQ(again, rank_pids);
+    }
+    mproc::MpiPool isolated(2);
+    for (const auto& [pid, parent] : isolated.map(pid_and_parent, std::vector<int>(10, 0), 1)) {
+        EXPECT_EQ(rank_pids.count(pid), 0u);
+        EXPECT_NE(parent, launcher);
+    }
+}
+
+TEST(MpiPoolInRankTest, ExceptionsComeBackAsWithIsolation) {
+    mproc::MpiPool pool(in_rank());
+    expect_a_remote_error_naming_the_rank_and_host(pool);
+    expect_a_standard_exception_with_the_rank_nested(pool);
+    // A failed item fails its map alone; the ranks go on.
+    EXPECT_THROW(pool.map(throw_runtime_error, std::vector<int>(5, 0), 1), std::runtime_error);
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}, 1), (std::vector<int>{1, 4, 9}));
+}
+
+int initialized_on_this_rank = 0;
+int what_the_initializer_left(int) { return initialized_on_this_rank; }
+
+TEST(MpiPoolInRankTest, TheInitializerRunsInTheRankAndAThrowingOneFailsEveryTask) {
+    {
+        mproc::PoolOptions options = in_rank();
+        options.initializer = [] { initialized_on_this_rank = 42; };
+        mproc::MpiPool pool(options);
+        EXPECT_EQ(pool.map(what_the_initializer_left, std::vector<int>(20, 0), 1),
+                  std::vector<int>(20, 42));
+    }
+    mproc::PoolOptions options = in_rank();
+    options.initializer = [] { throw std::runtime_error("initializer failed"); };
+    mproc::MpiPool pool(options);
+    try {
+        pool.apply(square, 3);
+        FAIL() << "the task ran although its initializer threw";
+    } catch (const std::runtime_error& error) {
+        EXPECT_STREQ(error.what(), "initializer failed");
+    }
+}
+
+/// Creates the file at `path` (rank 0 waits for it: the task has started), then sleeps.
+int touch_then_sleep(std::string path) {
+    std::ofstream(path) << "started\n";
+    std::this_thread::sleep_for(300ms);
+    return 7;
+}
+
+TEST(MpiPoolInRankTest, ACallWhoseTaskHasStartedCannotBeCancelled) {
+    mproc::MpiPool pool(in_rank());
+    const std::string path = ::testing::TempDir() + "mproc_in_rank_started_" +
+                             std::to_string(static_cast<long>(getpid()));
+    std::remove(path.c_str());
+    auto result = pool.apply_async(touch_then_sleep, path);
+    while (!std::ifstream(path)) {
+        ASSERT_FALSE(result.ready()) << "the task ended without creating " << path;
+        std::this_thread::sleep_for(1ms);
+    }
+    std::remove(path.c_str());
+    EXPECT_FALSE(result.cancel()); // killing the task would kill the rank
+    EXPECT_EQ(result.get(), 7);
+}
+
+TEST(MpiPoolInRankTest, TerminateDropsQueuedChunksAndTheRanksServeOn) {
+    {
+        mproc::MpiPool pool(in_rank());
+        expect_terminate_to_end_every_chunk(pool);
+    }
+    mproc::MpiPool pool(in_rank());
+    EXPECT_EQ(pool.map(square, std::vector<int>(100, 4), 1), std::vector<int>(100, 16));
+}
+
+TEST(MpiPoolInRankTest, ServedBesideAnIsolatedPoolOnTheSameRanks) {
+    mproc::MpiPool isolated(2);
+    mproc::MpiPool in_ranks(in_rank());
+    auto from_isolated = isolated.map_async(square, std::vector<int>(2000, 3), 1);
+    auto from_ranks = in_ranks.map_async(square, std::vector<int>(2000, 5), 1);
+    EXPECT_EQ(from_ranks.get(), std::vector<int>(2000, 25));
+    EXPECT_EQ(from_isolated.get(), std::vector<int>(2000, 9));
+}
+
+/// What in_rank cannot honour is refused as the pool is built, naming the option.
+TEST(MpiPoolInRankTest, RefusesWhatARankCannotDoForItsTasks) {
+    refused(in_rank(3), "at most one worker per worker rank (2), not 3");
+    mproc::PoolOptions retired = in_rank();
+    retired.max_tasks_per_child = 10;
+    refused(retired, "max_tasks_per_child");
+    mproc::PoolOptions limited = in_rank();
+    limited.task_timeout = std::chrono::seconds(1);
+    refused(limited, "task_timeout");
+    // Fewer workers than ranks is fine: the other ranks serve nothing of this pool.
+    mproc::MpiPool one(in_rank(1));
+    const std::vector<int> ranks = one.map(rank_of_this_task, std::vector<int>(10, 0), 1);
+    EXPECT_EQ(std::set<int>(ranks.begin(), ranks.end()).size(), 1u);
+    // Other pools have no ranks to run tasks in.
+    EXPECT_THROW(mproc::ThreadPool({.workers = 1, .in_rank = true}), std::invalid_argument);
+    EXPECT_THROW(mproc::Pool({.workers = 1, .in_rank = true}), std::invalid_argument);
 }
 
 } // namespace

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // A whole worker rank dies (killed, not a task crash the rank survives): the MPI job must end
 // within bounded time with a non-zero exit status and a message, never hang. Run under mpirun
-// by check_rank_death.cmake, which checks exactly that.
+// by check_rank_death.cmake, which checks exactly that. With the argument "in_rank" the rank
+// dies of a task that crashes (SIGSEGV) in it: what PoolOptions::in_rank costs.
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -37,11 +39,25 @@ int kill_this_rank(int) {
     return 0;
 }
 
+/// Crashes the process that runs it: with in_rank, the rank itself.
+int crash_in_this_rank(int) {
+    raise(SIGSEGV);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     mproc::serve_if_worker(argc, argv);
-    mproc::MpiPool pool(2);
+    const bool in_rank = argc > 1 && std::strcmp(argv[1], "in_rank") == 0;
+    mproc::MpiPool pool({.workers = 2, .in_rank = in_rank});
+    if (in_rank) {
+        std::printf("rank 0: asking a rank to run a task that crashes, in the rank\n");
+        std::fflush(stdout);
+        pool.apply(crash_in_this_rank, 0);
+        std::printf("rank 0: the job went on without rank 1\n"); // must not be reached
+        return 0;
+    }
     std::printf("rank 0: asking rank 1 to run a task that kills rank 1\n");
     std::fflush(stdout);
     pool.apply(kill_this_rank, 0);

@@ -294,4 +294,9 @@ concept CallerRunnableBackend = requires(B& backend, const Job& job, Chunk& chun
     backend.run_taken_chunk(chunk);
 };
 
+/// A backend that can run tasks in the processes it dispatches to rather than in worker
+/// processes of theirs (PoolOptions::in_rank): it says so with `runs_tasks_in_rank`.
+template <class B>
+concept InRankBackend = B::runs_tasks_in_rank;
+
 } // namespace mproc::detail

@@ -30,6 +30,8 @@ class MpiBackend {
     /// No: time limits are not sent to the ranks, so with_timeout is refused at compile time
     /// rather than run unlimited.
     static constexpr bool kills_running_tasks = false;
+    /// PoolOptions::in_rank: each worker rank may run the tasks in its own process.
+    static constexpr bool runs_tasks_in_rank = true;
 
     /// Opens the pool on the worker ranks: `options.workers` worker processes spread over them
     /// round robin. Throws mproc::Error when a rank refuses (it runs a different program, or
