@@ -17,6 +17,7 @@
 #include "mproc/process_pool.hpp"
 #include "mproc/progress.hpp"
 #include "mproc/result_stream.hpp"
+#include "mproc/resumable.hpp"
 #include "mproc/serve_if_worker.hpp"
 #include "mproc/shared_array.hpp"
 #include "mproc/task_timeout.hpp"
