@@ -199,6 +199,7 @@ class UnfinishedItems {
 template <class R, bool outcomes>
 class ResumedStream {
   public:
+    /// The type of its items: `mproc::Outcome<R>` with `outcomes`, else `R`.
     using value_type = std::conditional_t<outcomes, Outcome<R>, R>;
 
     /// The next result in input order, or nothing at the end. Throws an item's error (without
@@ -231,8 +232,13 @@ class ResumedStream {
     /// also written as they come, in batches, and when the stream ends).
     void flush() { state_->journal.flush(); }
 
+    /// Input iterator over the stream. Each step takes the next result with `next()`, so an
+    /// item's error (without `outcomes`) is thrown by `begin()` or `++it`, where `next()` would
+    /// throw it.
     class iterator {
       public:
+        /// What `std::input_iterator` asks of an iterator.
+        ///@{
         using value_type = ResumedStream::value_type;
         using difference_type = std::ptrdiff_t;
         iterator() = default;
@@ -245,6 +251,7 @@ class ResumedStream {
         friend bool operator==(const iterator& it, std::default_sentinel_t) {
             return !it.current_.has_value();
         }
+        ///@}
 
       private:
         friend class ResumedStream;
@@ -252,7 +259,10 @@ class ResumedStream {
         ResumedStream* stream_ = nullptr;
         mutable std::optional<value_type> current_;
     };
+    /// Takes the first result (blocking) and returns an iterator to it. Call once: the stream
+    /// is single-pass.
     iterator begin() { return iterator(this); }
+    /// The end of the stream.
     std::default_sentinel_t end() const noexcept { return {}; }
 
     /// The stream over `computed`, the pool's results for the items `state` planned as
@@ -365,6 +375,8 @@ class ResumedStream {
 template <class Pool>
 class Resumable {
   public:
+    /// The calls of `pool` (which must outlive this object) journaled at `journal`; the file is
+    /// opened by each call (see `mproc::resumable`).
     Resumable(Pool& pool, std::filesystem::path journal, ResumeOptions options = {})
         : pool_(pool), path_(std::move(journal)), options_(std::move(options)) {}
 
@@ -415,9 +427,9 @@ class Resumable {
         return results;
     }
 
-    /// Of the last `map` or `map_outcomes`: the items read back from the journal, and those
-    /// the pool computed.
+    /// Of the last `map` or `map_outcomes`: the items read back from the journal.
     std::size_t resumed() const noexcept { return resumed_; }
+    /// Of the last `map` or `map_outcomes`: the items the pool computed.
     std::size_t computed() const noexcept { return computed_; }
 
   private:
