@@ -100,13 +100,16 @@ struct ResumeState {
     std::deque<Planned> plan; // in input order
     std::size_t resumed = 0;  // items answered from the journal
     std::size_t computed = 0; // results the pool delivered
+    WireWriter item_bytes;    // the input reader's (one at a time): each item's encoding
 };
 
+/// The hash of `item`'s encoding, written into `scratch` (cleared first, kept by the caller so
+/// that reading the input allocates nothing per item).
 template <class Item>
-std::uint64_t item_hash(const Item& item) {
-    WireWriter bytes;
-    encode_value(bytes, item);
-    return journal_hash(bytes.data(), bytes.size());
+std::uint64_t item_hash(const Item& item, WireWriter& scratch) {
+    scratch.clear();
+    encode_value(scratch, item);
+    return journal_hash(scratch.data(), scratch.size());
 }
 
 /// The input of the pool call under a resumable call: the caller's input less the items the
@@ -158,7 +161,7 @@ class UnfinishedItems {
                 return;
             }
             for (; !(at_ == end_); ++at_, ++index_) {
-                const std::uint64_t hash = item_hash<Item>(*at_);
+                const std::uint64_t hash = item_hash<Item>(*at_, state_->item_bytes);
                 const JournalFile::Record* record = state_->journal.find(index_);
                 if (record != nullptr && record->item_hash != hash) {
                     throw_changed_item(index_);
@@ -316,6 +319,10 @@ class ResumedStream {
     /// Moves the journaled items at the front of the plan to the ready results.
     bool take_journaled_front() {
         std::lock_guard lock(state_->mutex);
+        return take_journaled_front_locked();
+    }
+    /// take_journaled_front() with state_->mutex held. True if it took any.
+    bool take_journaled_front_locked() {
         bool took = false;
         while (!state_->plan.empty() && state_->plan.front().journaled) {
             take_journaled(state_->plan.front());
@@ -346,10 +353,7 @@ class ResumedStream {
         detail::ResumeState::Planned planned{};
         {
             std::lock_guard lock(state_->mutex);
-            while (state_->plan.front().journaled) {
-                take_journaled(state_->plan.front());
-                state_->plan.pop_front();
-            }
+            take_journaled_front_locked();
             planned = state_->plan.front();
             state_->plan.pop_front();
             ++state_->computed;
