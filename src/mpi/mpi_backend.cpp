@@ -30,6 +30,7 @@
 #include "mproc/errors.hpp"
 #include "pipeline_window.hpp"
 #include "portable_initializer.hpp"
+#include "rank_silence.hpp"
 #include "take_job_chunks.hpp"
 #include "terminated_error.hpp"
 #include "worker_server_hook.hpp"
@@ -375,13 +376,18 @@ class Hub {
                 progressed |= step(*pool);
                 expecting |= pool->awaited_replies != 0 || !pool->running.empty();
             }
+            const auto now = SilenceWatch::Clock::now();
             for (int i = 0; i < 64; ++i) { // then let local work in again
                 MpiMessage message;
                 if (!link_.receive(message)) {
                     break;
                 }
+                silence_.heard(message.source, now);
                 route(message);
                 progressed = true;
+            }
+            if (silence_.due(now)) {
+                end_job_if_a_rank_is_silent(now);
             }
             if (progressed) {
                 backoff.reset();
@@ -605,7 +611,38 @@ class Hub {
         }
     }
 
+    /// Ends the job if a worker rank that holds chunks has been silent for too long: stopped,
+    /// frozen or cut off where nothing tells (rank_silence.hpp). Its chunks cannot come back,
+    /// and MPI_Finalize would wait for it for ever.
+    void end_job_if_a_rank_is_silent(SilenceWatch::Clock::time_point now) {
+        const auto silent = silence_.look(now, [&](int rank) {
+            return std::any_of(snapshot_.begin(), snapshot_.end(), [&](const auto& pool) {
+                return pool->ranks[static_cast<std::size_t>(rank)].in_flight != 0;
+            });
+        });
+        if (!silent) {
+            return;
+        }
+        std::string origin = "MPI rank " + std::to_string(*silent);
+        for (const auto& pool : snapshot_) {
+            const std::string& known = pool->ranks[static_cast<std::size_t>(*silent)].origin;
+            if (known.size() > origin.size()) {
+                origin = known; // "MPI rank 2 (host node7)": with the host the rank told
+            }
+        }
+        link_.abort_job(
+            "mproc: " + origin + " has sent nothing for " +
+            std::to_string(silence_.limit().count()) +
+            " s while it held chunks of mproc::MpiPool's: its processes are stopped or frozen, "
+            "or its host is cut off. Ending the MPI job (MPI_Abort). MPROC_MPI_RANK_TIMEOUT "
+            "sets the limit in seconds; a map made with mproc::resumable goes on where it "
+            "stopped when run again.");
+    }
+
     void route(MpiMessage& message) {
+        if (message.tag == MpiTag::alive) {
+            return; // heard: that was all it had to say
+        }
         WireReader in(message.payload.data(), message.payload.size());
         const auto id = in.read<std::uint64_t>();
         const auto found = std::find_if(snapshot_.begin(), snapshot_.end(),
@@ -764,6 +801,7 @@ class Hub {
     std::vector<std::shared_ptr<MpiBackend::State>> snapshot_;
     std::vector<bool> filling_; // dispatch's: which ranks it is refilling (kept: no allocation)
     Resumer resumer_;           // resumes coroutines whose result the hub thread ended
+    SilenceWatch silence_{static_cast<std::size_t>(link_.size()), rank_silence_limit()};
     std::thread thread_;
 };
 
@@ -777,6 +815,7 @@ MpiBackend::MpiBackend(ValidatedOptions options) : worker_count_(options.workers
                                 .retry_lost_task = false,
                                 .limit_worker_memory = false});
     require_portable(options.initializer);        // ranks are other programs: as for spawn
+    rank_silence_limit();                         // a bad MPROC_MPI_RANK_TIMEOUT refused here
     const std::size_t ranks = mpi_worker_ranks(); // a clear error without worker ranks
     if (options.in_rank && options.workers > ranks) {
         throw std::invalid_argument(

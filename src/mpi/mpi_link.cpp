@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -218,6 +219,13 @@ void MpiLink::flush() {
     }
     sends_.clear();
     large_sends_ = 0;
+}
+
+void MpiLink::abort_job(const std::string& why) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, EXIT_FAILURE);
+    std::abort(); // MPI_Abort does not return
 }
 
 MpiLink& start_mpi() {

@@ -45,6 +45,8 @@ enum class MpiTag : int {
     unserved = 13, // rank -> 0: request id, message (no worker process could be started for it)
     cancel = 14,   // 0 -> rank: call id; the call was cancelled: drop its chunks, kill its
                    // running ones (their answers, if any, are ignored)
+    alive = 15,    // rank -> 0, no payload (not even a pool id): the rank holds chunks and had
+                   // nothing else to send for a while (rank_silence.hpp)
 };
 
 struct MpiMessage {
@@ -84,6 +86,10 @@ class MpiLink {
     static constexpr std::size_t eager_message_limit = 4096 - 256;
     /// Completes every queued send (waits, receiving nothing).
     void flush();
+    /// Ends the whole MPI job (MPI_Abort) after writing `why` to stderr. For what rank 0 cannot
+    /// recover from: a worker rank that cannot be reached leaves MPI_Finalize nothing to wait for
+    /// but it.
+    [[noreturn]] void abort_job(const std::string& why);
 
   private:
     friend MpiLink& start_mpi();

@@ -36,6 +36,7 @@
 #include "mproc/this_worker.hpp"
 #include "portable_initializer.hpp"
 #include "rank_binding.hpp"
+#include "rank_silence.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -126,6 +127,7 @@ class RankLink {
             std::lock_guard lock(mutex_);
             link_.send(0, tag, std::move(message.bytes()));
             link_.push();
+            last_answer_ = std::chrono::steady_clock::now();
             --chunks_here_;
             for (MpiMessage arrived; !handing_over && link_.receive(arrived);) {
                 (arrived.tag == MpiTag::run ? requests : left_for_serving_loop_)
@@ -148,6 +150,19 @@ class RankLink {
         }
     }
 
+    /// The heartbeat's thread: while this rank holds chunks, rank 0 hears from it at least
+    /// every `interval` (rank_silence.hpp); an answer counts.
+    void keep_alive(std::chrono::steady_clock::duration interval) {
+        std::lock_guard lock(mutex_);
+        const auto now = std::chrono::steady_clock::now();
+        if (chunks_here_ == 0 || now - last_answer_ < interval) {
+            return;
+        }
+        link_.send(0, MpiTag::alive, {});
+        link_.push();
+        last_answer_ = now;
+    }
+
     /// The serving loop: sleeps up to `us` microseconds (0: not at all), or until answer() wakes
     /// it.
     void wait(unsigned us) {
@@ -165,9 +180,41 @@ class RankLink {
     std::vector<MpiMessage> left_for_serving_loop_;
     std::size_t chunks_here_ = 0;  // chunks handed to local pools and not yet answered
     std::size_t workers_here_ = 0; // worker processes of the open pools
+    std::chrono::steady_clock::time_point last_answer_{}; // or heartbeat
     std::mutex wake_mutex_;
     std::condition_variable woken_;
     bool wake_requested_ = false;
+};
+
+/// Keeps rank 0 hearing from this rank while it holds chunks, from a thread of its own: the
+/// serving loop may be running a long task of an in-rank pool (rank_silence.hpp).
+class Heartbeat {
+  public:
+    explicit Heartbeat(RankLink& link) : thread_([this, &link] { beat(link); }) {}
+    Heartbeat(const Heartbeat&) = delete;
+    Heartbeat& operator=(const Heartbeat&) = delete;
+    ~Heartbeat() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        stop_.notify_one();
+        thread_.join();
+    }
+
+  private:
+    void beat(RankLink& link) {
+        // Looks four times an interval, so that no gap reaches much past one.
+        std::unique_lock lock(mutex_);
+        while (!stop_.wait_for(lock, heartbeat_interval / 4, [&] { return stopping_; })) {
+            link.keep_alive(heartbeat_interval * 3 / 4);
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable stop_;
+    bool stopping_ = false;
+    std::thread thread_;
 };
 
 /// The chunks one call of rank 0's (one map, one apply, ...) has on one pool of this rank, as
@@ -359,6 +406,7 @@ class WorkerRank final : public RequestSink {
         // task needs it (one A/B on a loaded 2-core VM: 100 us tasks took 1.45-1.55 ms each
         // with the spin, 1.11-1.39 without; trivial ones 4-9 us with it, 4.5-11 without).
         PollBackoff in_rank_backoff(100, 200);
+        const Heartbeat heartbeat(link_); // stops before this returns, so before MPI ends
         std::vector<MpiMessage> arrived;
         for (;;) {
             // Everything that has arrived, so that the requests among it reach the local pools

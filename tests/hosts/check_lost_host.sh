@@ -7,6 +7,11 @@
 #   kill  every process of the host is killed (the host's kernel closes its connections)
 #   cut   the host's link to the bridge goes down (a crashed or unplugged node: nothing closes
 #         the connections, only TCP keepalive finds out); it is brought back up at exit
+#   freeze  every process of the host is stopped (SIGSTOP: a frozen node, whose kernel still
+#         answers keepalive; only rank 0's watch for silent ranks finds out, after
+#         MPROC_MPI_RANK_TIMEOUT s). Rank 0 must end within LIMIT seconds, naming the host; mpirun
+#         then waits for the frozen host's daemon, as it must (its processes could resume): the
+#         test kills them, and mpirun must end at once
 #
 #   check_lost_host.sh TEST_HOSTS_SCRIPT DIR HOW LIMIT -- MPIRUN ARGS...
 set -uo pipefail
@@ -28,6 +33,9 @@ cleanup() {
     rm -f "$out"
     if [ "$how" = cut ]; then
         ip -n "${prefix}br" link set "v$count" up
+    fi
+    if [ "$how" = freeze ]; then
+        "$hosts" kill "$dir" "$count" # (SIGKILL ends stopped processes too)
     fi
 }
 trap cleanup EXIT
@@ -62,23 +70,41 @@ cut)
     killed_at=$(date +%s.%N)
     ip -n "${prefix}br" link set "v$count" down || fail "could not cut $lost off"
     ;;
+freeze)
+    echo "stopping every process of host $lost: $(ip netns pids "$lost" | tr '\n' ' ')"
+    killed_at=$(date +%s.%N)
+    ip netns pids "$lost" | xargs -r kill -STOP || fail "could not stop every process of $lost"
+    ;;
 *)
-    fail "HOW is kill or cut, not $how"
+    fail "HOW is kill, cut or freeze, not $how"
     ;;
 esac
 
-# The job ends within the limit.
+# The job ends within the limit; with a frozen host, rank 0 does (mpirun waits for the host).
+rank0=$(sed -n 's/^rank 0 on .* (pid \([0-9]*\)): map started$/\1/p' "$out")
+ending=$job
+[ "$how" = freeze ] && ending=$rank0
 deadline=$(($(date +%s) + limit))
-while kill -0 "$job" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+while kill -0 "$ending" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
     sleep 0.1
 done
-if kill -0 "$job" 2>/dev/null; then
-    fail "the job still ran $limit s after host $lost was lost ($how)"
+if kill -0 "$ending" 2>/dev/null; then
+    fail "the job (pid $ending) still ran $limit s after host $lost was lost ($how)"
+fi
+if [ "$how" = freeze ]; then
+    took=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    echo "rank 0 ended $took s after host $lost froze; killing the frozen host's processes"
+    "$hosts" kill "$dir" "$count" || fail "could not kill the processes of $lost"
+    for _ in $(seq 1 100); do
+        kill -0 "$job" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$job" 2>/dev/null && fail "mpirun still ran 10 s after the frozen host was killed"
 fi
 wait "$job"
 status=$?
 job=""
-took=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+[ "$how" = freeze ] || took=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "--- the job's output:"
 cat "$out"
 echo "--- the job ended with status $status, $took s after the host was lost ($how)"

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     }
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    std::printf("rank 0 on %s: map started\n", host);
+    std::printf("rank 0 on %s (pid %ld): map started\n", host, static_cast<long>(getpid()));
     std::fflush(stdout);
     const std::vector<int> results = pool.map(slow_identity, items, 1);
     std::printf("rank 0: the map ended with %zu results\n", results.size()); // must not be reached

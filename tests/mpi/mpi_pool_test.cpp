@@ -2,7 +2,8 @@
 // What only mproc::MpiPool does, run under mpirun with 3 ranks (rank 0 runs the tests, ranks 1
 // and 2 serve): tasks run on the worker ranks, in worker processes of theirs; a crashing task
 // costs one WorkerLost and its rank goes on; errors name the rank and host; a free rank takes
-// the next chunk (no static split); with in_rank, tasks run in the ranks' own processes.
+// the next chunk (no static split); with in_rank, tasks run in the ranks' own processes; a rank
+// busy with a long task is not taken for a silent one.
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <map>
@@ -468,6 +470,57 @@ TEST(MpiPoolInRankTest, RefusesWhatARankCannotDoForItsTasks) {
     // Other pools have no ranks to run tasks in.
     EXPECT_THROW(mproc::ThreadPool({.workers = 1, .in_rank = true}), std::invalid_argument);
     EXPECT_THROW(mproc::Pool({.workers = 1, .in_rank = true}), std::invalid_argument);
+}
+
+// ---- a rank that holds chunks and is silent ends the job; one that works is heard -------------
+
+/// The silence limit the test's run set (mpi_rank_silence_spares_long_tasks, via mpirun -x), or 0.
+int silence_limit_set() {
+    const char* value = std::getenv("MPROC_MPI_RANK_TIMEOUT");
+    return value == nullptr ? 0 : std::atoi(value);
+}
+
+/// Tasks twice as long as the limit: the ranks running them must be heard meanwhile, in worker
+/// processes or in the rank itself (where the task holds the rank's serving thread).
+TEST(MpiRankSilenceTest, TasksLongerThanTheLimitAreNotTakenForASilentRank) {
+    const int limit = silence_limit_set();
+    if (limit == 0) {
+        GTEST_SKIP() << "run with MPROC_MPI_RANK_TIMEOUT set (ctest -R mpi_rank_silence)";
+    }
+    const int ms = 2 * limit * 1000;
+    mproc::MpiPool isolated(2);
+    EXPECT_EQ(isolated.map(sleep_then_rank, std::vector<int>{ms, ms}, 1).size(), 2u);
+    mproc::MpiPool in_ranks(in_rank());
+    EXPECT_EQ(in_ranks.map(sleep_then_rank, std::vector<int>{ms, ms}, 1).size(), 2u);
+}
+
+/// MPROC_MPI_RANK_TIMEOUT is read as each pool is built: a value it cannot mean is refused there,
+/// naming the variable.
+TEST(MpiRankSilenceTest, ANonsensicalLimitIsRefused) {
+    const char* set = std::getenv("MPROC_MPI_RANK_TIMEOUT");
+    const std::string kept = set == nullptr ? "" : set;
+    for (const char* bad :
+         {"1", "-3", "abc", "5s", "3.5", "99999999999999999999", "9223372036854775807"}) {
+        setenv("MPROC_MPI_RANK_TIMEOUT", bad, 1);
+        try {
+            mproc::MpiPool pool(1);
+            ADD_FAILURE() << "MPROC_MPI_RANK_TIMEOUT=" << bad << " was taken";
+        } catch (const std::invalid_argument& error) {
+            EXPECT_NE(std::string(error.what()).find(std::string("MPROC_MPI_RANK_TIMEOUT=") + bad),
+                      std::string::npos)
+                << error.what();
+        }
+    }
+    for (const char* good : {"0", "2", "86400"}) {
+        setenv("MPROC_MPI_RANK_TIMEOUT", good, 1);
+        mproc::MpiPool pool(1);
+        EXPECT_EQ(pool.map(square, std::vector<int>{3}), std::vector<int>{9}) << good;
+    }
+    if (set == nullptr) {
+        unsetenv("MPROC_MPI_RANK_TIMEOUT");
+    } else {
+        setenv("MPROC_MPI_RANK_TIMEOUT", kept.c_str(), 1);
+    }
 }
 
 } // namespace
