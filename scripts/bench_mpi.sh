@@ -13,14 +13,19 @@
 #   scripts/bench_mpi.sh --baseline D an A/B: D holds mpi_bench built from another commit (e.g.
 #                                     main's); its MpiPool and Pool run in the same turns and
 #                                     appear as rows of their own ("baseline")
+#   scripts/bench_mpi.sh --hosts      the map rows only, MpiPool and the farm each with one rank
+#                                     on each of 3 test hosts (tests/hosts/test_hosts.sh: network
+#                                     namespaces on this machine, TCP between them; root)
 #
-# Every run's JSON lines are kept in build/bench/mpi_bench.jsonl.
+# The map rows run the farm's map too (bench/mpi_farm.cpp: the same chunks, by hand). Every
+# run's JSON lines are kept in build/bench/mpi_bench.jsonl (mpi_bench_hosts.jsonl with --hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=5
 table_only=0
 baseline=""
+hosts=0
 while (($#)); do
     case "$1" in
     --runs)
@@ -35,14 +40,19 @@ while (($#)); do
         baseline="${2:?--baseline needs a directory holding mpi_bench}"
         shift 2
         ;;
+    --hosts)
+        hosts=1
+        shift
+        ;;
     *)
-        echo "usage: scripts/bench_mpi.sh [--runs N] [--table] [--baseline DIR]" >&2
+        echo "usage: scripts/bench_mpi.sh [--runs N] [--table] [--baseline DIR] [--hosts]" >&2
         exit 2
         ;;
     esac
 done
 
 results=build/bench/mpi_bench.jsonl
+((hosts)) && results=build/bench/mpi_bench_hosts.jsonl
 if ((!table_only)); then
     scripts/setup.sh
     cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_TESTS=OFF \
@@ -52,9 +62,26 @@ if ((!table_only)); then
     # As in the tests: more ranks than cores is fine, root is fine, no single-copy (containers).
     export OMPI_MCA_btl_vader_single_copy_mechanism=none
     mpirun=(mpirun --oversubscribe --allow-run-as-root)
+    if ((hosts)); then
+        # The flags of the tests' runs across test hosts (CMakeLists.txt, MPROC_HOSTS_MPIEXEC).
+        dir=$PWD/build/bench/test_hosts
+        tests/hosts/test_hosts.sh up "$dir" 3
+        trap 'tests/hosts/test_hosts.sh down "$dir"' EXIT
+        mpirun=(tests/hosts/test_hosts.sh run "$dir" -- "${mpirun[@]}" --hostfile "$dir/hostfile"
+            --mca plm_rsh_agent "$dir/rsh_agent" --mca plm_rsh_no_tree_spawn 1
+            --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24
+            --mca oob_tcp_if_include 10.77.0.0/24)
+    fi
     : >"$results"
     for ((run = 1; run <= runs; ++run)); do
         echo "run $run of $runs" >&2
+        if ((hosts)); then
+            for program in mpi_farm mpi_bench; do
+                "${mpirun[@]}" -n 3 "$PWD/build/bench/bench/$program" --workload map --reps 5 |
+                    sed "s/^{/{\"run\": $run, /" >>"$results"
+            done
+            continue
+        fi
         # The farm and the pool take turns, so that a burst of load hits both sides of a ratio.
         for work_us in 0 100; do
             tasks=$((work_us == 0 ? 20000 : 2000))
@@ -68,6 +95,8 @@ if ((!table_only)); then
                     -e 's/"impl": "\([a-z_]*\)"/"impl": "\1_baseline"/' >>"$results"
             fi
         done
+        "${mpirun[@]}" -n 3 build/bench/bench/mpi_farm --workload map --reps 5 |
+            sed "s/^{/{\"run\": $run, /" >>"$results"
         "${mpirun[@]}" -n 3 build/bench/bench/mpi_bench --workload map --reps 5 |
             sed "s/^{/{\"run\": $run, /" >>"$results"
         if [[ -n $baseline ]]; then
@@ -78,7 +107,7 @@ if ((!table_only)); then
     done
 fi
 
-python3 - "$results" <<'PY'
+python3 - "$results" "$hosts" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 def values(workload, impl, key, work_us=None):
@@ -96,10 +125,15 @@ def ratios(workload, impl, base, key, work_us=None):
             out.append(a[0] / b[0])
     return out
 runs = len({r["run"] for r in rows})
-print(f"MpiPool against a hand-written MPI farm; medians of {runs} runs (2 ranks: 1 worker)")
-print()
-print("| task | MPI farm (floor) | mproc::MpiPool | mproc::Pool | MpiPool / farm (range) | target | |")
-print("|---|---|---|---|---|---|---|")
+across_hosts = sys.argv[2] == "1"
+if across_hosts:
+    print(f"MpiPool against a hand-written MPI farm across 3 test hosts (TCP); medians of {runs} runs")
+else:
+    print(f"MpiPool against a hand-written MPI farm; medians of {runs} runs (2 ranks: 1 worker)")
+if values("per_task", "mpi_farm", "per_task_us"):
+    print()
+    print("| task | MPI farm (floor) | mproc::MpiPool | mproc::Pool | MpiPool / farm (range) | target | |")
+    print("|---|---|---|---|---|---|---|")
 for work_us in (0, 100):
     farm = values("per_task", "mpi_farm", "per_task_us", work_us)
     for suffix, label in (("", ""), ("_baseline", " (baseline)")):
@@ -120,17 +154,25 @@ for work_us in (0, 100):
                   f"| {statistics.median(in_rank):.2f} µs/task | | {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) "
                   f"| ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} |")
 header = False
+farm = values("map", "mpi_farm", "items_per_s")
 for suffix, label in (("", ""), ("_baseline", " (baseline)")):
     mpi = values("map", "mpi_pool" + suffix, "items_per_s")
     pool = values("map", "process_pool" + suffix, "items_per_s")
-    if not (mpi and pool):
+    if not (mpi and pool and farm):
         continue
-    r = ratios("map", "mpi_pool" + suffix, "process_pool" + suffix, "items_per_s")
+    r = ratios("map", "mpi_farm", "mpi_pool" + suffix, "items_per_s")  # farm's time / pool's
+    p = ratios("map", "mpi_pool" + suffix, "process_pool" + suffix, "items_per_s")
     if not header:
         print()
-        print("| map, 10^6 int64, default chunksize, 2 workers | mproc::MpiPool (3 ranks) | mproc::Pool | MpiPool / Pool |")
-        print("|---|---|---|---|")
+        where = "3 ranks, one per test host" if across_hosts else "3 ranks"
+        print(f"| map, 10^6 int64, default chunksize, 2 workers ({where}) | MPI farm (floor) "
+              "| mproc::MpiPool | mproc::Pool (rank 0's machine) | MpiPool's time / farm's (range) "
+              "| target | | MpiPool / Pool |")
+        print("|---|---|---|---|---|---|---|---|")
         header = True
-    print(f"| throughput{label} | {statistics.median(mpi) / 1e6:.1f} M items/s | {statistics.median(pool) / 1e6:.1f} M items/s "
-          f"| {statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f}) |")
+    ratio = statistics.median(r)
+    print(f"| throughput{label} | {statistics.median(farm) / 1e6:.1f} M items/s "
+          f"| {statistics.median(mpi) / 1e6:.1f} M items/s | {statistics.median(pool) / 1e6:.1f} M items/s "
+          f"| {ratio:.2f}x ({min(r):.2f}–{max(r):.2f}) | ≤ 1.5x | {'met' if ratio <= 1.5 else 'missed'} "
+          f"| {statistics.median(p):.2f} ({min(p):.2f}–{max(p):.2f}) |")
 PY
