@@ -20,12 +20,15 @@ jobs=$(nproc)
 run_suite() { # name, extra cmake arguments...
     local name=$1
     shift
+    local start=$SECONDS
     echo "== build: $name"
     cmake -S . -B "build/$name" -DMPROC_WARNINGS_AS_ERRORS=ON -DMPROC_BUILD_EXAMPLES=ON "$@" \
         >/dev/null
     cmake --build "build/$name" -j "$jobs" >/dev/null
-    echo "== test: $name"
+    echo "== test: $name (built in $((SECONDS - start)) s)"
+    start=$SECONDS
     (cd "build/$name" && ctest --output-on-failure -j "$jobs" --timeout 300 "${CTEST_ARGS[@]}")
+    echo "== $name: tests took $((SECONDS - start)) s; $((SECONDS / 60)) min since the start"
 }
 
 CTEST_ARGS=()
