@@ -26,6 +26,7 @@ test=(
     python3                 # checks the files the demo's --timeline writes
     slurm-wlm munge         # the seed demo under srun and sbatch, on a cluster the tests start
     iproute2                # ip netns: the MPI tests across test hosts (tests/hosts)
+    procps                  # pgrep, ps: the tests that stop an MPI job's processes
 )
 bench=(
     libtbb-dev              # bench/: the oneTBB and std::execution::par peers

@@ -15,6 +15,7 @@ out=$(mktemp)
 job=""
 cleanup() {
     if [ -n "$job" ] && kill -0 "$job" 2>/dev/null; then
+        # shellcheck disable=SC2046 # one word per pid
         kill -CONT $(tree "$job") 2>/dev/null
         kill -KILL "$job" 2>/dev/null
     fi
@@ -42,6 +43,8 @@ done
 grep -q "RUN .*TasksLongerThanTheLimit" "$out" || fail "the tasks did not start within 60 s"
 sleep 1
 pids=$(tree "$job" | tr '\n' ' ')
+# mpirun, its 3 ranks and their worker processes at the least: the whole job, not a part of it.
+[ "$(wc -w <<<"$pids")" -ge 4 ] || fail "found only these processes of the job: $pids"
 echo "stopping the job's processes for $pause s: $pids"
 # shellcheck disable=SC2086 # one word per pid
 kill -STOP $pids || fail "could not stop the job"
