@@ -21,7 +21,7 @@ test=(
     clang-format            # style check in the test command
     pkg-config              # the install test's pkg-config consumer
     clang libclang-rt-14-dev # libFuzzer for scripts/fuzz.sh
-    clang-16                # the test suite's second compiler
+    clang-16 libclang-rt-16-dev # the test suite's second compiler (its sanitizer runtimes)
     doxygen                 # the API reference (target docs), built by the test command
     python3                 # checks the files the demo's --timeline writes
     slurm-wlm munge         # the seed demo under srun and sbatch, on a cluster the tests start

@@ -324,7 +324,7 @@ TEST(TaskTimeout, ThreadPoolRefusesALimitItCannotEnforce) {
 
 // ---- memory limit -----------------------------------------------------------------------------
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(MPROC_ASAN_OR_TSAN)
 constexpr bool address_space_is_reserved_by_a_sanitizer = true;
 #else
 constexpr bool address_space_is_reserved_by_a_sanitizer = false;
