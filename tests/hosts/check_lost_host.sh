@@ -32,34 +32,17 @@ cleanup() {
     fi
     rm -f "$out"
     if [ "$how" = cut ]; then
-        # Back on the network, and forgotten as unreachable: the hosts that tried to reach each
-        # other during the cut keep a failed neighbour entry, which fails the next connection
-        # at once (EHOSTUNREACH: a daemon of the next job on these hosts would give up).
-        ip -n "${prefix}br" link set "v$count" up
-        for i in $(seq 1 "$count"); do
-            ip -n "${prefix}$i" neigh flush all
-        done
+        "$hosts" reconnect "$dir" "$count"
     fi
     if [ "$how" = freeze ]; then
         "$hosts" kill "$dir" "$count" # (SIGKILL ends stopped processes too)
     fi
 }
 trap cleanup EXIT
-# What each host runs, and its connections: where a job that hangs waits.
-show_hosts() {
-    local i pids
-    for i in $(seq 1 "$count"); do
-        echo "--- host ${prefix}$i:"
-        pids=$(ip netns pids "${prefix}$i" | tr '\n' ',' | sed 's/,$//')
-        [ -z "$pids" ] || ps -o pid,stat,wchan:24,etime,args -p "$pids"
-        ip -n "${prefix}$i" neigh show
-        ip netns exec "${prefix}$i" ss -tnp
-    done
-}
 fail() {
     echo "--- the job's output:"
     cat "$out"
-    show_hosts
+    "$hosts" show "$dir"
     echo "FAILED: $*"
     exit 1
 }
@@ -86,7 +69,7 @@ kill)
 cut)
     echo "cutting host $lost off the network"
     killed_at=$(date +%s.%N)
-    ip -n "${prefix}br" link set "v$count" down || fail "could not cut $lost off"
+    "$hosts" cut "$dir" "$count" || fail "could not cut $lost off"
     ;;
 freeze)
     echo "stopping every process of host $lost: $(ip netns pids "$lost" | tr '\n' ' ')"

@@ -12,6 +12,10 @@
 #   test_hosts.sh run DIR -- CMD..  runs CMD on host 1 (mpirun runs there)
 #   test_hosts.sh kill DIR I        kills every process on host I (SIGKILL) until none is left
 #   test_hosts.sh pids DIR          lists the processes still running on each host
+#   test_hosts.sh show DIR          what each host runs (state, wait channel), its neighbour
+#                                   entries and TCP connections: where a job that hangs waits
+#   test_hosts.sh cut DIR I         takes host I's link to the bridge down (a host unplugged)
+#   test_hosts.sh reconnect DIR I   brings it back, forgotten as unreachable by every host
 #   test_hosts.sh agent DIR HOST CMD...  the rsh agent: runs CMD (a shell command line, as ssh
 #                                   would) on HOST, a host name or address of DIR's hostfile
 #
@@ -25,7 +29,7 @@ subnet_prefix=10.77.0
 self=$(readlink -f "$0")
 
 usage() {
-    sed -n '3,20p' "$self" | sed 's/^# \{0,1\}//' >&2
+    sed -n '3,24p' "$self" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -152,6 +156,32 @@ pids)
     load "$dir"
     for i in $(seq 1 "$count"); do
         printf '%s:%s\n' "${prefix}$i" "$(ip netns pids "${prefix}$i" | sed 's/^/ /' | tr -d '\n')"
+    done
+    ;;
+show)
+    load "$dir"
+    for i in $(seq 1 "$count"); do
+        echo "--- host ${prefix}$i:"
+        pids=$(ip netns pids "${prefix}$i" | tr '\n' ',' | sed 's/,$//')
+        [ -z "$pids" ] || ps -o pid,stat,wchan:24,etime,args -p "$pids"
+        ip -n "${prefix}$i" neigh show
+        ip netns exec "${prefix}$i" ss -tnp
+    done
+    ;;
+cut)
+    [ $# -eq 1 ] || usage
+    load "$dir"
+    ip -n "${prefix}br" link set "v$1" down
+    ;;
+reconnect)
+    [ $# -eq 1 ] || usage
+    load "$dir"
+    ip -n "${prefix}br" link set "v$1" up
+    # The hosts that tried to reach each other meanwhile keep a failed neighbour entry, which
+    # fails the next connection at once (EHOSTUNREACH: a daemon of the next MPI job on these
+    # hosts would give up, and mpirun wait for it for ever).
+    for i in $(seq 1 "$count"); do
+        ip -n "${prefix}$i" neigh flush all
     done
     ;;
 agent)
