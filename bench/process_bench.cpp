@@ -41,7 +41,11 @@
 //                    200 MiB between touched buffers, and a map over 300 items of 1 MiB (its
 //                    time for 200 MiB moved, in and out together); the same 300 MiB as floats
 //                    through map_into from a SharedArray into a SharedArray and from a vector
-//                    into a vector (the same measure), on a Pool of 2 (ms)
+//                    into a vector (the same measure), on a Pool of 2 (ms); also two one-copy
+//                    floors, "floor_cross_memory_result" and "floor_cross_memory_map": the
+//                    200 MiB, and the map's items and results, read on the calling thread from a
+//                    forked process's memory (process_vm_readv) into fresh vectors, the least a
+//                    result crossing between processes costs without shared memory
 //   cancel           a task of a Pool of 1 that runs for a minute is cancelled, then an apply of
 //                    an int runs: the time from cancel() to that apply's result, which the
 //                    replacement worker gives (ms); also impl "floor_kill_fork": a forked
@@ -63,15 +67,18 @@
 //
 // Usage: process_bench [--quick] [--repetitions N] [--only workload,workload] [--impl pool|thread]
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -788,6 +795,70 @@ double resident_mib(int) {
     return kib / 1024;
 }
 
+/// A forked process that holds what the caller held when it forked (copy-on-write: the same
+/// touched pages) and waits until it is destroyed: another process's memory to read with
+/// process_vm_readv(2), the one copy that a worker's answer would cost if the caller read it
+/// from the worker's memory instead of through the socket (four copies: encode, socket in,
+/// socket out, decode).
+class CrossMemoryPartner {
+  public:
+    CrossMemoryPartner() {
+        if (pipe2(ends_, O_CLOEXEC) != 0) {
+            std::perror("pipe2");
+            std::exit(1);
+        }
+        pid_ = fork();
+        if (pid_ < 0) {
+            std::perror("fork");
+            std::exit(1);
+        }
+        if (pid_ == 0) { // only system calls from here: the parent has other threads
+            close(ends_[1]); // so that the parent's close is the end of the stream
+            char byte = 0;
+            while (read(ends_[0], &byte, 1) < 0 && errno == EINTR) {
+            }
+            _exit(0);
+        }
+        close(ends_[0]);
+    }
+    ~CrossMemoryPartner() {
+        close(ends_[1]); // its read ends
+        waitpid(pid_, nullptr, 0);
+    }
+    CrossMemoryPartner(const CrossMemoryPartner&) = delete;
+    CrossMemoryPartner& operator=(const CrossMemoryPartner&) = delete;
+
+    /// Copies `size` bytes at `there` in the partner (the same address as in this process) to
+    /// `here`; false if the system refuses (a ptrace policy such as Yama's may forbid it).
+    bool copy_from(void* here, const void* there, std::size_t size) const {
+        iovec local{here, size};
+        iovec remote{const_cast<void*>(there), size};
+        return process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
+    }
+
+  private:
+    int ends_[2] = {-1, -1};
+    pid_t pid_ = -1;
+};
+
+/// A fresh vector of `size` bytes read from the partner's copy of `there`, its storage advised
+/// to take huge pages first, as mproc's decoder does for large blocks.
+std::vector<char> fresh_from_partner(const CrossMemoryPartner& partner, const char* there,
+                                     std::size_t size) {
+    std::vector<char> fresh;
+    fresh.reserve(size);
+    if (size >= (std::size_t{4} << 20)) {
+        madvise(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(fresh.data()) &
+                                        ~std::uintptr_t{4095}),
+                size, MADV_HUGEPAGE);
+    }
+    fresh.resize(size); // value-initialised: a std::vector<char> cannot be had otherwise
+    if (!partner.copy_from(fresh.data(), there, size)) {
+        std::abort(); // checked once before this contender was added
+    }
+    return fresh;
+}
+
 /// ms for each of `calls` calls of `call`, which returns what the task computed.
 template <class Call>
 Contender big_contender(std::string_view impl, std::size_t calls, Call call) {
@@ -861,6 +932,42 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
                         }
                         return elapsed * 1e3 * per_big;
                     }});
+    // The one-copy floors: what the result and the map would cost if each side read the
+    // other's memory (process_vm_readv) instead of the bytes crossing a socket. The partner
+    // holds the caller's pages as they were at its fork, so `bytes` and the items are there.
+    auto partner = std::make_shared<CrossMemoryPartner>();
+    char probe = 0;
+    if (partner->copy_from(&probe, bytes.data(), 1)) {
+        list.push_back(big_contender("floor_cross_memory_result", 1, [partner, &bytes] {
+            return static_cast<std::int64_t>(
+                fresh_from_partner(*partner, bytes.data(), bytes.size()).size());
+        }));
+        // Each item read into one buffer (what a worker decoding it would touch, warm), each
+        // result into a fresh vector (what the caller keeps), both on this thread.
+        list.push_back({"floor_cross_memory_map", [partner, items, per_big] {
+                            std::vector<char> item((*items)[0].size());
+                            std::vector<std::vector<char>> results;
+                            results.reserve(items->size());
+                            const auto t0 = Clock::now();
+                            for (const std::vector<char>& there : *items) {
+                                if (!partner->copy_from(item.data(), there.data(), item.size())) {
+                                    std::abort();
+                                }
+                                results.push_back(
+                                    fresh_from_partner(*partner, there.data(), there.size()));
+                            }
+                            const double elapsed = seconds_since(t0);
+                            bench::keep(item);
+                            if (results.back()[0] != 'm') {
+                                std::abort();
+                            }
+                            return elapsed * 1e3 * per_big;
+                        }});
+    } else {
+        std::fprintf(stderr, "process_bench: process_vm_readv refused (%s): no cross-memory "
+                             "floors\n",
+                     std::strerror(errno));
+    }
     // The result's task alone, in the caller: what a fresh 200 MiB vector costs to make,
     // wherever it is made (the floor under the result contender, with memcpy).
     list.push_back(big_contender("task_alone_result", 1, [&s] {
