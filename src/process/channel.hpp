@@ -17,7 +17,7 @@
 namespace mproc::detail {
 
 enum class FrameKind : std::uint32_t {
-    hello = 1,  // worker -> caller, once: program id, pid
+    hello = 1,  // worker -> caller, once: program id, pid, lend_probe_address()
     run = 2,    // caller -> worker: entry address, entry payload
     stop = 3,   // caller -> worker: exit now
     done = 4,   // worker -> caller: the entry's response (per-item outcomes)
@@ -26,7 +26,11 @@ enum class FrameKind : std::uint32_t {
         6, // worker -> caller, from its fatal-signal handler: a crash report (crash_report.hpp)
     // worker -> caller, at most once, before it first holds an answer back: no payload, and a
     // file descriptor (SCM_RIGHTS) of the shared memory it holds answers in (held_answers.hpp)
-    held_answers = 7
+    held_answers = 7,
+    // Lent results (mproc/detail/wire/lent_memory.hpp):
+    done_lent = 8, // worker -> caller: as done, with blocks to read from the worker's memory
+    lend = 9,      // caller -> worker, at most once: it can read the worker's memory
+    release = 10,  // caller -> worker: the oldest done_lent answer has been read
 };
 
 /// Frames larger than this are refused. Below it, a garbled size still costs no more memory

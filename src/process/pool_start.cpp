@@ -51,6 +51,9 @@ void await_hello(WorkerProcess& worker) {
         kind != FrameKind::hello) {
         throw Error(unserved_worker_hint);
     }
+    WireReader hello(payload.data(), payload.size());
+    hello.read<std::uint64_t>(); // the program id: the server forked or ran this program
+    worker.greeted(hello);
     worker.ready = true;
 }
 

@@ -325,9 +325,12 @@ class ProcessBackend::Impl {
             return false;
         }
         WireReader in(payload.data(), payload.size());
-        if (kind != FrameKind::done && kind != FrameKind::failed) {
+        const bool answer = kind == FrameKind::done || kind == FrameKind::done_lent ||
+                            kind == FrameKind::failed;
+        if (!answer) {
             error = worker.take_notice(kind, in);
-        } else if (worker.window.empty() || worker.crash) {
+        } else if (worker.window.empty() || worker.crash ||
+                   (kind == FrameKind::done_lent && !worker.lends)) {
             error = std::make_exception_ptr(WireError("mproc: unexpected frame from worker"));
         } else {
             return handle_answer(worker, kind, in);
@@ -342,17 +345,23 @@ class ProcessBackend::Impl {
     /// Settles the chunk the worker answered, then gives it more; false when the worker was
     /// lost instead.
     bool handle_answer(WorkerProcess& worker, FrameKind kind, WireReader& in) {
-        record_front_chunk(worker, kind == FrameKind::done ? ChunkEnd::finished : ChunkEnd::failed,
+        record_front_chunk(worker, kind == FrameKind::failed ? ChunkEnd::failed : ChunkEnd::finished,
                            in.remaining());
         Chunk* chunk = worker.answered(worker.answers.run_ns());
         // Held until the window is refilled below: the dispatcher compares jobs by address,
         // which only a live job keeps unique.
         JobRef<Job> answered_job(chunk->job);
         answered_job->acquire();
+        if (kind == FrameKind::done_lent) {
+            in.read_lent_from(worker.pid);
+        }
         if (!worker.settle_answer(*chunk, kind, in)) {
             lose(worker, std::make_exception_ptr(
                              WireError("mproc: worker sent a response that does not decode")));
             return false;
+        }
+        if (kind == FrameKind::done_lent) {
+            worker.release_lent(); // sent by the refill's flush below
         }
         // Refilled after the chunk is settled, not before: its callbacks may terminate the
         // pool, and then nothing more may start.

@@ -15,6 +15,7 @@
 #include "held_answers.hpp"
 #include "mproc/detail/code_address.hpp"
 #include "mproc/detail/trace.hpp"
+#include "mproc/detail/wire/lent_memory.hpp"
 #include "mproc/detail/wire/shared_array_codec.hpp"
 #include "mproc/pool_options.hpp"
 #include "mproc/this_worker.hpp"
@@ -75,6 +76,7 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
         WireWriter out;
         out.write(this_program_id());
         out.write(static_cast<std::int64_t>(getpid()));
+        out.write(lend_probe_address());
         send_frame(channel_fd, FrameKind::hello, out.data(), out.size());
 
         // The caller may queue several requests here (a pipelined window). An answer is held
@@ -102,18 +104,38 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
                                   static_cast<unsigned long long>(worker_id));
                 exit_worker(0);
             }
+            if (kind == FrameKind::lend) {
+                this_process_lends.allow();
+                continue;
+            }
+            if (kind == FrameKind::release) {
+                if (!this_process_lends.release_oldest()) {
+                    exit_worker(3); // nothing was lent: the caller is confused, do not guess
+                }
+                continue;
+            }
             if (kind != FrameKind::run) {
                 exit_worker(3); // the caller does not send anything else: do not guess
             }
             out.clear();
             const auto started = std::chrono::steady_clock::now();
-            const FrameKind answer = run_request(request, out, initializer_error);
+            FrameKind answer = run_request(request, out, initializer_error);
+            if (this_process_lends.lending()) {
+                if (answer == FrameKind::done) {
+                    this_process_lends.sent(); // kept until the caller's release
+                    answer = FrameKind::done_lent;
+                } else {
+                    this_process_lends.drop_unsent();
+                }
+            }
             const auto finished = std::chrono::steady_clock::now();
             const auto ran =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(finished - started);
             const std::uint32_t run_ns = saturated_run_ns(static_cast<std::uint64_t>(ran.count()));
+            // A lent answer is sent at once: the caller reads its blocks from this process,
+            // which a held answer must not need (it is read also after this process died).
             const bool may_hold =
-                ran < max_held_run &&
+                answer != FrameKind::done_lent && ran < max_held_run &&
                 held.count() + 1 < requests.whole_frames_buffered(held.count() + 2) &&
                 (held.count() == 0 || finished - first_held_at < max_hold);
             if (may_hold && held.hold(channel_fd, answer, run_ns, out.data(), out.size())) {
@@ -122,7 +144,7 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
                 }
                 continue;
             }
-            if (held.count() != 0 &&
+            if (held.count() != 0 && answer != FrameKind::done_lent &&
                 held.hold(channel_fd, answer, run_ns, out.data(), out.size())) {
                 held.send(channel_fd); // with the others, in one system call
                 continue;

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "mproc/detail/code_address.hpp"
+#include "mproc/detail/wire/lent_memory.hpp"
 #include "mproc/detail/wire/remote_exception.hpp"
 #include "mproc/detail/wire/wire_job.hpp"
 #include "mproc/errors.hpp"
@@ -40,12 +41,30 @@ void WorkerProcess::stop() {
     }
 }
 
+void WorkerProcess::greeted(WireReader& hello) {
+    hello.read<std::int64_t>(); // its pid, as it sees it: this process reads by the one it knows
+    if (can_read_lent(pid, hello.read<std::uint64_t>())) {
+        // Sent before anything it could lend is asked for, or behind it in the same socket:
+        // either way it lends only what is answered after this.
+        const std::size_t header = begin_frame(outbox);
+        end_frame(outbox, header, FrameKind::lend);
+        flush();
+        lends = true;
+    }
+}
+
+void WorkerProcess::release_lent() {
+    const std::size_t header = begin_frame(outbox);
+    end_frame(outbox, header, FrameKind::release);
+}
+
 std::exception_ptr WorkerProcess::take_notice(FrameKind kind, WireReader& in) noexcept {
     try {
         if (kind == FrameKind::hello) {
             if (in.read<std::uint64_t>() != this_program_id()) {
                 throw Error("mproc: worker runs a different program");
             }
+            greeted(in);
             ready = true;
         } else if (kind == FrameKind::held_answers && !held) {
             const int received = answers.take_received_fd();
@@ -85,7 +104,7 @@ Chunk* WorkerProcess::answered(std::uint32_t run_ns) {
 
 bool WorkerProcess::settle_answer(Chunk& chunk, FrameKind kind, WireReader& in) {
     chunk.retries = 0;
-    if (kind == FrameKind::done) {
+    if (kind == FrameKind::done || kind == FrameKind::done_lent) {
         return wire_of(*chunk.job).complete_chunk(chunk, in, pid, nullptr);
     }
     std::exception_ptr reason;

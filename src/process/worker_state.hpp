@@ -37,6 +37,7 @@ struct WorkerProcess {
     std::uint64_t server_generation = 0; // the fork server it came from (see launcher_failed)
     int fd = -1;
     bool ready = false;    // its hello arrived
+    bool lends = false;    // told it may lend results (lent_memory.hpp): this process reads them
     bool stopping = false; // told to stop (retired, or the pool is closing)
     // The chunks sent to it and not yet answered, in the order it runs (and answers) them: the
     // front one is running, the others wait in its socket (a pipelined window).
@@ -66,6 +67,11 @@ struct WorkerProcess {
     void flush();
     /// Tells it to stop.
     void stop();
+    /// Reads the rest of its hello after the program id (its pid and where its probe word
+    /// lies); if this process can read its memory, tells it that it may lend results.
+    void greeted(WireReader& hello);
+    /// Tells it that the blocks of its oldest lent answer have been read (with the next flush).
+    void release_lent();
     /// Takes in a frame that is not an answer: its hello, where it holds answers, its crash
     /// report. The error it is lost for when the frame is refused (another program, garbage,
     /// a frame it may not send, or not again).
@@ -73,7 +79,8 @@ struct WorkerProcess {
     /// Takes the answered front chunk out of its window and learns from the time it ran
     /// (`run_ns`, as the worker timed it).
     Chunk* answered(std::uint32_t run_ns);
-    /// Settles `chunk` (just taken from its window) with its answer, a done or failed frame;
+    /// Settles `chunk` (just taken from its window) with its answer, a done, done_lent or failed
+    /// frame;
     /// false when a done frame did not decode (its items end with that error, and the worker
     /// is not to be believed again).
     bool settle_answer(Chunk& chunk, FrameKind kind, WireReader& in);

@@ -19,6 +19,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -29,6 +30,7 @@
 #include <mproc/mproc.hpp>
 
 #include "mproc/detail/code_address.hpp"
+#include "mproc/detail/wire/lent_memory.hpp"
 #include "mproc/detail/wire/remote_exception.hpp"
 #include "mproc/detail/wire/wire.hpp"
 #include "process/channel.hpp"
@@ -315,6 +317,107 @@ TEST(ProcessPool, MaxTasksPerChildStartsFreshProcesses) {
     mproc::Pool pool({.workers = 1, .max_tasks_per_child = 2});
     const auto pids = pool.map(worker_pid, std::vector<int>(6, 0), 1);
     EXPECT_EQ(std::set<long>(pids.begin(), pids.end()).size(), 3u);
+}
+
+// ---- large results, read by the caller from the worker's memory (lent_memory.hpp) ----------
+
+/// `count` numbers from `count` on: every size has its own contents.
+std::vector<std::uint32_t> numbered(std::uint32_t count) {
+    std::vector<std::uint32_t> numbers(count);
+    std::iota(numbers.begin(), numbers.end(), count);
+    return numbers;
+}
+std::string lettered(std::uint32_t size) {
+    std::string text(size, 'a');
+    text.back() = 'z';
+    return text;
+}
+bool worker_may_lend(int) { return mproc::detail::this_process_lends.allowed(); }
+/// The worker's resident anonymous memory, in MiB.
+double worker_resident_mib(int) {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("RssAnon:", 0) == 0) {
+            return std::stod(line.substr(line.find(':') + 1)) / 1024;
+        }
+    }
+    return -1;
+}
+
+TEST(ProcessPool, LargeResultsAreReadFromTheWorkersMemoryAndLetGo) {
+    mproc::Pool pool({.workers = 1});
+    // A worker lends once the caller has read its hello, which its first task may precede.
+    pool.apply(worker_pid, 0);
+    ASSERT_TRUE(pool.apply(worker_may_lend, 0)); // this process can read its worker's memory
+    // Around the size from which results are lent (1 MiB), and far above it.
+    for (const std::uint32_t count : {0u, 1000u, (1u << 18) - 1, 1u << 18, (1u << 18) + 1,
+                                      3u << 20, 1u << 25}) {
+        ASSERT_EQ(pool.apply(numbered, count), numbered(count)) << count;
+    }
+    EXPECT_EQ(pool.apply(lettered, 5u << 20), lettered(5u << 20));
+    // Each lent result is let go once read: 40 results of 8 MiB would stay in the worker
+    // (320 MiB) if it kept them.
+    const double before = pool.apply(worker_resident_mib, 0);
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(pool.apply(numbered, 2u << 20).back(), (2u << 20) + (2u << 20) - 1);
+    }
+    const double after = pool.apply(worker_resident_mib, 0);
+    ASSERT_GT(before, 0);
+    EXPECT_LT(after - before, 64) << before << " MiB before, " << after << " after";
+}
+
+TEST(ProcessPool, LargeResultsInFlightTogetherEachArriveWhole) {
+    // Many calls at once: lent answers, their releases and the next requests cross in the
+    // same sockets, on workers that retire after every third task.
+    mproc::Pool pool({.workers = 2, .max_tasks_per_child = 3});
+    std::vector<mproc::AsyncResult<std::vector<std::uint32_t>>> results;
+    for (std::uint32_t i = 0; i < 30; ++i) {
+        results.push_back(pool.apply_async(numbered, (1u << 18) + i * 4099));
+    }
+    for (std::uint32_t i = 0; i < 30; ++i) {
+        ASSERT_EQ(results[i].get(), numbered((1u << 18) + i * 4099)) << i;
+    }
+}
+
+/// Sleeps, then returns a lent result, and kills its own process 100 ms later: after the
+/// answer is sent, before the caller (held up by a slow callback) reads it.
+std::vector<std::uint32_t> answer_then_die(std::uint32_t count) {
+    std::this_thread::sleep_for(200ms);
+    std::thread([] {
+        std::this_thread::sleep_for(100ms);
+        kill(getpid(), SIGKILL);
+    }).detach();
+    return numbered(count);
+}
+int nap_then(int value) {
+    std::this_thread::sleep_for(100ms);
+    return value;
+}
+
+TEST(ProcessPool, AWorkerThatDiesBeforeItsLentResultIsReadCostsThatResultOnly) {
+    mproc::Pool pool({.workers = 2});
+    // Both workers past their first task (which their hello may not precede), so both lend.
+    const auto lending = pool.map(nap_then, std::vector<int>{1, 1}, 1);
+    ASSERT_EQ(lending, (std::vector<int>{1, 1}));
+    // The first call's callback holds the pool's I/O thread for a second, from 100 ms on; the
+    // second call's worker answers at 200 ms and is dead at 300 ms, long before its answer is
+    // read.
+    auto slow = pool.apply_async(
+        mproc::on_success([](int) { std::this_thread::sleep_for(1s); }), nap_then, 1);
+    auto unread = pool.apply_async(answer_then_die, 1u << 20);
+    EXPECT_EQ(slow.get(), 1);
+    try {
+        unread.get();
+        ADD_FAILURE() << "the dead worker's result was read";
+    } catch (const mproc::Error& error) {
+        EXPECT_NE(std::string(error.what()).find("could not be read from its memory"),
+                  std::string::npos)
+            << error.what();
+    }
+    // The pool goes on: the worker is replaced, and lent results arrive whole.
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(pool.apply(numbered, 1u << 19), numbered(1u << 19));
+    }
 }
 
 struct ParseError : std::exception {

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <numeric>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -120,6 +122,26 @@ TEST_P(StartMethods, RetiredWorkersAreReplaced) {
     mproc::Pool pool({.workers = 1, .max_tasks_per_child = 2, .start_method = GetParam()});
     const auto pids = pool.map(worker_pid, std::vector<int>(6, 0), 1);
     EXPECT_EQ(std::set<long>(pids.begin(), pids.end()).size(), 3u);
+}
+
+/// A result large enough to be lent by the worker (lent_memory.hpp): `count` numbers from
+/// `count` on, so that every size has its own contents.
+std::vector<std::uint32_t> numbered(std::uint32_t count) {
+    std::vector<std::uint32_t> numbers(count);
+    std::iota(numbers.begin(), numbers.end(), count);
+    return numbers;
+}
+
+TEST_P(StartMethods, LargeResultsArriveWhole) {
+    // Read from the worker's memory wherever this process may read it: the same for workers
+    // forked from the caller, from the fork server, or started anew (spawn).
+    mproc::Pool pool({.workers = 2, .max_tasks_per_child = 3, .start_method = GetParam()});
+    const std::vector<std::uint32_t> counts{1u << 18, (1u << 20) + 3, 5, 1u << 22};
+    for (int round = 0; round < 3; ++round) { // retired workers included
+        for (const std::uint32_t count : counts) {
+            ASSERT_EQ(pool.apply(numbered, count), numbered(count)) << count;
+        }
+    }
 }
 
 TEST_P(StartMethods, WorkersOutliveTheThreadThatCreatedThePool) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <complex>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -617,6 +619,104 @@ TEST(ValueCodec, AFailedEncodingAfterABorrowedBlockLeavesTheWriterAsItWas) {
         }
     });
     EXPECT_EQ(own_bytes, sizeof(std::uint64_t)); // the count; nothing of the failed value
+}
+
+// ---- lent blocks: a worker's large result read from its memory (lent_memory.hpp) ----------
+// This process plays the worker that lends and the caller that reads (process_vm_readv of its
+// own pid), with LentValues of its own, so that nothing here lends for the other tests.
+
+/// A frame holding one lent block of `count` elements at `address`.
+std::vector<std::byte> lent_frame(std::uint64_t count, std::uint64_t address) {
+    WireWriter out;
+    out.write(count | mproc::detail::lent_block_flag);
+    out.write(address);
+    return {out.data(), out.data() + out.size()};
+}
+
+TEST(LentBlocks, ALargeResultIsLentWhereAllowedAndReadFromTheLendersMemory) {
+    using mproc::detail::lend_block;
+    mproc::detail::LentValues lends;
+    std::vector<std::int32_t> result(std::size_t{1} << 19); // 2 MiB
+    std::iota(result.begin(), result.end(), 7);
+    const std::vector<std::int32_t> expected = result;
+    WireWriter out;
+    EXPECT_FALSE(lend_block(out, std::vector<std::int32_t>(result), lends)); // not allowed yet
+    lends.allow();
+    EXPECT_FALSE(lend_block(out, std::vector<std::int32_t>(1000, 1), lends)); // under 1 MiB
+    EXPECT_FALSE(lend_block(out, result, lends)); // an lvalue: others may still refer to it
+    EXPECT_FALSE(lends.lending());
+    EXPECT_EQ(out.size(), 0u);
+    const std::int32_t* elements = result.data();
+    ASSERT_TRUE(lend_block(out, std::move(result), lends));
+    EXPECT_TRUE(lends.lending());
+    EXPECT_EQ(out.size(), 2 * sizeof(std::uint64_t)); // the count and the address, no bytes
+
+    WireReader unread(out.data(), out.size()); // a reader that may not read lent blocks
+    EXPECT_THROW(mproc::detail::decode_value<std::vector<std::int32_t>>(unread), WireError);
+    WireReader in(out.data(), out.size());
+    in.read_lent_from(getpid());
+    const auto read = mproc::detail::decode_value<std::vector<std::int32_t>>(in);
+    EXPECT_EQ(read, expected);
+    EXPECT_NE(read.data(), elements); // a copy: the lender keeps its own until released
+    EXPECT_EQ(in.remaining(), 0u);
+
+    lends.sent();
+    EXPECT_FALSE(lends.lending());
+    EXPECT_TRUE(lends.release_oldest());
+    EXPECT_FALSE(lends.release_oldest()); // one release per lent answer, no more
+}
+
+TEST(LentBlocks, StringsAreLentToo) {
+    mproc::detail::LentValues lends;
+    lends.allow();
+    std::string text(std::size_t{3} << 20, 'q');
+    text.back() = '!';
+    const std::string expected = text;
+    WireWriter out;
+    ASSERT_TRUE(mproc::detail::lend_block(out, std::move(text), lends));
+    WireReader in(out.data(), out.size());
+    in.read_lent_from(getpid());
+    EXPECT_EQ(mproc::detail::decode_value<std::string>(in), expected);
+}
+
+TEST(LentBlocks, AnUnreadableOrAbsurdLentBlockIsAWireErrorNotACrash) {
+    using Bytes = std::vector<char>;
+    const long self = getpid();
+    auto decode = [&](const std::vector<std::byte>& frame, long lender) {
+        WireReader in(frame.data(), frame.size());
+        in.read_lent_from(lender);
+        return mproc::detail::decode_value<Bytes>(in);
+    };
+    // An address the lender does not map; a count whose bytes overflow; counts past what any
+    // frame could hold (refused before allocating); the address missing; a lender that is gone.
+    EXPECT_THROW(decode(lent_frame(std::size_t{2} << 20, 4096), self), WireError);
+    EXPECT_THROW(decode(lent_frame(~mproc::detail::lent_block_flag, 4096), self), WireError);
+    EXPECT_THROW(decode(lent_frame(std::uint64_t{1} << 61, 4096), self), WireError);
+    EXPECT_THROW(decode(lent_frame(PTRDIFF_MAX, 4096), self), WireError);
+    std::vector<std::byte> no_address = lent_frame(16, 4096);
+    no_address.resize(sizeof(std::uint64_t));
+    EXPECT_THROW(decode(no_address, self), WireError);
+    const pid_t gone = fork();
+    if (gone == 0) {
+        _exit(0);
+    }
+    ASSERT_GT(gone, 0);
+    waitpid(gone, nullptr, 0);
+    Bytes there(std::size_t{1} << 20, 'g');
+    EXPECT_THROW(decode(lent_frame(there.size(), reinterpret_cast<std::uintptr_t>(there.data())),
+                        gone),
+                 WireError);
+    EXPECT_EQ(decode(lent_frame(there.size(), reinterpret_cast<std::uintptr_t>(there.data())),
+                     self),
+              there); // the same block from a lender that is there
+}
+
+TEST(LentBlocks, TheProbeTellsWhetherAProcessCanBeRead) {
+    EXPECT_TRUE(mproc::detail::can_read_lent(getpid(), mproc::detail::lend_probe_address()));
+    EXPECT_FALSE(mproc::detail::can_read_lent(getpid(), 4096)); // not mapped
+    const std::uint64_t other_word = 42;
+    EXPECT_FALSE(mproc::detail::can_read_lent(getpid(),
+                                              reinterpret_cast<std::uintptr_t>(&other_word)));
 }
 
 TEST(WireWriter, LargeWritesKeepEveryByte) {

@@ -80,6 +80,7 @@
 
 #include "mproc/detail/wire/address_proof.hpp"
 #include "mproc/detail/wire/checked_input_archive.hpp"
+#include "mproc/detail/wire/lent_memory.hpp"
 #include "mproc/detail/wire/wire.hpp"
 
 namespace mproc::detail {
@@ -641,10 +642,56 @@ class UnalignedElements {
     const std::byte* at_ = nullptr;
 };
 
+/// Writes `value` as a lent block (lent_memory.hpp) and keeps it in `lends`, where they allow
+/// it and it is a block sequence of min_lent_bytes or more, not referred to elsewhere (an
+/// rvalue); returns false (and leaves everything as it was) otherwise.
+template <class T>
+bool lend_block(WireWriter& out, T&& value, LentValues& lends = this_process_lends) {
+    using Sequence = std::remove_cvref_t<T>;
+    if constexpr (block_sequence<Sequence>::value && !std::is_lvalue_reference_v<T>) {
+        using Element = typename block_sequence<Sequence>::element;
+        if (!lends.allowed() || value.size() * sizeof(Element) < min_lent_bytes) {
+            return false;
+        }
+        // Moved, so that the elements stay where they are until the caller has read them.
+        auto kept = std::make_shared<const Sequence>(std::move(value));
+        out.write<std::uint64_t>(kept->size() | lent_block_flag);
+        out.write<std::uint64_t>(reinterpret_cast<std::uintptr_t>(kept->data()));
+        lends.keep(std::move(kept));
+        return true;
+    } else {
+        return false;
+    }
+}
+
+/// Reads a lent block of `count` elements: from the memory of the process that lent it.
+template <class Sequence>
+Sequence decode_lent_block(WireReader& in, std::uint64_t count) {
+    using Element = typename block_sequence<Sequence>::element;
+    const auto address = in.read<std::uint64_t>();
+    // A lent block is no larger than a frame could be: a garbled count is a WireError, not a
+    // huge allocation.
+    if (in.lender() < 0 || count > max_lent_bytes / sizeof(Element)) {
+        throw WireError(in.lender() < 0 ? "mproc: a lent block where none may be"
+                                        : "mproc: a lent block of " + std::to_string(count) +
+                                              " elements refused");
+    }
+    const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(Element);
+    Sequence sequence;
+    sequence.reserve(count);
+    advise_huge_pages(sequence.data(), bytes);
+    sequence.resize(count); // zeroed first: a sequence of the standard allocator cannot skip it
+    read_lent(in.lender(), address, sequence.data(), bytes);
+    return sequence;
+}
+
 template <class Sequence>
 Sequence decode_block(WireReader& in) {
     using Element = typename block_sequence<Sequence>::element;
     const auto count = in.read<std::uint64_t>();
+    if ((count & lent_block_flag) != 0) {
+        return decode_lent_block<Sequence>(in, count & ~lent_block_flag);
+    }
     // Checked before allocating, so a garbled count is a WireError, not a huge allocation.
     if (count > in.remaining() / sizeof(Element)) {
         throw WireError("mproc: truncated frame (a sequence announces " + std::to_string(count) +

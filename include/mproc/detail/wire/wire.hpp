@@ -245,9 +245,16 @@ class WireReader {
 
     std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - next_); }
 
+    /// Lets the blocks a worker process lent (lent_memory.hpp) be read from its memory: for the
+    /// answers of a worker that may lend, and only those.
+    void read_lent_from(long pid) noexcept { lender_ = pid; }
+    /// The process lent blocks are read from; -1 where none may be.
+    long lender() const noexcept { return lender_; }
+
   private:
     const std::byte* next_;
     const std::byte* end_;
+    long lender_ = -1;
 };
 
 } // namespace mproc::detail

@@ -79,9 +79,13 @@ struct RunningItem {
 };
 inline RunningItem running_item;
 
+/// Whether an entry's outcome may be lent (lent_memory.hpp): only where it is the answer's
+/// only one, so that a crash report's finished outcomes never refer to a dead process's memory.
+enum class MayLend { no, yes };
+
 /// Writes the outcome of running `produce()` for the chunk's item `index`: its value, or the
 /// exception it (or the value's encoding) threw. Returns false for an error.
-template <class Produce>
+template <MayLend may_lend = MayLend::no, class Produce>
 bool write_outcome(WireWriter& out, std::uint64_t index, Produce&& produce) noexcept {
     const std::size_t start = out.size();
     try {
@@ -94,11 +98,18 @@ bool write_outcome(WireWriter& out, std::uint64_t index, Produce&& produce) noex
         std::atomic_signal_fence(std::memory_order_seq_cst);
         running_item.outcomes = nullptr; // encoding may grow (move) the response
         std::atomic_signal_fence(std::memory_order_seq_cst);
-        encode_value(out, value);
+        bool lent = false;
+        if constexpr (may_lend == MayLend::yes) {
+            lent = lend_block(out, std::forward<decltype(value)>(value));
+        }
+        if (!lent) {
+            encode_value(out, value);
+        }
         running_item.index = RunningItem::none;
         return true;
     } catch (...) {
         running_item.index = RunningItem::none;
+        this_process_lends.drop_unsent();
         out.truncate(start); // drop a half-written value
         try {
             out.write(OutcomeStatus::error);
@@ -225,7 +236,7 @@ void apply_entry(WireReader& in, WireWriter& out) {
     check_types<F, Args..., call_result_t<F, Args...>>(in);
     const F f = decode_callable<F>(in);
     std::tuple<Args...> args{decode_value<Args>(in)...};
-    write_outcome(out, 0, [&] {
+    write_outcome<MayLend::yes>(out, 0, [&] {
         return std::apply([&](Args&... a) { return call_storing(f, std::move(a)...); }, args);
     });
 }
