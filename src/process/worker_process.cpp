@@ -61,6 +61,9 @@ constexpr std::chrono::nanoseconds max_hold = std::chrono::microseconds(20);
 void run_worker_process(int channel_fd, std::uint64_t worker_id,
                         const std::function<void()>& initializer) noexcept {
     become_worker(worker_id);
+    // A worker forked from a worker (a task's own pool) starts with none of its values lent,
+    // and lends only once its own caller says it can read them.
+    this_process_lends = LentValues{};
     install_crash_handler(channel_fd);
     MPROC_TRACE_EVENT("process worker %llu started (pid %d)",
                       static_cast<unsigned long long>(worker_id), static_cast<int>(getpid()));

@@ -63,6 +63,8 @@ class LentValues {
     void drop_unsent() noexcept { pending_.clear(); }
     /// The caller has read the oldest answer's values; false if none was lent.
     bool release_oldest() noexcept;
+    /// How many sent answers' values wait for their release.
+    std::size_t unreleased() const noexcept { return unreleased_.size(); }
 
   private:
     bool allowed_ = false;
