@@ -812,8 +812,10 @@ class CrossMemoryPartner {
             std::perror("fork");
             std::exit(1);
         }
-        if (pid_ == 0) { // only system calls from here: the parent has other threads
-            close(ends_[1]); // so that the parent's close is the end of the stream
+        if (pid_ == 0) {
+            // Only system calls from here: the parent has other threads. The write end closed,
+            // so that the parent's close is the end of the stream.
+            close(ends_[1]);
             char byte = 0;
             while (read(ends_[0], &byte, 1) < 0 && errno == EINTR) {
             }
@@ -964,8 +966,7 @@ std::vector<Contender> big_contenders(mproc::Pool& pool, const std::vector<char>
                             return elapsed * 1e3 * per_big;
                         }});
     } else {
-        std::fprintf(stderr, "process_bench: process_vm_readv refused (%s): no cross-memory "
-                             "floors\n",
+        std::fprintf(stderr, "process_bench: process_vm_readv refused (%s): no one-copy floors\n",
                      std::strerror(errno));
     }
     // The result's task alone, in the caller: what a fresh 200 MiB vector costs to make,

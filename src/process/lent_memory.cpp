@@ -32,8 +32,7 @@ std::uint64_t lend_probe_address() noexcept {
 
 bool can_read_lent(long pid, std::uint64_t probe_address) noexcept {
     std::uint64_t read = 0;
-    return read_some(pid, probe_address, &read, sizeof(read)) ==
-               static_cast<long>(sizeof(read)) &&
+    return read_some(pid, probe_address, &read, sizeof(read)) == static_cast<long>(sizeof(read)) &&
            read == lend_probe_value;
 }
 

@@ -325,8 +325,8 @@ class ProcessBackend::Impl {
             return false;
         }
         WireReader in(payload.data(), payload.size());
-        const bool answer = kind == FrameKind::done || kind == FrameKind::done_lent ||
-                            kind == FrameKind::failed;
+        const bool answer =
+            kind == FrameKind::done || kind == FrameKind::done_lent || kind == FrameKind::failed;
         if (!answer) {
             error = worker.take_notice(kind, in);
         } else if (worker.window.empty() || worker.crash ||
@@ -345,7 +345,8 @@ class ProcessBackend::Impl {
     /// Settles the chunk the worker answered, then gives it more; false when the worker was
     /// lost instead.
     bool handle_answer(WorkerProcess& worker, FrameKind kind, WireReader& in) {
-        record_front_chunk(worker, kind == FrameKind::failed ? ChunkEnd::failed : ChunkEnd::finished,
+        record_front_chunk(worker,
+                           kind == FrameKind::failed ? ChunkEnd::failed : ChunkEnd::finished,
                            in.remaining());
         Chunk* chunk = worker.answered(worker.answers.run_ns());
         // Held until the window is refilled below: the dispatcher compares jobs by address,

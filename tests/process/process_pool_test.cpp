@@ -343,8 +343,8 @@ TEST(ProcessPool, LargeResultsAreReadFromTheWorkersMemoryAndLetGo) {
     pool.apply(worker_pid, 0);
     ASSERT_TRUE(pool.apply(worker_may_lend, 0)); // this process can read its worker's memory
     // Around the size from which results are lent (1 MiB), and far above it.
-    for (const std::uint32_t count : {0u, 1000u, (1u << 18) - 1, 1u << 18, (1u << 18) + 1,
-                                      3u << 20, 1u << 25}) {
+    for (const std::uint32_t count :
+         {0u, 1000u, (1u << 18) - 1, 1u << 18, (1u << 18) + 1, 3u << 20, 1u << 25}) {
         ASSERT_EQ(pool.apply(numbered, count), numbered(count)) << count;
     }
     EXPECT_EQ(pool.apply(lettered, 5u << 20), lettered(5u << 20));
@@ -391,8 +391,8 @@ TEST(ProcessPool, AWorkerThatDiesBeforeItsLentResultIsReadCostsThatResultOnly) {
     // The first call's callback holds the pool's I/O thread for a second, from 100 ms on; the
     // second call's worker answers at 200 ms and is dead at 300 ms, long before its answer is
     // read.
-    auto slow = pool.apply_async(
-        mproc::on_success([](int) { std::this_thread::sleep_for(1s); }), nap_then, 1);
+    auto slow = pool.apply_async(mproc::on_success([](int) { std::this_thread::sleep_for(1s); }),
+                                 nap_then, 1);
     auto unread = pool.apply_async(answer_then_die, 1u << 20);
     EXPECT_EQ(slow.get(), 1);
     try {

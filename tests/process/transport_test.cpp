@@ -703,20 +703,20 @@ TEST(LentBlocks, AnUnreadableOrAbsurdLentBlockIsAWireErrorNotACrash) {
     ASSERT_GT(gone, 0);
     waitpid(gone, nullptr, 0);
     Bytes there(std::size_t{1} << 20, 'g');
-    EXPECT_THROW(decode(lent_frame(there.size(), reinterpret_cast<std::uintptr_t>(there.data())),
-                        gone),
-                 WireError);
-    EXPECT_EQ(decode(lent_frame(there.size(), reinterpret_cast<std::uintptr_t>(there.data())),
-                     self),
-              there); // the same block from a lender that is there
+    EXPECT_THROW(
+        decode(lent_frame(there.size(), reinterpret_cast<std::uintptr_t>(there.data())), gone),
+        WireError);
+    EXPECT_EQ(
+        decode(lent_frame(there.size(), reinterpret_cast<std::uintptr_t>(there.data())), self),
+        there); // the same block from a lender that is there
 }
 
 TEST(LentBlocks, TheProbeTellsWhetherAProcessCanBeRead) {
     EXPECT_TRUE(mproc::detail::can_read_lent(getpid(), mproc::detail::lend_probe_address()));
     EXPECT_FALSE(mproc::detail::can_read_lent(getpid(), 4096)); // not mapped
     const std::uint64_t other_word = 42;
-    EXPECT_FALSE(mproc::detail::can_read_lent(getpid(),
-                                              reinterpret_cast<std::uintptr_t>(&other_word)));
+    EXPECT_FALSE(
+        mproc::detail::can_read_lent(getpid(), reinterpret_cast<std::uintptr_t>(&other_word)));
 }
 
 TEST(WireWriter, LargeWritesKeepEveryByte) {
