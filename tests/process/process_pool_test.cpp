@@ -371,7 +371,7 @@ TEST(ProcessPool, LargeResultsInFlightTogetherEachArriveWhole) {
 /// Sleeps, then returns a lent result, and kills its own process 100 ms later: after the
 /// answer is sent, before the caller (held up by a slow callback) reads it.
 std::vector<std::uint32_t> answer_then_die(std::uint32_t count) {
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(600ms);
     std::thread([] {
         std::this_thread::sleep_for(100ms);
         kill(getpid(), SIGKILL);
@@ -388,10 +388,10 @@ TEST(ProcessPool, AWorkerThatDiesBeforeItsLentResultIsReadCostsThatResultOnly) {
     // Both workers past their first task (which their hello may not precede), so both lend.
     const auto lending = pool.map(nap_then, std::vector<int>{1, 1}, 1);
     ASSERT_EQ(lending, (std::vector<int>{1, 1}));
-    // The first call's callback holds the pool's I/O thread for a second, from 100 ms on; the
-    // second call's worker answers at 200 ms and is dead at 300 ms, long before its answer is
-    // read.
-    auto slow = pool.apply_async(mproc::on_success([](int) { std::this_thread::sleep_for(1s); }),
+    // The first call's callback holds the pool's I/O thread for 2 s, from 100 ms on; the
+    // second call's worker answers at 600 ms and is dead at 700 ms, long before its answer is
+    // read (margins for a loaded machine: the callback may start up to 500 ms late).
+    auto slow = pool.apply_async(mproc::on_success([](int) { std::this_thread::sleep_for(2s); }),
                                  nap_then, 1);
     auto unread = pool.apply_async(answer_then_die, 1u << 20);
     EXPECT_EQ(slow.get(), 1);
