@@ -99,6 +99,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "mproc/detail/huge_pages.hpp"
 #include "mproc/mproc.hpp"
 #include "mproc/resumable.hpp"
 #include "workloads.hpp"
@@ -115,6 +116,17 @@ using bench::SeedTask;
 using bench::square_plus_one;
 
 // ---- the floor under a round trip through another process
+
+/// fork(2), or the program ends with the reason: a floor that cannot start its partner process
+/// has nothing to measure.
+pid_t fork_or_exit() {
+    const pid_t pid = fork();
+    if (pid < 0) {
+        std::perror("fork");
+        std::exit(1);
+    }
+    return pid;
+}
 
 /// In a forked child: moves `fd` to 3 and closes every other descriptor above stderr, so that the
 /// child holds no copy of another channel's end (which would keep that channel from ever seeing
@@ -139,11 +151,7 @@ class EchoProcess {
             std::perror("socketpair");
             std::exit(1);
         }
-        pid_ = fork();
-        if (pid_ < 0) {
-            std::perror("fork");
-            std::exit(1);
-        }
+        pid_ = fork_or_exit();
         if (pid_ == 0) { // only system calls from here: the parent has other threads
             const int fd = keep_only(ends[1]);
             char buffer[frame];
@@ -203,11 +211,7 @@ class FutexPartner {
             std::exit(1);
         }
         word_ = new (memory) std::atomic<std::uint32_t>(2);
-        pid_ = fork();
-        if (pid_ < 0) {
-            std::perror("fork");
-            std::exit(1);
-        }
+        pid_ = fork_or_exit();
         if (pid_ == 0) { // only atomics and system calls from here: the parent has other threads
             std::uint32_t last = 2;
             for (;;) {
@@ -286,11 +290,7 @@ class BlockMapProcesses {
                 std::perror("socketpair");
                 std::exit(1);
             }
-            const pid_t pid = fork();
-            if (pid < 0) {
-                std::perror("fork");
-                std::exit(1);
-            }
+            const pid_t pid = fork_or_exit();
             if (pid == 0) { // the parent has other threads: no allocation after the first block
                 serve(keep_only(ends[1]));
             }
@@ -807,11 +807,7 @@ class CrossMemoryPartner {
             std::perror("pipe2");
             std::exit(1);
         }
-        pid_ = fork();
-        if (pid_ < 0) {
-            std::perror("fork");
-            std::exit(1);
-        }
+        pid_ = fork_or_exit();
         if (pid_ == 0) {
             // Only system calls from here: the parent has other threads. The write end closed,
             // so that the parent's close is the end of the stream.
@@ -849,11 +845,7 @@ std::vector<char> fresh_from_partner(const CrossMemoryPartner& partner, const ch
                                      std::size_t size) {
     std::vector<char> fresh;
     fresh.reserve(size);
-    if (size >= (std::size_t{4} << 20)) {
-        madvise(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(fresh.data()) &
-                                        ~std::uintptr_t{4095}),
-                size, MADV_HUGEPAGE);
-    }
+    mproc::detail::advise_huge_pages(fresh.data(), size);
     fresh.resize(size); // value-initialised: a std::vector<char> cannot be had otherwise
     if (!partner.copy_from(fresh.data(), there, size)) {
         std::abort(); // checked once before this contender was added

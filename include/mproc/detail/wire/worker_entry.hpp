@@ -109,9 +109,6 @@ bool write_outcome(WireWriter& out, std::uint64_t index, Produce&& produce) noex
         return true;
     } catch (...) {
         running_item.index = RunningItem::none;
-        if constexpr (may_lend == MayLend::yes) {
-            this_process_lends.drop_unsent(); // what it lent before the failure
-        }
         out.truncate(start); // drop a half-written value
         try {
             out.write(OutcomeStatus::error);
