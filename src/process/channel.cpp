@@ -154,7 +154,7 @@ bool send_frame_from_signal_handler(int fd, FrameKind kind, const iovec* parts,
 
 FrameKind checked_frame_kind(const FrameHeader& header) {
     if (header.kind < static_cast<std::uint32_t>(FrameKind::hello) ||
-        header.kind > static_cast<std::uint32_t>(FrameKind::release)) {
+        header.kind > static_cast<std::uint32_t>(FrameKind::fast_lane)) {
         throw WireError("mproc: unknown frame kind " + std::to_string(header.kind));
     }
     if (header.size > max_frame_payload) {

@@ -31,6 +31,11 @@ enum class FrameKind : std::uint32_t {
     done_lent = 8, // worker -> caller: as done, with blocks to read from the worker's memory
     lend = 9,      // caller -> worker, at most once: it can read the worker's memory
     release = 10,  // caller -> worker: the oldest done_lent answer has been read
+    // The fast lane (fast_lane.hpp):
+    lane_posted = 11, // either way: look in the lane, something was posted while you slept
+    // worker -> caller, once, after its hello: no payload, and a file descriptor (SCM_RIGHTS) of
+    // the shared memory of its lane
+    fast_lane = 12,
 };
 
 /// Frames larger than this are refused. Below it, a garbled size still costs no more memory

@@ -129,18 +129,38 @@ Dispatcher::Added Dispatcher::add_to_outbox(WorkerProcess& worker, Chunk* chunk,
         worker.window_refused_bytes = true; // until its next answer
         return Added::too_big;
     }
+    bool in_lane = false;
     if (worker.window.empty()) {
         const auto limit = time_limit(*chunk);
         // deadline_after: the largest limits would wrap around past the clock's end.
         worker.deadline = limit.count() != 0 ? deadline_after(limit) : Clock::time_point::max();
+        in_lane = post_in_lane(worker, header);
     } else {
         worker.waiting_bytes += bytes;
     }
     // Another job's chunks start afresh. (Compared while the old job is still alive: its
     // chunk is in the window, or being answered.)
     worker.pipeline.measure(chunk->job);
-    worker.window.push_back({chunk, bytes, Clock::now()});
+    worker.window.push_back({chunk, bytes, Clock::now(), in_lane});
     return Added::sent;
+}
+
+/// Moves the request just encoded at `header` in the worker's outbox into its fast lane, if it
+/// has one and the request fits; the outbox then holds a lane_posted frame instead if the
+/// worker sleeps. Only for a worker with nothing else unanswered (fast_lane.hpp).
+bool Dispatcher::post_in_lane(WorkerProcess& worker, std::size_t header) {
+    const std::size_t payload_at = header + sizeof(FrameHeader);
+    const std::size_t size = worker.outbox.size() - payload_at;
+    const std::byte* payload = worker.outbox.own_bytes_from(payload_at);
+    if (!worker.fast_lane || size > fast_lane_capacity || payload == nullptr) {
+        return false;
+    }
+    const bool asleep = worker.fast_lane->post_request(FrameKind::run, payload, size);
+    worker.outbox.truncate(header);
+    if (asleep) {
+        end_frame(worker.outbox, begin_frame(worker.outbox), FrameKind::lane_posted);
+    }
+    return true;
 }
 
 void Dispatcher::refill(WorkerProcess& worker, const Workers& workers) {

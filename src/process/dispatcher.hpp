@@ -51,6 +51,7 @@ class Dispatcher {
     std::chrono::nanoseconds time_limit(const Chunk& chunk) const noexcept;
     bool take_queued(WorkerProcess& worker, bool behind);
     Added add_to_outbox(WorkerProcess& worker, Chunk* chunk, bool behind);
+    static bool post_in_lane(WorkerProcess& worker, std::size_t header);
 
     const ValidatedOptions& options_;
     SubmissionQueue& queue_;

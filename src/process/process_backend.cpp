@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dispatcher.hpp"
+#include "fast_lane.hpp"
 #include "fork_server.hpp"
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/recorder.hpp"
@@ -25,6 +26,7 @@
 #include "mproc/detail/wait_helper.hpp"
 #include "mproc/detail/wire/worker_loss.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/pool_options.hpp"
 #include "mproc/this_worker.hpp"
 #include "pool_start.hpp"
 #include "process/channel.hpp"
@@ -48,6 +50,16 @@ constexpr timeval frame_stall_limit{5, 0};
 // longer than a whole apply). No worker needs the core while none has a chunk, so the spin
 // takes nothing from the tasks; it yields between polls all the same.
 constexpr Clock::duration io_idle_spin = std::chrono::microseconds(100);
+
+// How long the I/O thread looks for an answer in a worker's fast lane (fast_lane.hpp) after it
+// posted the request, before it sleeps in poll and has the worker wake it: about what the
+// worker itself looks for its next request. A short task's answer is then taken without a
+// system call on either side; a long task costs the I/O thread this much of a core, once.
+constexpr Clock::duration io_lane_spin = std::chrono::microseconds(50);
+
+bool is_answer(FrameKind kind) noexcept {
+    return kind == FrameKind::done || kind == FrameKind::done_lent || kind == FrameKind::failed;
+}
 
 } // namespace
 
@@ -207,20 +219,29 @@ class ProcessBackend::Impl {
                 watched.push_back({worker->fd, POLLIN, 0});
                 polled_workers.push_back(worker.get());
             }
-            const bool spin = !closed && no_chunk_out() && Clock::now() - last_busy < io_idle_spin;
+            const auto now = Clock::now();
+            bool spin = (!closed && no_chunk_out() && now - last_busy < io_idle_spin) ||
+                        lane_answer_due(now);
+            // Asleep, it must be woken by a worker that posts in its lane: unless one just did.
+            const bool sleeps_on_lanes = !spin && sleep_on_lanes();
+            spin = spin || (!sleeps_on_lanes && any_lane_awaited());
             if (!queue_.ready_to_sleep(spin)) {
+                wake_on_lanes(sleeps_on_lanes);
                 continue; // something came since the top of the loop: see to it first
             }
             const int polled = ::poll(watched.data(), watched.size(), spin ? 0 : poll_timeout_ms());
+            wake_on_lanes(sleeps_on_lanes);
             kill_overdue_workers();
-            if (polled <= 0) {
-                if (spin) {
-                    std::this_thread::yield();
-                }
-                continue; // nothing yet (spinning), a deadline passed, or EINTR
+            if (polled > 0) {
+                last_busy = Clock::now();
+                handle_polled(watched, polled_server, polled_workers);
             }
-            last_busy = Clock::now();
-            handle_polled(watched, polled_server, polled_workers);
+            // After the sockets: a worker lost here is no longer among those polled.
+            if (take_lane_answers()) {
+                last_busy = Clock::now();
+            } else if (polled <= 0 && spin) {
+                std::this_thread::yield(); // nothing yet (spinning)
+            }
         }
         MPROC_TRACE_EVENT("process backend: every worker is gone");
     }
@@ -300,8 +321,12 @@ class ProcessBackend::Impl {
         }
     }
 
-    /// Handles every frame the worker has sent (one recv may bring several).
+    /// Handles every frame the worker has sent (one recv may bring several), after the answer
+    /// it posted in its lane, if any: that one came first.
     void handle_readable(WorkerProcess& worker) {
+        if (!take_lane_answer(worker)) {
+            return; // the worker is lost
+        }
         do {
             if (!handle_frame(worker)) {
                 return; // the worker is lost (and forgotten)
@@ -325,15 +350,21 @@ class ProcessBackend::Impl {
             return false;
         }
         WireReader in(payload.data(), payload.size());
-        const bool answer =
-            kind == FrameKind::done || kind == FrameKind::done_lent || kind == FrameKind::failed;
-        if (!answer) {
+        if (kind == FrameKind::lane_posted) {
+            return take_lane_answer(worker);
+        }
+        // An answer on the socket comes after the lane's, if the front chunk was posted there
+        // and answered there; or it is that chunk's answer, too big for the lane.
+        if (is_answer(kind) && !take_lane_answer(worker)) {
+            return false;
+        }
+        if (!is_answer(kind)) {
             error = worker.take_notice(kind, in);
         } else if (worker.window.empty() || worker.crash ||
                    (kind == FrameKind::done_lent && !worker.lends)) {
             error = std::make_exception_ptr(WireError("mproc: unexpected frame from worker"));
         } else {
-            return handle_answer(worker, kind, in);
+            return handle_answer(worker, kind, in, worker.answers.run_ns());
         }
         if (error) {
             lose(worker, error);
@@ -342,13 +373,92 @@ class ProcessBackend::Impl {
         return true;
     }
 
-    /// Settles the chunk the worker answered, then gives it more; false when the worker was
-    /// lost instead.
-    bool handle_answer(WorkerProcess& worker, FrameKind kind, WireReader& in) {
+    /// Takes the answer the worker posted in its lane, if its front chunk was posted there and
+    /// it has; false when the worker was lost instead (the answer cannot be true).
+    bool take_lane_answer(WorkerProcess& worker) {
+        if (!worker.awaits_lane_answer()) {
+            return true;
+        }
+        std::exception_ptr error;
+        try {
+            if (!worker.fast_lane->take_answer(lane_answer_)) {
+                return true;
+            }
+            if (!is_answer(lane_answer_.kind) ||
+                (lane_answer_.kind == FrameKind::done_lent && !worker.lends)) {
+                throw WireError("mproc: unexpected answer in a worker's fast lane");
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+        if (error) {
+            lose(worker, error);
+            return false;
+        }
+        WireReader in(lane_answer_.payload.data(), lane_answer_.payload.size());
+        return handle_answer(worker, lane_answer_.kind, in, lane_answer_.run_ns);
+    }
+
+    /// Takes every answer posted in a lane; whether there was any.
+    bool take_lane_answers() {
+        posted_.clear();
+        for (const auto& worker : workers_) {
+            if (worker->awaits_lane_answer() && worker->fast_lane->answer_posted()) {
+                posted_.push_back(worker.get());
+            }
+        }
+        for (WorkerProcess* worker : posted_) {
+            take_lane_answer(*worker); // (taking one never loses another)
+        }
+        return !posted_.empty();
+    }
+
+    /// Whether an answer is awaited in a lane whose request was posted less than io_lane_spin
+    /// ago: then the I/O thread keeps looking rather than sleep (not on a single CPU, where the
+    /// worker needs it).
+    bool lane_answer_due(Clock::time_point now) const noexcept {
+        return looks_in_lanes_ && std::ranges::any_of(workers_, [&](const auto& worker) {
+                   return worker->awaits_lane_answer() &&
+                          now - worker->window.front().sent < io_lane_spin;
+               });
+    }
+
+    bool any_lane_awaited() const noexcept {
+        return std::ranges::any_of(workers_,
+                                   [](const auto& worker) { return worker->awaits_lane_answer(); });
+    }
+
+    /// Tells every worker whose lane answer is awaited that this thread sleeps; false (and
+    /// none is told) if an answer was posted meanwhile.
+    bool sleep_on_lanes() {
+        for (const auto& worker : workers_) {
+            if (worker->awaits_lane_answer() && !worker->fast_lane->sleep_on_answers()) {
+                wake_on_lanes(true);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    void wake_on_lanes(bool slept) {
+        if (!slept) {
+            return;
+        }
+        for (const auto& worker : workers_) {
+            if (worker->fast_lane) {
+                worker->fast_lane->awake_on_answers();
+            }
+        }
+    }
+
+    /// Settles the chunk the worker answered (`run_ns`: how long it ran there), then gives it
+    /// more; false when the worker was lost instead.
+    bool handle_answer(WorkerProcess& worker, FrameKind kind, WireReader& in,
+                       std::uint32_t run_ns) {
         record_front_chunk(worker,
                            kind == FrameKind::failed ? ChunkEnd::failed : ChunkEnd::finished,
                            in.remaining());
-        Chunk* chunk = worker.answered(worker.answers.run_ns());
+        Chunk* chunk = worker.answered(run_ns);
         // Held until the window is refilled below: the dispatcher compares jobs by address,
         // which only a live job keeps unique.
         JobRef<Job> answered_job(chunk->job);
@@ -388,6 +498,7 @@ class ProcessBackend::Impl {
         launcher_->channel_closed(worker.pid);
         const bool terminating = queue_.terminating();
         if (!untrusted) {
+            settle_lane_answer(worker);
             settle_held_answers(worker);
         }
         if (!worker.stopping || !worker.window.empty()) {
@@ -609,6 +720,9 @@ class ProcessBackend::Impl {
     std::string lost_server_;
     ExitStatuses exit_statuses_;
     std::vector<WorkerProcess*> readable_; // handle_polled's (kept: no allocation)
+    std::vector<WorkerProcess*> posted_;   // take_lane_answers' (kept: no allocation)
+    FastLaneMessage lane_answer_;          // take_lane_answer's (kept: no allocation)
+    const bool looks_in_lanes_ = cpu_count() > 1;
     Dispatcher dispatcher_{options_, queue_, server_generation_};
     Recorder recorder_{"mproc::Pool", options_.workers, options_};
     std::vector<bool> lane_taken_ = std::vector<bool>(options_.workers, false); // by live workers

@@ -76,6 +76,28 @@ void settle_lost(WorkerProcess& worker, Chunk& chunk, WorkerEnd end) {
     wire_of(*chunk.job).lose_chunk(chunk, std::move(loss), finished);
 }
 
+void settle_lane_answer(WorkerProcess& worker) {
+    if (!worker.awaits_lane_answer()) {
+        return;
+    }
+    FastLaneMessage answer;
+    try {
+        if (!worker.fast_lane->take_answer(answer) ||
+            (answer.kind != FrameKind::done && answer.kind != FrameKind::failed &&
+             (answer.kind != FrameKind::done_lent || !worker.lends))) {
+            return; // nothing there, or nothing believed: its chunk is blamed for its end
+        }
+    } catch (const WireError&) {
+        return;
+    }
+    WireReader in(answer.payload.data(), answer.payload.size());
+    if (answer.kind == FrameKind::done_lent) {
+        in.read_lent_from(worker.pid); // it is gone: that read fails, and says so to the call
+    }
+    Chunk* chunk = worker.answered(answer.run_ns);
+    worker.settle_answer(*chunk, answer.kind, in);
+}
+
 void settle_held_answers(WorkerProcess& worker) {
     if (!worker.held) {
         return;

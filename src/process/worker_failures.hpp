@@ -55,6 +55,10 @@ std::exception_ptr timeout_error(pid_t pid, const Chunk& chunk);
 /// makes the caller's WorkerLost of it (settle_lost_chunk) or passes it on.
 void settle_lost(WorkerProcess& worker, Chunk& chunk, WorkerEnd end);
 
+/// A worker that ended may have posted an answer in its fast lane (fast_lane.hpp) that was not
+/// taken yet: it settles the front of its window, as it would have had it lived.
+void settle_lane_answer(WorkerProcess& worker);
+
 /// A worker that ended may have died holding answers back (held_answers.hpp): they settle the
 /// front of its window, in order, before the chunk after them is blamed for its end.
 void settle_held_answers(WorkerProcess& worker);

@@ -72,6 +72,12 @@ std::exception_ptr WorkerProcess::take_notice(FrameKind kind, WireReader& in) no
                 throw WireError("mproc: a worker's held answers came without their memory");
             }
             held.emplace(received);
+        } else if (kind == FrameKind::fast_lane && !fast_lane) {
+            const int received = answers.take_received_fd();
+            if (received < 0) {
+                throw WireError("mproc: a worker's fast lane came without its memory");
+            }
+            fast_lane = std::make_unique<FastLane>(received);
         } else if (kind == FrameKind::crashed && !crash) {
             // Its end of stream follows; losing it reports the crash with it.
             crash = read_crash_report(in);

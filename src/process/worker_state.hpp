@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "fast_lane.hpp"
 #include "held_answers.hpp"
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/job.hpp"
@@ -27,6 +29,7 @@ struct SentChunk {
     Chunk* chunk;
     std::size_t frame_bytes; // its request, header included
     Clock::time_point sent;  // for its span on the pool's timeline
+    bool in_lane = false;    // posted in the worker's fast lane, not sent on the socket
 };
 
 struct WorkerProcess {
@@ -53,6 +56,7 @@ struct WorkerProcess {
     std::vector<std::byte> finished_outcomes; // sent with them: items done before the crash
     FrameReader answers;                      // its frames, read a batch at a time
     std::optional<HeldAnswersView> held;      // where it holds answers back, once it said
+    std::unique_ptr<FastLane> fast_lane;      // its fast lane, once it sent it
     WireWriter outbox;                        // requests for it, sent together by flush()
     // How deep its window may be: measured on the chunks of one job, the one of the back of its
     // window, which therefore stays alive while the figures are used.
@@ -70,6 +74,8 @@ struct WorkerProcess {
     /// Reads the rest of its hello after the program id (its pid and where its probe word
     /// lies); if this process can read its memory, tells it that it may lend results.
     void greeted(WireReader& hello);
+    /// Whether its running chunk was posted in its lane and is still unanswered.
+    bool awaits_lane_answer() const noexcept { return !window.empty() && window.front().in_lane; }
     /// Tells it that the blocks of its oldest lent answer have been read (with the next flush).
     void release_lent();
     /// Takes in a frame that is not an answer: its hello, where it holds answers, its crash

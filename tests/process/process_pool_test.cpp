@@ -596,6 +596,8 @@ TEST(ProcessPool, AWorkerRefusesCodeItDoesNotHave) {
     std::vector<std::byte> payload;
     ASSERT_TRUE(receive_frame(channel[0], kind, payload));
     ASSERT_EQ(kind, FrameKind::hello);
+    ASSERT_TRUE(receive_frame(channel[0], kind, payload)); // its lane, not used here
+    ASSERT_EQ(kind, FrameKind::fast_lane);
     WireWriter request;
     request.write(CodeAddress{this_program_id() ^ 0x5a5a5a5a5a5a5a5aULL, 64});
     send_frame(channel[0], FrameKind::run, request.data(), request.size());

@@ -172,6 +172,14 @@ class WireWriter {
     }
 
     std::size_t size() const noexcept { return bytes_.size() + borrowed_bytes_; }
+    /// The contents from `offset` to the end, contiguous, if they are all the writer's own
+    /// bytes; nullptr if a block it refers to lies among them.
+    const std::byte* own_bytes_from(std::size_t offset) const noexcept {
+        if (!borrowed_.empty() && borrowed_.back().logical_at + borrowed_.back().size > offset) {
+            return nullptr;
+        }
+        return bytes_.data() + (offset - borrowed_bytes_);
+    }
     /// The bytes, for a writer that refers to none (see write_borrowed).
     const std::byte* data() const noexcept { return bytes_.data(); }
     void clear() noexcept {
