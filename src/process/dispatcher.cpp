@@ -147,7 +147,10 @@ Dispatcher::Added Dispatcher::add_to_outbox(WorkerProcess& worker, Chunk* chunk,
 
 /// Moves the request just encoded at `header` in the worker's outbox into its fast lane, if it
 /// has one and the request fits; the outbox then holds a lane_posted frame instead if the
-/// worker sleeps. Only for a worker with nothing else unanswered (fast_lane.hpp).
+/// worker sleeps. Only for a worker with nothing else unanswered (fast_lane.hpp). The request
+/// says how many releases of lent results were sent before it (queued in the outbox, or on
+/// their way): the worker reads them first, so that it lets go of a lent value before it runs
+/// the next task, which may need that memory.
 bool Dispatcher::post_in_lane(WorkerProcess& worker, std::size_t header) {
     const std::size_t payload_at = header + sizeof(FrameHeader);
     const std::size_t size = worker.outbox.size() - payload_at;
@@ -155,7 +158,7 @@ bool Dispatcher::post_in_lane(WorkerProcess& worker, std::size_t header) {
     if (!worker.fast_lane || size > fast_lane_capacity || payload == nullptr) {
         return false;
     }
-    const bool asleep = worker.fast_lane->post_request(FrameKind::run, payload, size);
+    const bool asleep = worker.fast_lane->post_request(payload, size, worker.releases_sent);
     worker.outbox.truncate(header);
     if (asleep) {
         end_frame(worker.outbox, begin_frame(worker.outbox), FrameKind::lane_posted);

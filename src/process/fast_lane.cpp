@@ -64,10 +64,12 @@ void FastLane::close_descriptor() noexcept {
 }
 
 bool FastLane::post(FastLaneHalf& half, std::uint64_t& count, FrameKind kind, std::uint32_t run_ns,
-                    const std::byte* payload, std::size_t size) noexcept {
+                    std::uint64_t releases_before, const std::byte* payload,
+                    std::size_t size) noexcept {
     half.kind = static_cast<std::uint32_t>(kind);
     half.run_ns = run_ns;
     half.size = size;
+    half.releases_before = releases_before;
     if (size != 0) {
         std::memcpy(half.payload, payload, size);
     }
@@ -91,6 +93,7 @@ bool FastLane::take(FastLaneHalf& half, std::uint64_t& taken, FastLaneMessage& m
     const FrameHeader header{half.kind, half.run_ns, size};
     message.kind = checked_frame_kind(header);
     message.run_ns = header.run_ns;
+    message.releases_before = half.releases_before;
     message.payload.assign(half.payload, half.payload + size);
     taken = posted;
     return true;

@@ -47,8 +47,9 @@ struct FastLaneHalf {
     std::atomic<std::uint32_t> reader_asleep;
     std::uint32_t kind;
     std::uint32_t run_ns;
-    std::uint32_t reserved;
     std::uint64_t size;
+    // In a request: how many release frames the caller had sent the worker before it.
+    std::uint64_t releases_before;
     alignas(64) std::byte payload[fast_lane_capacity];
 };
 
@@ -56,6 +57,7 @@ struct FastLaneHalf {
 struct FastLaneMessage {
     FrameKind kind{};
     std::uint32_t run_ns = 0;
+    std::uint64_t releases_before = 0;
     std::vector<std::byte> payload;
 };
 
@@ -78,10 +80,13 @@ class FastLane {
 
     // The caller's side: it writes requests and reads answers.
 
-    /// Posts a request (a run frame's payload; at most fast_lane_capacity bytes). True when the
-    /// worker sleeps on its socket and must be sent lane_posted.
-    bool post_request(FrameKind kind, const std::byte* payload, std::size_t size) noexcept {
-        return post(memory_->requests, requests_posted_, kind, 0, payload, size);
+    /// Posts a request (a run frame's payload; at most fast_lane_capacity bytes), after
+    /// `releases_before` release frames in all on the socket. True when the worker sleeps on its
+    /// socket and must be sent lane_posted.
+    bool post_request(const std::byte* payload, std::size_t size,
+                      std::uint64_t releases_before) noexcept {
+        return post(memory_->requests, requests_posted_, FrameKind::run, 0, releases_before,
+                    payload, size);
     }
     /// Whether the worker has posted an answer not taken yet (a look, no copy).
     bool answer_posted() const noexcept { return posted(memory_->answers, answers_taken_); }
@@ -103,7 +108,7 @@ class FastLane {
     /// As post_request, for an answer, with how long its request ran.
     bool post_answer(FrameKind kind, std::uint32_t run_ns, const std::byte* payload,
                      std::size_t size) noexcept {
-        return post(memory_->answers, answers_posted_, kind, run_ns, payload, size);
+        return post(memory_->answers, answers_posted_, kind, run_ns, 0, payload, size);
     }
     bool request_posted() const noexcept { return posted(memory_->requests, requests_taken_); }
     bool take_request(FastLaneMessage& message) {
@@ -121,7 +126,8 @@ class FastLane {
     };
 
     static bool post(FastLaneHalf& half, std::uint64_t& count, FrameKind kind, std::uint32_t run_ns,
-                     const std::byte* payload, std::size_t size) noexcept;
+                     std::uint64_t releases_before, const std::byte* payload,
+                     std::size_t size) noexcept;
     static bool posted(const FastLaneHalf& half, std::uint64_t taken) noexcept {
         return half.posted.load(std::memory_order_acquire) != taken;
     }

@@ -164,13 +164,38 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
             send_frame(channel_fd, answer, out.data(), out.size(), run_ns);
             held.sent_one();
         };
-        // The lane's request, if one was posted, comes before any on the socket.
-        auto serve_lane = [&] {
+        std::uint64_t releases_taken = 0;
+        auto take_release = [&] {
+            if (!this_process_lends.release_oldest()) {
+                exit_worker(3); // nothing was lent: the caller is confused, do not guess
+            }
+            ++releases_taken;
+        };
+        // The lane's request, if one was posted, comes before any run frame on the socket; but
+        // after the releases the caller sent before it, which let go of memory the task may
+        // need. Those are read from the socket first where they are still on their way, unless
+        // the socket may not be read now (`socket_read`: a run frame was read, and with it
+        // everything sent before it).
+        auto serve_lane = [&](bool socket_read) {
             if (lane == nullptr || !lane->take_request(lane_request)) {
                 return false;
             }
             if (lane_request.kind != FrameKind::run) {
                 exit_worker(3); // the caller posts nothing else: do not guess
+            }
+            while (releases_taken < lane_request.releases_before) {
+                FrameKind kind{};
+                std::span<const std::byte> frame;
+                if (socket_read || !requests.next(channel_fd, kind, frame)) {
+                    exit_worker(socket_read ? 3 : 0); // confused, or gone
+                }
+                if (kind == FrameKind::release) {
+                    take_release();
+                } else if (kind == FrameKind::lend) {
+                    this_process_lends.allow();
+                } else if (kind != FrameKind::lane_posted) {
+                    exit_worker(3); // no request comes before the lane's
+                }
             }
             serve(lane_request.payload, true);
             return true;
@@ -199,7 +224,7 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
         };
 
         for (;;) {
-            if (serve_lane() || !ready_to_receive()) {
+            if (serve_lane(false) || !ready_to_receive()) {
                 continue;
             }
             FrameKind kind{};
@@ -222,16 +247,14 @@ void run_worker_process(int channel_fd, std::uint64_t worker_id,
                 continue;
             }
             if (kind == FrameKind::release) {
-                if (!this_process_lends.release_oldest()) {
-                    exit_worker(3); // nothing was lent: the caller is confused, do not guess
-                }
+                take_release();
                 continue;
             }
             if (kind != FrameKind::run) {
                 exit_worker(3); // the caller does not send anything else: do not guess
             }
             // Sent after a request the caller posted in the lane, if it did: that one first.
-            serve_lane();
+            serve_lane(true);
             serve(request, false);
         }
     } catch (...) {

@@ -56,6 +56,7 @@ void WorkerProcess::greeted(WireReader& hello) {
 void WorkerProcess::release_lent() {
     const std::size_t header = begin_frame(outbox);
     end_frame(outbox, header, FrameKind::release);
+    ++releases_sent;
 }
 
 std::exception_ptr WorkerProcess::take_notice(FrameKind kind, WireReader& in) noexcept {

@@ -42,6 +42,7 @@ struct WorkerProcess {
     bool ready = false;    // its hello arrived
     bool lends = false;    // told it may lend results (lent_memory.hpp): this process reads them
     bool stopping = false; // told to stop (retired, or the pool is closing)
+    std::uint64_t releases_sent = 0; // release frames, for a request posted in its lane
     // The chunks sent to it and not yet answered, in the order it runs (and answers) them: the
     // front one is running, the others wait in its socket (a pipelined window).
     std::deque<SentChunk> window;

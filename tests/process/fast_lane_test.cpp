@@ -56,11 +56,12 @@ TEST(FastLane, WhatIsPostedIsTakenOnceAndWhole) {
         for (std::size_t i = 0; i < size; ++i) {
             request[i] = static_cast<std::byte>(i * 7 + size);
         }
-        EXPECT_FALSE(lane.caller.post_request(FrameKind::run, request.data(), request.size()))
+        EXPECT_FALSE(lane.caller.post_request(request.data(), request.size(), size + 3))
             << "nobody sleeps";
         EXPECT_TRUE(lane.worker.request_posted());
         ASSERT_TRUE(lane.worker.take_request(message));
         EXPECT_EQ(message.kind, FrameKind::run);
+        EXPECT_EQ(message.releases_before, size + 3);
         EXPECT_EQ(message.payload, request);
         EXPECT_FALSE(lane.worker.take_request(message)) << "taken twice";
 
@@ -89,12 +90,12 @@ TEST(FastLane, AReaderAboutToSleepSeesAPostOrIsToldOfIt) {
     EXPECT_FALSE(lane.caller.sleep_on_answers());
     ASSERT_TRUE(lane.caller.take_answer(message));
     const std::vector<std::byte> request = bytes_of("r");
-    EXPECT_FALSE(lane.caller.post_request(FrameKind::run, request.data(), request.size()))
+    EXPECT_FALSE(lane.caller.post_request(request.data(), request.size(), 0))
         << "the worker never slept";
     EXPECT_FALSE(lane.worker.sleep_on_requests()) << "a request waits";
     ASSERT_TRUE(lane.worker.take_request(message));
     ASSERT_TRUE(lane.worker.sleep_on_requests());
-    EXPECT_TRUE(lane.caller.post_request(FrameKind::run, request.data(), request.size()));
+    EXPECT_TRUE(lane.caller.post_request(request.data(), request.size(), 0));
 }
 
 /// The lane's memory as a writer that does not keep the rules sees it: the worker's half of
