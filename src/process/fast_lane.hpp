@@ -13,7 +13,8 @@
 //  - The caller posts a request in the lane only to a worker with no other request unanswered,
 //    so at most one is in the lane at a time, and it is the one the worker runs next. Requests
 //    the caller sends on the socket after it come after it: the worker takes the lane's request
-//    before any `run` frame it reads.
+//    before any `run` frame it reads. The releases of lent results sent before it come first:
+//    the request counts them, and the worker reads them from the socket before it runs it.
 //  - The worker answers a request from the lane in the lane when the answer fits, and on the
 //    socket otherwise. Either way it is the first answer the caller takes after the request.
 //  - A side about to sleep (the worker in recv, the I/O thread in poll) says so in the lane
