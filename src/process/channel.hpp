@@ -38,6 +38,11 @@ enum class FrameKind : std::uint32_t {
     fast_lane = 12,
 };
 
+/// Whether a frame of `kind` answers a request (done, done_lent, failed).
+constexpr bool is_answer(FrameKind kind) noexcept {
+    return kind == FrameKind::done || kind == FrameKind::done_lent || kind == FrameKind::failed;
+}
+
 /// Frames larger than this are refused. Below it, a garbled size still costs no more memory
 /// than the bytes that really arrive: the payload grows as they do.
 inline constexpr std::uint64_t max_frame_payload = std::uint64_t{1} << 36; // 64 GiB

@@ -57,10 +57,6 @@ constexpr Clock::duration io_idle_spin = std::chrono::microseconds(100);
 // system call on either side; a long task costs the I/O thread this much of a core, once.
 constexpr Clock::duration io_lane_spin = std::chrono::microseconds(50);
 
-bool is_answer(FrameKind kind) noexcept {
-    return kind == FrameKind::done || kind == FrameKind::done_lent || kind == FrameKind::failed;
-}
-
 } // namespace
 
 class ProcessBackend::Impl {
@@ -360,8 +356,7 @@ class ProcessBackend::Impl {
         }
         if (!is_answer(kind)) {
             error = worker.take_notice(kind, in);
-        } else if (worker.window.empty() || worker.crash ||
-                   (kind == FrameKind::done_lent && !worker.lends)) {
+        } else if (worker.window.empty() || worker.crash || !worker.may_answer(kind)) {
             error = std::make_exception_ptr(WireError("mproc: unexpected frame from worker"));
         } else {
             return handle_answer(worker, kind, in, worker.answers.run_ns());
@@ -376,17 +371,10 @@ class ProcessBackend::Impl {
     /// Takes the answer the worker posted in its lane, if its front chunk was posted there and
     /// it has; false when the worker was lost instead (the answer cannot be true).
     bool take_lane_answer(WorkerProcess& worker) {
-        if (!worker.awaits_lane_answer()) {
-            return true;
-        }
         std::exception_ptr error;
         try {
-            if (!worker.fast_lane->take_answer(lane_answer_)) {
+            if (!worker.take_lane_answer(lane_answer_)) {
                 return true;
-            }
-            if (!is_answer(lane_answer_.kind) ||
-                (lane_answer_.kind == FrameKind::done_lent && !worker.lends)) {
-                throw WireError("mproc: unexpected answer in a worker's fast lane");
             }
         } catch (...) {
             error = std::current_exception();

@@ -77,18 +77,13 @@ void settle_lost(WorkerProcess& worker, Chunk& chunk, WorkerEnd end) {
 }
 
 void settle_lane_answer(WorkerProcess& worker) {
-    if (!worker.awaits_lane_answer()) {
-        return;
-    }
     FastLaneMessage answer;
     try {
-        if (!worker.fast_lane->take_answer(answer) ||
-            (answer.kind != FrameKind::done && answer.kind != FrameKind::failed &&
-             (answer.kind != FrameKind::done_lent || !worker.lends))) {
-            return; // nothing there, or nothing believed: its chunk is blamed for its end
+        if (!worker.take_lane_answer(answer)) {
+            return; // nothing there: its chunk is blamed for its end
         }
     } catch (const WireError&) {
-        return;
+        return; // nothing believed: the same
     }
     WireReader in(answer.payload.data(), answer.payload.size());
     if (answer.kind == FrameKind::done_lent) {

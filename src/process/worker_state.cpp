@@ -59,6 +59,16 @@ void WorkerProcess::release_lent() {
     ++releases_sent;
 }
 
+bool WorkerProcess::take_lane_answer(FastLaneMessage& answer) {
+    if (!awaits_lane_answer() || !fast_lane->take_answer(answer)) {
+        return false;
+    }
+    if (!may_answer(answer.kind)) {
+        throw WireError("mproc: unexpected answer in a worker's fast lane");
+    }
+    return true;
+}
+
 std::exception_ptr WorkerProcess::take_notice(FrameKind kind, WireReader& in) noexcept {
     try {
         if (kind == FrameKind::hello) {

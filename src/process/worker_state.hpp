@@ -77,6 +77,14 @@ struct WorkerProcess {
     void greeted(WireReader& hello);
     /// Whether its running chunk was posted in its lane and is still unanswered.
     bool awaits_lane_answer() const noexcept { return !window.empty() && window.front().in_lane; }
+    /// Whether it may send an answer of `kind` (done_lent only once told it may lend).
+    bool may_answer(FrameKind kind) const noexcept {
+        return is_answer(kind) && (kind != FrameKind::done_lent || lends);
+    }
+    /// Takes the answer it posted in its lane for its running chunk into `answer`, if that chunk
+    /// went there and the answer is there; throws WireError for one that cannot be true (a
+    /// count, size or kind no answer of its has).
+    bool take_lane_answer(FastLaneMessage& answer);
     /// Tells it that the blocks of its oldest lent answer have been read (with the next flush).
     void release_lent();
     /// Takes in a frame that is not an answer: its hello, where it holds answers, its crash
